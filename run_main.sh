@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The main job: set up the environment, then run the notebook series 01-07 headless on the
+# embedded default dataset. Executed notebooks, JSON results and summary.md go to outputs/
+# (or the folder given as the first argument). Features are cached in cache/ and reused.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+bash scripts/setup_env.sh
+OUT=${1:-outputs}
+.venv/bin/python -m selconv_lite.series --out "$OUT"
