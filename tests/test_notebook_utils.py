@@ -1,0 +1,60 @@
+"""Helpers of the notebooks: rounding, JSON records, paths, front-end detection."""
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from selconv_lite import notebook_utils as nu
+
+
+def test_rounded_handles_numpy_nan_and_nesting():
+    out = nu.rounded({"a": np.float32(0.123456789), "b": [np.int64(3), math.nan],
+                      "c": np.array([[1.0 / 3]]), "d": -1e-9, "e": True, "f": None})
+    assert out == {"a": 0.1235, "b": [3, None], "c": [[0.3333]], "d": 0.0, "e": True, "f": None}
+    json.dumps(out)  # JSON-ready
+    assert nu.fmt(2 / 3) == "0.667" and nu.fmt(math.inf) == "nan"
+    with pytest.raises(TypeError, match="cannot store a object"):
+        nu.rounded(object())
+
+
+def test_record_writes_json_with_relative_figure(tmp_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rec = nu.NotebookRecord("02_masks", tmp_path, params={"mask": "max", "alpha": 0.5})
+    assert rec.headline("kept (%)", 31.234567) == 31.2346
+    fig = plt.figure(figsize=(1, 1))
+    assert rec.figure(fig, "fig2a") == "figures/02_masks_fig2a.png"
+    plt.close(fig)
+    path = rec.save(quiet=True)
+    data = nu.load_record(path)
+    assert data["notebook"] == "02_masks" and data["params"]["alpha"] == 0.5
+    assert data["headline"] == {"kept (%)": 31.2346}
+    assert (tmp_path / data["figures"]["fig2a"]).is_file()
+    with pytest.raises(ValueError, match="bare name"):
+        nu.NotebookRecord("02_masks.ipynb", tmp_path)
+
+
+def test_paths_are_repo_relative(monkeypatch, tmp_path):
+    root = nu.find_repo_root(Path(__file__).parent)
+    assert root is not None and (root / "selconv_lite").is_dir()
+    assert nu.display_path(root / "outputs" / "x.json") == "outputs/x.json"
+    assert not nu.display_path("/some/where/else.json").startswith("/")
+    monkeypatch.setenv(nu.OUTPUT_ENV, str(tmp_path / "o"))
+    assert nu.resolve_output_dir(None) == (tmp_path / "o").resolve()
+    assert nu.resolve_cache_dir("rel/cache") == (root / "rel" / "cache").resolve()
+    assert nu.resolve_cache_dir(tmp_path / "c") == tmp_path / "c"
+
+
+def test_widget_frontend_detection(monkeypatch):
+    # plain python (pytest) is never a widget front end
+    assert nu.has_widget_frontend() is False
+    monkeypatch.setenv(nu.HEADLESS_ENV, "1")
+    assert nu.use_widgets("auto") is False
+    assert nu.use_widgets(True) is True and nu.use_widgets("no") is False
+    with pytest.raises(ValueError, match="interactive"):
+        nu.use_widgets("maybe")

@@ -1,0 +1,61 @@
+"""The sweep runner (issue 5): a real two-parameter grid on a tiny notebook with papermill."""
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from selconv_lite import sweep
+
+FIXTURE = Path(__file__).parent / "fixtures" / "notebooks" / "tiny_sweep.ipynb"
+
+
+def test_parse_value_and_grid():
+    assert sweep.parse_value("512") == 512
+    assert sweep.parse_value("0.5") == 0.5
+    assert sweep.parse_value("None") is None
+    assert sweep.parse_value("True") is True
+    assert sweep.parse_value("max") == "max"
+    assert sweep.parse_value("[1, 2]") == "[1, 2]"  # only scalars are parsed
+    grid = sweep.build_grid([["mask", "max", "sum"], ["D", "512", "1024"]])
+    assert grid == [{"mask": "max", "D": 512}, {"mask": "max", "D": 1024},
+                    {"mask": "sum", "D": 512}, {"mask": "sum", "D": 1024}]
+    assert sweep.point_name(grid[1]) == "mask-max__D-1024"
+    assert sweep.point_name({"w": "a/b c"}) == "w-a_b_c"
+    with pytest.raises(sweep.SweepError, match="twice"):
+        sweep.build_grid([["a", "1"], ["a", "2"]])
+    with pytest.raises(sweep.SweepError, match="at least one value"):
+        sweep.build_grid([["a"]])
+
+
+def test_unknown_parameter_is_a_clear_error(tmp_path):
+    with pytest.raises(sweep.SweepError, match=r"no parameter\(s\) \['nope'\].*'mode'"):
+        sweep.run_sweep(FIXTURE, [["nope", "1"]], out=tmp_path, progress=False)
+    assert sweep.main([str(FIXTURE), "-p", "nope", "1", "--out", str(tmp_path)]) == 2
+
+
+def test_two_parameter_grid_with_one_failing_value(tmp_path, capsys):
+    out = tmp_path / "sw"
+    rc = sweep.main([str(FIXTURE), "-p", "a", "1", "2", "-p", "mode", "x", "y",
+                     "-s", "fail_on", "y", "--out", str(out), "--no-progress"])
+    assert rc == 1  # some points failed ...
+    printed = capsys.readouterr().out
+    assert "2/4 points ok" in printed and "FAILED a-1__mode-y" in printed
+    # ... but every point ran, one executed copy each
+    copies = sorted(p.name for p in (out / "notebooks").glob("*.ipynb"))
+    assert copies == [f"tiny_sweep__a-{a}__mode-{m}.ipynb" for a in (1, 2) for m in "xy"]
+    with open(out / "sweep.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["a"], r["mode"], r["status"]) for r in rows] == [
+        ("1", "x", "ok"), ("1", "y", "failed"), ("2", "x", "ok"), ("2", "y", "failed")]
+    ok = {r["a"]: r for r in rows if r["status"] == "ok"}
+    assert ok["1"]["a times factor"] == "2" and ok["2"]["a times factor"] == "4"
+    assert ok["2"]["results.third"] == "0.6667"  # rounded by NotebookRecord
+    assert "failing on purpose" in rows[1]["error"]
+    # each point's JSON record lives in its own folder
+    rec = json.loads((out / "points" / "a-2__mode-x" / "tiny_sweep.json").read_text())
+    assert rec["params"] == {"a": 2, "mode": "x"} and rec["headline"] == {"a times factor": 4}
+    md = (out / "sweep.md").read_text()
+    assert "| a | mode | status | a times factor |" in md
+    assert "| 2 | x | ok | 4 |" in md
+    assert "**failed**: RuntimeError: failing on purpose for mode=y" in md
