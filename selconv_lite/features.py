@@ -265,7 +265,7 @@ class FeatureExtractor:
         if crop is not None:
             img = crop_image(img, crop, name)
         img = resize_max_dim(img, self.max_dim)
-        rgb = np.asarray(img, dtype=np.uint8)
+        rgb = np.array(img, dtype=np.uint8)  # a writable copy (torch.from_numpy needs one)
         self._check_not_empty(rgb.shape[:2], name)
         return rgb
 
