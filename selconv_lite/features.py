@@ -290,7 +290,7 @@ class FeatureExtractor:
         x = self.to_tensor(rgb)
         with torch.inference_mode():
             out = self.trunk(x, self.layers)
-            return {k: v[0].permute(1, 2, 0).float().cpu().numpy() for k, v in out.items()}
+            return {k: v[0].permute(1, 2, 0).float().contiguous().cpu().numpy() for k, v in out.items()}
 
     def extract(self, image, crop=None, name=None) -> dict[str, ImageFeatures]:
         """Features of one image.
