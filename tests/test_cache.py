@@ -1,0 +1,282 @@
+"""Tests of selconv_lite.cache: keys, resume after interruption, write-then-rename, corrupt entries,
+float16 storage, lazy iteration, error handling, progress bar and the default location."""
+from __future__ import annotations
+
+import os
+import types
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from selconv_lite import cache as cache_mod
+from selconv_lite.cache import CorruptEntryWarning, FeatureCache, default_cache_dir, extract_features
+from selconv_lite.features import EmptyFeatureMapError, FeatureExtractor, ImageError
+
+MAX_DIM = 64
+
+
+def _save(path: Path, h: int, w: int, seed: int) -> Path:
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, size=(max(1, h // 8), max(1, w // 8), 3), dtype=np.uint8)
+    Image.fromarray(small).resize((w, h), Image.Resampling.NEAREST).save(path)
+    return path
+
+
+@pytest.fixture
+def images(tmp_path):
+    d = tmp_path / "imgs"
+    d.mkdir()
+    return [_save(d / f"im{i}.png", 48 + 8 * i, 80 - 4 * i, seed=i) for i in range(4)]
+
+
+@pytest.fixture
+def store(tmp_path):
+    return FeatureCache(tmp_path / "cache", layers=("pool5",), max_dim=MAX_DIM, device="cpu")
+
+
+def _entries(root: Path):
+    return sorted(p for p in Path(root).rglob("*") if p.is_file())
+
+
+def _forbid_extraction(cache: FeatureCache):
+    def boom(*a, **k):
+        raise AssertionError("should have been served from the cache")
+    cache.extractor.extract = boom
+
+
+# ------------------------------------------------------------------------------ basic behaviour
+def test_extract_all_then_load_matches_direct_extraction(store, images):
+    s = store.extract_all(images, progress=False)
+    assert (s.n_images, s.n_extracted, s.n_cached, s.failures) == (4, 4, 0, [])
+    assert len(_entries(store.root)) == 4
+    direct = FeatureExtractor(layers=("pool5",), max_dim=MAX_DIM, device="cpu")
+    _forbid_extraction(store)
+    for p in images:
+        got = store.load(p)
+        ref = direct.extract(p)["pool5"]
+        assert got.fmap.dtype == np.float32
+        np.testing.assert_array_equal(got.fmap, ref.fmap)
+        np.testing.assert_array_equal(got.keypoints, ref.keypoints)
+        assert got.image_hw == ref.image_hw and got.name == str(p)
+    s2 = store.extract_all(images, progress=False)
+    assert (s2.n_extracted, s2.n_cached) == (0, 4)
+
+
+def test_key_covers_weights_layer_max_dim_dtype_and_crop(tmp_path, images):
+    root = tmp_path / "c"
+    a = FeatureCache(root, layers=("pool5", "conv4_3"), max_dim=MAX_DIM, device="cpu")
+    b = FeatureCache(root, layers=("pool5",), max_dim=96, device="cpu")
+    c = FeatureCache(root, layers=("pool5",), max_dim=MAX_DIM, dtype="float16", device="cpu")
+    dirs = {a.layer_dir("pool5"), a.layer_dir("conv4_3"), b.layer_dir("pool5"), c.layer_dir("pool5")}
+    assert len(dirs) == 4
+    assert all(a.weights_id in str(d) and "caffe-onnx-3be917fb4375" in str(d) for d in dirs)
+    p = images[0]
+    assert a.entry_path(p) != a.entry_path(p, crop=(0, 0, 40, 40))
+    assert a.entry_path(p, crop=(0, 0, 40, 40)) == a.entry_path(p, crop=(0.2, 0, 39.9, 40.1))  # same pixels
+    # several layers from one pass, stored separately
+    a.extract_all([p], progress=False)
+    assert a.load(p, layer="conv4_3").fmap.shape[-1] == 512
+    assert a.load(p, layer="conv4_3").fmap.shape[0] == 2 * a.load(p, layer="pool5").fmap.shape[0]
+    with pytest.raises(ValueError, match="not in this cache's layers"):
+        b.load(p, layer="conv4_3")
+
+
+def test_key_is_the_image_content(store, images, tmp_path):
+    store.extract_all(images[:1], progress=False)
+    copy = tmp_path / "elsewhere.png"
+    copy.write_bytes(images[0].read_bytes())
+    _forbid_extraction(store)
+    f = store.load(copy)                      # same bytes elsewhere: a hit
+    assert f.name == str(copy)
+    _save(images[0], 48, 80, seed=99)         # same path, new content: a miss
+    os.utime(images[0], ns=(1, 1))
+    with pytest.raises(AssertionError, match="served from the cache"):
+        store.load(images[0])
+
+
+def test_crops_are_cached_separately(store, images):
+    crops = [None, (0, 0, 40, 40), None, (10, 5, 70, 45)]
+    store.extract_all(images, crops, progress=False)
+    direct = FeatureExtractor(max_dim=MAX_DIM, device="cpu")
+    f = store.load(images[1], crop=(0, 0, 40, 40))
+    assert f.image_hw == (64, 64)
+    np.testing.assert_array_equal(f.fmap, direct.extract(images[1], crop=(0, 0, 40, 40))["pool5"].fmap)
+    assert store.contains(images[3], crop=(10, 5, 70, 45)) and not store.contains(images[3])
+    with pytest.raises(ValueError, match="4 paths but 1 crops"):
+        store.extract_all(images, [None], progress=False)
+
+
+# ------------------------------------------------------------------------- robustness on disk
+def test_interrupted_extraction_resumes(store, images):
+    real = store.extractor.extract
+    calls = []
+
+    def interrupt_third(path, crop=None, name=None):
+        calls.append(path)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(path, crop=crop, name=name)
+
+    store.extractor.extract = interrupt_third
+    with pytest.raises(KeyboardInterrupt):
+        store.extract_all(images, progress=False)
+    assert len(_entries(store.root)) == 2
+    store.extractor.extract = real
+    s = store.extract_all(images, progress=False)
+    assert (s.n_cached, s.n_extracted) == (2, 2)
+
+
+def test_write_then_rename_leaves_no_partial_entry(store, images, monkeypatch):
+    def crash_midway(fh, **arrays):
+        fh.write(b"PK\x03\x04 half an entry")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez_compressed", crash_midway)
+    with pytest.raises(OSError, match="disk full"):
+        store.extract_all(images[:1], progress=False)
+    assert _entries(store.root) == []         # neither the entry nor the temporary file
+    monkeypatch.undo()
+    assert store.extract_all(images[:1], progress=False).n_extracted == 1
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
+def test_corrupt_entry_is_reextracted_with_a_warning(store, images, damage):
+    store.extract_all(images[:2], progress=False)
+    good = store.load(images[0]).fmap
+    entry = store.entry_path(images[0])
+    data = entry.read_bytes()
+    entry.write_bytes({"truncate": data[: len(data) // 2], "garbage": b"x" * 100, "empty": b""}[damage])
+    with pytest.warns(CorruptEntryWarning, match="im0.png: corrupt cache entry"):
+        f = store.load(images[0])
+    np.testing.assert_array_equal(f.fmap, good)
+    assert store.contains(images[0])
+
+    entry.write_bytes(data[:-40])             # damaged again: extract_all repairs it too
+    with pytest.warns(CorruptEntryWarning, match="im0.png"):
+        s = store.extract_all(images[:2], progress=False)
+    assert (s.n_extracted, s.n_cached) == (1, 1)
+    np.testing.assert_array_equal(store.load(images[0]).fmap, good)
+
+
+def test_flipped_byte_is_caught_by_the_zip_crc(tmp_path, images):
+    store = FeatureCache(tmp_path / "c", max_dim=MAX_DIM, device="cpu", compress=False)
+    store.extract_all(images[:1], progress=False)
+    good = store.load(images[0]).fmap
+    entry = store.entry_path(images[0])
+    raw = bytearray(entry.read_bytes())
+    i = raw.index(b"fmap.npy") + 400          # inside the stored fmap array data
+    raw[i] ^= 0x55
+    entry.write_bytes(bytes(raw))
+    assert not store.contains(images[0])
+    with pytest.warns(CorruptEntryWarning):
+        np.testing.assert_array_equal(store.load(images[0]).fmap, good)
+
+
+def test_float16_storage(tmp_path, images):
+    f32 = FeatureCache(tmp_path / "c", max_dim=MAX_DIM, device="cpu", compress=False)
+    f16 = FeatureCache(tmp_path / "c", max_dim=MAX_DIM, device="cpu", compress=False, dtype="float16")
+    f32.extract_all(images[:1], progress=False)
+    f16.extract_all(images[:1], progress=False)
+    e32, e16 = f32.entry_path(images[0]), f16.entry_path(images[0])
+    with np.load(e16) as z:
+        assert z["fmap"].dtype == np.float16
+    assert e16.stat().st_size < 0.6 * e32.stat().st_size
+    a, b = f32.load(images[0]).fmap, f16.load(images[0]).fmap
+    assert b.dtype == np.float32
+    np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-3 * a.max())
+    with pytest.raises(ValueError, match="float16"):
+        FeatureCache(tmp_path, dtype="int8")
+
+
+def test_iter_is_lazy(store, images):
+    store.extract_all(images, progress=False)
+    it = store.iter(images)
+    assert isinstance(it, types.GeneratorType)
+    loaded = []
+    real = store._read
+    store._read = lambda entry, name: loaded.append(name) or real(entry, name)
+    first = next(it)
+    assert loaded == [str(images[0])] and first.fmap.ndim == 3   # one map read, not all
+    assert [f.name for f in it] == [str(p) for p in images[1:]]
+
+
+# ------------------------------------------------------------------------------ bad images
+def test_bad_image_raises_naming_it_by_default(store, images, tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_text("not an image")
+    with pytest.raises(ImageError, match="broken.jpg"):
+        store.extract_all([images[0], bad, images[1]], progress=False)
+
+
+def test_skip_reports_all_failures_at_the_end(store, images, tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_text("not an image")
+    thin = _save(tmp_path / "thin.png", 4, 300, seed=1)
+    missing = tmp_path / "missing.png"
+    paths = [images[0], bad, images[1], thin, missing]
+    with pytest.warns(UserWarning) as rec:
+        s = store.extract_all(paths, on_error="skip", progress=False)
+    assert [p for p, _ in s.failures] == [str(bad), str(thin), str(missing)]
+    assert s.n_extracted == 2 and not s.ok
+    msg = "\n".join(str(w.message) for w in rec)
+    assert "3 of 5 images could not be extracted" in msg
+    assert "broken.jpg" in msg and "thin.png" in msg and "feature map is empty" in msg and "missing.png" in msg
+    assert "3 failed" in str(s)
+    with pytest.raises(ValueError, match="on_error"):
+        store.extract_all(paths, on_error="ignore")
+
+
+def test_empty_feature_map_raises(store, tmp_path):
+    thin = _save(tmp_path / "thin.png", 4, 300, seed=1)
+    with pytest.raises(EmptyFeatureMapError, match="thin.png"):
+        store.extract_all([thin], progress=False)
+    with pytest.raises(EmptyFeatureMapError, match="thin.png"):
+        store.load(thin)
+
+
+# ------------------------------------------------------------------------ conveniences
+def test_extract_features_convenience(tmp_path, images):
+    bad = tmp_path / "broken.jpg"
+    bad.write_text("nope")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        feats = extract_features(images + [bad], layer="conv5_1", max_dim=MAX_DIM,
+                                 cache_dir=tmp_path / "cc", device="cpu", on_error="skip", progress=False)
+    assert [f.name for f in feats] == [str(p) for p in images]
+    assert all(f.fmap.shape[2] == 512 and f.fmap.dtype == np.float32 for f in feats)
+    assert (tmp_path / "cc").is_dir()
+
+
+def test_progress_bar(store, images, capsys):
+    store.extract_all(images[:2], progress=True)
+    err = capsys.readouterr().err
+    assert "features (pool5, max_dim=64)" in err and "2/2" in err
+
+
+def test_default_cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("SELCONV_CACHE", str(tmp_path / "mine"))
+    assert default_cache_dir() == tmp_path / "mine"
+    assert FeatureCache().root == tmp_path / "mine"
+    monkeypatch.delenv("SELCONV_CACHE")
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "notebooks").mkdir()
+    monkeypatch.chdir(repo / "notebooks")
+    assert default_cache_dir() == repo.resolve() / "cache"
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    monkeypatch.chdir(plain)
+    monkeypatch.setattr(Path, "parents", property(lambda self: []))
+    assert default_cache_dir() == plain.resolve() / "cache"
+
+
+def test_trunk_is_not_loaded_when_everything_is_cached(store, images):
+    store.extract_all(images, progress=False)
+    fresh = FeatureCache(store.root, layers=("pool5",), max_dim=MAX_DIM, device="cpu")
+    assert fresh.extract_all(images, progress=False).n_cached == 4
+    assert [f.name for f in fresh.iter(images)] == [str(p) for p in images]
+    assert fresh._extractor is None
+    assert "caffe-onnx" in repr(fresh) and cache_mod.FORMAT_VERSION == 1
