@@ -1,0 +1,192 @@
+"""Tests of selconv_lite.download with the network mocked (no test touches the network)."""
+import email.message
+import io
+import tarfile
+import time
+import urllib.error
+import zipfile
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from selconv_lite import datasets as ds
+from selconv_lite import download as dl
+
+PAYLOAD = bytes(range(256)) * 40  # 10240 bytes
+
+
+class FakeResponse(io.BytesIO):
+    def __init__(self, data, status=200):
+        super().__init__(data)
+        self.status = status
+        self.headers = email.message.Message()
+        self.headers["Content-Length"] = str(len(data))
+
+    def getcode(self):
+        return self.status
+
+
+class FakeServer:
+    """Serves bytes by URL and honours 'Range: bytes=N-'; records the requests."""
+
+    def __init__(self, files, honour_range=True, truncate=None):
+        self.files, self.honour_range, self.truncate, self.requests = files, honour_range, truncate, []
+
+    def __call__(self, req, timeout=None):
+        self.requests.append(req)
+        data = self.files[req.full_url]
+        rng = req.get_header("Range")
+        if rng and self.honour_range:
+            start = int(rng.split("=")[1].rstrip("-"))
+            resp = FakeResponse(data[start:], status=206)
+        else:
+            resp = FakeResponse(data)
+        if self.truncate:
+            full = resp.headers["Content-Length"]
+            resp = FakeResponse(resp.getvalue()[: self.truncate], resp.status)
+            del resp.headers["Content-Length"]
+            resp.headers["Content-Length"] = full
+        return resp
+
+
+@pytest.fixture(autouse=True)
+def online(monkeypatch):
+    monkeypatch.delenv("SELCONV_OFFLINE", raising=False)
+
+
+def test_download_full_and_checksum(tmp_path, monkeypatch):
+    srv = FakeServer({"http://x/a.bin": PAYLOAD})
+    monkeypatch.setattr(dl.urllib.request, "urlopen", srv)
+    out = dl.download_file("http://x/a.bin", tmp_path / "a.bin", sha256=dl.hashlib.sha256(PAYLOAD).hexdigest(),
+                           progress=False, chunk=1000)
+    assert out.read_bytes() == PAYLOAD and not (tmp_path / "a.bin.part").exists()
+    # present file: no request at all
+    dl.download_file("http://x/a.bin", tmp_path / "a.bin", progress=False)
+    assert len(srv.requests) == 1
+
+
+def test_download_resumes_from_part(tmp_path, monkeypatch):
+    srv = FakeServer({"http://x/a.bin": PAYLOAD})
+    monkeypatch.setattr(dl.urllib.request, "urlopen", srv)
+    (tmp_path / "a.bin.part").write_bytes(PAYLOAD[:4000])
+    dl.download_file("http://x/a.bin", tmp_path / "a.bin", progress=True)
+    assert srv.requests[0].get_header("Range") == "bytes=4000-"
+    assert (tmp_path / "a.bin").read_bytes() == PAYLOAD
+
+
+def test_download_restarts_when_server_ignores_range(tmp_path, monkeypatch):
+    srv = FakeServer({"http://x/a.bin": PAYLOAD}, honour_range=False)
+    monkeypatch.setattr(dl.urllib.request, "urlopen", srv)
+    (tmp_path / "a.bin.part").write_bytes(b"garbage")
+    dl.download_file("http://x/a.bin", tmp_path / "a.bin", progress=False)
+    assert (tmp_path / "a.bin").read_bytes() == PAYLOAD
+
+
+def test_truncated_transfer_then_resume(tmp_path, monkeypatch):
+    monkeypatch.setattr(dl.urllib.request, "urlopen", FakeServer({"http://x/a": PAYLOAD}, truncate=3000))
+    with pytest.raises(dl.DownloadError, match="incomplete.*resume"):
+        dl.download_file("http://x/a", tmp_path / "a", progress=False)
+    assert (tmp_path / "a.part").stat().st_size == 3000
+    monkeypatch.setattr(dl.urllib.request, "urlopen", FakeServer({"http://x/a": PAYLOAD}))
+    dl.download_file("http://x/a", tmp_path / "a", progress=False)
+    assert (tmp_path / "a").read_bytes() == PAYLOAD
+
+
+def test_checksum_mismatch(tmp_path, monkeypatch):
+    monkeypatch.setattr(dl.urllib.request, "urlopen", FakeServer({"http://x/a": PAYLOAD}))
+    with pytest.raises(dl.ChecksumError, match="expected 0000"):
+        dl.download_file("http://x/a", tmp_path / "a", sha256="0000", progress=False)
+    assert not (tmp_path / "a").exists() and (tmp_path / "a.corrupt").exists()
+
+
+def test_http_error(tmp_path, monkeypatch):
+    def notfound(req, timeout=None):
+        raise urllib.error.HTTPError(req.full_url, 404, "Not Found", None, None)
+    monkeypatch.setattr(dl.urllib.request, "urlopen", notfound)
+    with pytest.raises(dl.DownloadError, match="HTTP 404"):
+        dl.download_file("http://x/a", tmp_path / "a", progress=False)
+
+
+def test_offline_fails_at_once_with_instructions(tmp_path, monkeypatch):
+    def offline(req, timeout=None):
+        raise urllib.error.URLError(OSError(-3, "Temporary failure in name resolution"))
+    monkeypatch.setattr(dl.urllib.request, "urlopen", offline)
+    t0 = time.perf_counter()
+    with pytest.raises(dl.OfflineError) as e:
+        dl.download_dataset("holidays", root=tmp_path, progress=False)
+    assert time.perf_counter() - t0 < 2
+    msg = str(e.value)
+    assert "offline" in msg and str(tmp_path / "_archives" / "holidays_jpg1.tar.gz") in msg
+    assert "jpg1.tar.gz" in msg and "oxc1_100k.part01.rar" in msg
+    assert not list(tmp_path.rglob("*.part"))
+
+
+def test_offline_env_skips_the_attempt(tmp_path, monkeypatch):
+    def boom(req, timeout=None):
+        raise AssertionError("network used")
+    monkeypatch.setattr(dl.urllib.request, "urlopen", boom)
+    monkeypatch.setenv("SELCONV_OFFLINE", "1")
+    with pytest.raises(dl.OfflineError, match="SELCONV_OFFLINE"):
+        dl.download_file("http://x/a", tmp_path / "a", progress=False)
+
+
+def _tgz(path, files):
+    with tarfile.open(path, "w:gz") as t:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+
+
+def _jpeg_bytes():
+    b = io.BytesIO()
+    Image.new("RGB", (8, 8), (10, 200, 30)).save(b, "JPEG")
+    return b.getvalue()
+
+
+def test_hand_placed_archives_unpack_offline_and_load(tmp_path, monkeypatch):
+    monkeypatch.setenv("SELCONV_OFFLINE", "1")
+    arch = tmp_path / "_archives"
+    arch.mkdir()
+    j = _jpeg_bytes()
+    _tgz(arch / "holidays_jpg1.tar.gz", {"jpg/100000.jpg": j, "jpg/100001.jpg": j})
+    _tgz(arch / "holidays_jpg2.tar.gz", {"jpg/100100.jpg": j, "jpg/100101.jpg": j})
+    # Flickr100k placed unpacked by hand (its RAR parts are not needed then)
+    (tmp_path / "flickr100k").mkdir()
+    for i in range(3):
+        (tmp_path / "flickr100k" / f"f{i}.jpg").write_bytes(j)
+    (tmp_path / "flickr100k" / ".unpacked_oxc1_100k.part01.rar").write_text("ok\n")
+    monkeypatch.setitem(dl.RESOURCES, "holidays", dl._HOLIDAYS)
+    dl.download_dataset("holidays", root=tmp_path, progress=False)
+    d = ds.load_dataset("holidays", root=tmp_path, n_train=2)
+    assert len(d.images) == 4 and len(d.queries) == 2 and len(d.train_images) == 2
+    assert (arch / "holidays_jpg1.tar.gz.sha256").read_text().split()[0] == dl.sha256sum(
+        arch / "holidays_jpg1.tar.gz")
+
+
+def test_unpack_zip_rejects_escape_and_rar_without_tool(tmp_path, monkeypatch):
+    z = tmp_path / "a.zip"
+    with zipfile.ZipFile(z, "w") as f:
+        f.writestr("full/ukbench00000.jpg", b"x")
+    dl.unpack_archive(z, tmp_path / "u")
+    assert (tmp_path / "u" / "full" / "ukbench00000.jpg").exists()
+    bad = tmp_path / "bad.tgz"
+    _tgz(bad, {"../evil.txt": b"x"})
+    with pytest.raises(dl.DownloadError, match="outside"):
+        dl.unpack_archive(bad, tmp_path / "v")
+    monkeypatch.setattr(dl.shutil, "which", lambda name: None)
+    (tmp_path / "x.part01.rar").write_bytes(b"Rar!")
+    with pytest.raises(dl.DownloadError, match="unrar"):
+        dl.unpack_archive(tmp_path / "x.part01.rar", tmp_path / "w")
+    (tmp_path / "broken.tgz").write_bytes(b"not a tar")
+    with pytest.raises(dl.DownloadError, match="cannot unpack"):
+        dl.unpack_archive(tmp_path / "broken.tgz", tmp_path / "w")
+
+
+def test_manual_instructions_and_recipes(tmp_path):
+    txt = dl.manual_instructions("R-Oxford5k", root=tmp_path)
+    assert "gnd_roxford5k.pkl" in txt and "oxbuild_images-v1.tgz" in txt and "paris_1-v1.tgz" in txt
+    assert set(ds.list_datasets()) - {"default"} <= set(dl.RESOURCES)
+    with pytest.raises(KeyError):
+        dl.manual_instructions("nope")
