@@ -310,7 +310,9 @@ class VGG16Trunk(nn.Module):
             by_index.setdefault(_LAYER_END[layer], []).append(layer)
         last = max(by_index)
         out = {}
-        h = self.normalize(x)
+        # channels-last activations: ~10-15 % faster convolutions on CPU (oneDNN), and the
+        # (H, W, K) maps the package returns are then already contiguous.
+        h = self.normalize(x).contiguous(memory_format=torch.channels_last)
         for i, module in enumerate(self.features):
             h = module(h)
             if i in by_index:
@@ -424,7 +426,7 @@ def _load_cached(weights: str, device: str, convention, stamp) -> VGG16Trunk:
     else:
         trunk = _trunk_from_state_dict(weights, convention)
     trunk.eval().requires_grad_(False)
-    return trunk.to(device)
+    return trunk.to(device=device, memory_format=torch.channels_last)
 
 
 def load_vgg16_trunk(weights="caffe-onnx", device=None, convention=None) -> VGG16Trunk:

@@ -1,0 +1,133 @@
+"""Benchmark: the package's feature extraction vs a bare torch forward of the same VGG16 trunk.
+
+For a few ``max_dim`` values it prints seconds per image of
+
+* ``bare``     -- ``trunk.features[:31]`` (VGG16 up to pool5) on the already-normalised input
+                  tensor, under ``torch.inference_mode`` -- the floor any extractor must pay;
+* ``forward``  -- ``FeatureExtractor.forward`` on the same prepared image (tensor conversion,
+                  normalisation, the trunk, the (H, W, K) numpy map);
+* ``extract``  -- ``FeatureExtractor.extract(path)``: image decoding, resizing, the forward pass
+                  and SIFT keypoint detection (everything the package does per image);
+* ``cached``   -- ``FeatureCache.extract_all`` per image (``extract`` + content hash + compressed
+                  write-then-rename), on a fresh temporary store;
+
+and the ratios to ``bare`` (goal: overhead <= 10 %). Runs are interleaved and the median of
+``--repeats`` is reported, to be robust to other load on the machine.
+
+Usage::
+
+    python benchmarks/bench_extraction.py [--sizes 256 512 1024] [--repeats 3] [--device cpu]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from selconv_lite.cache import FeatureCache
+from selconv_lite.features import FeatureExtractor
+
+
+def _test_image(path: Path) -> Path:
+    """A real photo (scikit-learn's china.jpg, 640x427, CC BY 2.0) upscaled to 1400 px wide."""
+    try:
+        from sklearn.datasets import load_sample_image
+
+        a = load_sample_image("china.jpg")
+    except Exception:  # pragma: no cover - fall back to a synthetic texture
+        rng = np.random.default_rng(0)
+        a = np.kron(rng.integers(0, 256, (54, 80, 3), dtype=np.uint8), np.ones((8, 8, 1), np.uint8))
+    img = Image.fromarray(a).resize((1400, int(round(1400 * a.shape[0] / a.shape[1]))), Image.Resampling.BICUBIC)
+    img.save(path, quality=92)
+    return path
+
+
+def _cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def fx_device(device) -> str:
+    from selconv_lite.backbone import default_device
+
+    d = default_device(device)
+    return torch.cuda.get_device_name(d) if d.type == "cuda" else "cpu"
+
+
+def _time(fn, sync):
+    """(wall seconds, CPU seconds of this process, all threads) of one call."""
+    c, t = time.process_time(), time.perf_counter()
+    fn()
+    sync()
+    return time.perf_counter() - t, time.process_time() - c
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--device", default=None, help="default: cuda if available, else cpu")
+    args = ap.parse_args(argv)
+
+    tmp = Path(tempfile.mkdtemp(prefix="selconv-bench-"))
+    img_path = _test_image(tmp / "photo.jpg")
+    sync = torch.cuda.synchronize if (args.device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda") else _nosync
+
+    print(f"machine: {_cpu_name()} | {os.cpu_count()} logical CPUs | torch {torch.__version__} "
+          f"({torch.get_num_threads()} threads) | device {fx_device(args.device)}")
+    print("s/image: wall = fastest of the repeats; cpu = median CPU time of this process (robust when")
+    print("other jobs share the machine). Ratios use CPU time (GPU: wall).")
+    print(f"{'max_dim':>7} {'image':>9} | {'bare':>12} {'forward':>12} {'extract':>12} {'cached':>12} | "
+          f"{'fwd/bare':>8} {'extr/bare':>9} {'cache/bare':>10}")
+    print(f"{'':>7} {'':>9} | " + " ".join(f"{'wall  cpu':>12}" for _ in range(4)) + " |")
+    for md in args.sizes:
+        fx = FeatureExtractor(layers=("pool5",), max_dim=md, device=args.device)
+        trunk = fx.trunk
+        bare_net = trunk.features[:31]  # VGG16 conv1_1 .. pool5, the same modules and weights
+        rgb = fx.prepare(img_path)
+        x = trunk.normalize(fx.to_tensor(rgb)).contiguous(memory_format=torch.channels_last)
+
+        def bare():
+            with torch.inference_mode():
+                return bare_net(x)
+
+        with torch.inference_mode():  # the package's map equals the bare one
+            assert np.array_equal(fx.forward(rgb)["pool5"], bare()[0].permute(1, 2, 0).cpu().numpy())
+        fx.extract(img_path)  # warm-up
+
+        runs = {"bare": [], "forward": [], "extract": [], "cached": []}
+        for r in range(args.repeats):
+            runs["bare"].append(_time(bare, sync))
+            runs["forward"].append(_time(lambda: fx.forward(rgb), sync))
+            runs["extract"].append(_time(lambda: fx.extract(img_path), sync))
+            store = FeatureCache(tmp / f"cache{md}_{r}", layers=("pool5",), max_dim=md, device=args.device)
+            store._extractor = fx
+            runs["cached"].append(_time(lambda: store.extract_all([img_path], progress=False), sync))
+        wall = {k: min(w for w, _ in v) for k, v in runs.items()}
+        cpu = {k: statistics.median(c for _, c in v) for k, v in runs.items()}
+        ref = wall if sync is not _nosync else cpu
+        cols = " ".join(f"{wall[k]:>6.3f}{cpu[k]:>6.2f}" for k in runs)
+        print(f"{md:>7} {rgb.shape[1]:>4}x{rgb.shape[0]:<4} | {cols} | "
+              f"{ref['forward'] / ref['bare']:>8.3f} {ref['extract'] / ref['bare']:>9.3f} "
+              f"{ref['cached'] / ref['bare']:>10.3f}")
+
+
+def _nosync():
+    pass
+
+
+if __name__ == "__main__":
+    main()
