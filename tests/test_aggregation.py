@@ -5,12 +5,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io as sio
+from threadpoolctl import threadpool_limits
 
 from selconv_lite.aggregation import (aggregate, average_pooling, democratic_pooling,
                                       democratic_weights, max_pooling, sum_pooling)
 from selconv_lite.postprocess import l2_normalize
 
 GOLDEN = Path(__file__).parent / "golden"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+    """One BLAS thread: deterministic sums, and no oversubscription on shared CI machines."""
+    with threadpool_limits(1):
+        yield
 
 
 def rel(a, b):

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io as sio
+from threadpoolctl import threadpool_limits
 
 from selconv_lite.embeddings import (PCAL2, VLAD, FFAEmbedding, FisherVector,
                                      TriangulationEmbedding, ffa_coefficients, make_embedding,
@@ -18,6 +19,13 @@ from selconv_lite.postprocess import l2_normalize
 from selconv_lite.utils import align_signs
 
 GOLDEN = Path(__file__).parent / "golden"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+    """One BLAS thread: deterministic sums, and no oversubscription on shared CI machines."""
+    with threadpool_limits(1):
+        yield
 F64 = 1e-9
 AUTH = 1e-5
 
