@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from .backbone import LAYERS, weights_identity
-from .features import FeatureExtractor, ImageError, _name_of
+from .features import FeatureExtractor, ImageError, _name_of, _round_half_away
 from .types import ImageFeatures
 
 __all__ = [
@@ -103,11 +103,15 @@ def _file_digest(path) -> str:
     return h.hexdigest()
 
 
-def _crop_key(crop) -> str:
+def _crop_key(crop, crop_scale, name) -> str:
     if crop is None:
         return "full"
     # the extractor rounds boxes to whole pixels, so equal rounded boxes give equal results
-    return "crop" + "_".join(str(int(np.floor(float(v) + 0.5))) for v in crop)
+    try:
+        box = "_".join(str(_round_half_away(float(v))) for v in crop)
+    except (TypeError, ValueError) as e:
+        raise ImageError(f"{name}: crop must be (x1, y1, x2, y2) in pixels, got {crop!r}") from e
+    return f"crop{box}_{crop_scale}"
 
 
 class FeatureCache:
@@ -133,6 +137,8 @@ class FeatureCache:
         this saves much disk for little time). Default True.
     convention : {"caffe", "torchvision"}, optional
         Input normalisation of a local state dict that does not record it.
+    crop_scale : {"image", "crop"}
+        How cropped queries are resized (see :class:`~selconv_lite.features.FeatureExtractor`).
 
     Examples
     --------
@@ -143,7 +149,7 @@ class FeatureCache:
     """
 
     def __init__(self, root=None, weights="caffe-onnx", layers=("pool5",), max_dim=1024,
-                 dtype="float32", device=None, compress=True, convention=None):
+                 dtype="float32", device=None, compress=True, convention=None, crop_scale="image"):
         if isinstance(layers, str):
             layers = (layers,)
         self.layers = tuple(dict.fromkeys(layers))
@@ -159,6 +165,9 @@ class FeatureCache:
         self.device = device
         self.compress = bool(compress)
         self.convention = convention
+        if crop_scale not in ("image", "crop"):
+            raise ValueError(f"crop_scale must be 'image' or 'crop', got {crop_scale!r}")
+        self.crop_scale = crop_scale
         self.weights_id = weights_identity(weights, convention)
         self._extractor = None
         self._digests: dict = {}
@@ -169,7 +178,8 @@ class FeatureCache:
         """The :class:`~selconv_lite.features.FeatureExtractor` (created on first use)."""
         if self._extractor is None:
             self._extractor = FeatureExtractor(self.weights, self.layers, self.max_dim, self.device,
-                                               sift=True, convention=self.convention)
+                                               sift=True, convention=self.convention,
+                                               crop_scale=self.crop_scale)
         return self._extractor
 
     def layer_dir(self, layer: str) -> Path:
@@ -191,7 +201,7 @@ class FeatureCache:
 
     def entry_path(self, path, crop=None, layer="pool5") -> Path:
         """Where the entry of ``(path, crop, layer)`` lives (it may not exist)."""
-        key = f"{self._digest(path)}_{_crop_key(crop)}"
+        key = f"{self._digest(path)}_{_crop_key(crop, self.crop_scale, _name_of(path))}"
         return self.layer_dir(layer) / key[:2] / f"{key}.npz"
 
     # ------------------------------------------------------------------ reading/writing entries
@@ -334,7 +344,8 @@ class FeatureCache:
     def describe(self) -> dict:
         """The configuration as a JSON-able dict."""
         return {"format": FORMAT_VERSION, "weights": self.weights_id, "layers": list(self.layers),
-                "max_dim": self.max_dim, "dtype": self.dtype, "root": str(self.root)}
+                "max_dim": self.max_dim, "dtype": self.dtype, "crop_scale": self.crop_scale,
+                "root": str(self.root)}
 
     def __repr__(self):
         return "FeatureCache(" + json.dumps(self.describe()) + ")"
@@ -342,7 +353,7 @@ class FeatureCache:
 
 def extract_features(paths, crops=None, layer="pool5", max_dim=1024, cache_dir=None,
                      weights="caffe-onnx", dtype="float32", device=None, on_error="raise",
-                     progress=True) -> list[ImageFeatures]:
+                     progress=True, crop_scale="image") -> list[ImageFeatures]:
     """Extract (or load from the cache) the ``layer`` features of every image of ``paths``.
 
     A convenience around :class:`FeatureCache`; it returns all maps in a list, which is fine for
@@ -350,7 +361,7 @@ def extract_features(paths, crops=None, layer="pool5", max_dim=1024, cache_dir=N
     With ``on_error="skip"`` the failed images are left out of the list (and reported).
     """
     cache = FeatureCache(cache_dir, weights=weights, layers=(layer,), max_dim=max_dim,
-                         dtype=dtype, device=device)
+                         dtype=dtype, device=device, crop_scale=crop_scale)
     paths = list(paths)
     crops = [None] * len(paths) if crops is None else list(crops)
     summary = cache.extract_all(paths, crops, on_error=on_error, progress=progress)

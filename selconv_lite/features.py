@@ -7,7 +7,11 @@ For one image this module
 2. optionally crops it to a box ``(x1, y1, x2, y2)`` in original-image pixels (the Oxford/Paris
    query protocol, Sec. 5.1: "we use the cropped query images based on provided bounding boxes");
 3. resizes it so that ``max(W, H) == max_dim`` keeping the aspect ratio (Sec. 5.1: "All images
-   are resized so that the maximum dimension is 1024 while preserving aspect ratios");
+   are resized so that the maximum dimension is 1024 while preserving aspect ratios"). A cropped
+   query is, by default, resized by the factor that brings its *full* image to ``max_dim``, so
+   that query and database objects appear at the same scale -- what the authors' extraction
+   script does (``ratio`` from the full image, then ``crop_qim``, then ``imresize(I, ratio)``);
+   ``crop_scale="crop"`` resizes the crop itself to ``max_dim`` instead;
 4. runs the VGG16 trunk (:mod:`selconv_lite.backbone`) and returns each requested layer as a
    float32 ``(H, W, K)`` map -- the set of ``H x W`` local features of ``K`` dimensions of Sec. 3.1;
 5. detects SIFT keypoints (OpenCV's SIFT detector; the paper used VLFeat's) on that same resized
@@ -30,8 +34,11 @@ __all__ = [
     "EmptyFeatureMapError",
     "load_image",
     "crop_image",
+    "crop_box_pixels",
     "resize_max_dim",
+    "resize_to",
     "resized_hw",
+    "scaled_hw",
     "detect_sift",
     "FeatureExtractor",
 ]
@@ -114,11 +121,22 @@ def load_image(image, name=None) -> Image.Image:
         raise ImageError(f"{name}: cannot read the image ({type(e).__name__}: {e})") from e
 
 
-def crop_image(img: Image.Image, crop, name="<image>") -> Image.Image:
-    """Crop ``img`` to ``crop = (x1, y1, x2, y2)`` in its pixel coordinates (x2, y2 exclusive).
+def _round_half_away(v: float) -> int:
+    """MATLAB's ``round`` (half away from zero)."""
+    return int(np.sign(v) * np.floor(abs(v) + 0.5))
 
-    Coordinates may be fractional (Oxford/Paris boxes are); they are rounded to the nearest
-    pixel and clipped to the image.
+
+def crop_box_pixels(crop, size, name="<image>") -> tuple[int, int, int, int]:
+    """Pixel box ``(left, top, right, bottom)`` (right/bottom exclusive) of ``crop`` in a ``size = (W, H)`` image.
+
+    ``crop = (x1, y1, x2, y2)`` follows the Oxford/Paris ground truth and the ``crop_qim.m``
+    used by the authors' code (from Tolias et al.'s R-MAC code)::
+
+        bbx = uint32(max(bbx + 1, 1));
+        im  = im(bbx(2):min(bbx(4), H), bbx(1):min(bbx(3), W), :);
+
+    i.e. 0-based coordinates, rounded half away from zero, **x2 and y2 inclusive**, clipped to
+    the image.
 
     Raises
     ------
@@ -127,56 +145,99 @@ def crop_image(img: Image.Image, crop, name="<image>") -> Image.Image:
     """
     try:
         x1, y1, x2, y2 = (float(v) for v in crop)
+        if not all(np.isfinite((x1, y1, x2, y2))):
+            raise ValueError("non-finite")
     except Exception as e:
-        raise ImageError(f"{name}: crop must be (x1, y1, x2, y2), got {crop!r}") from e
-    W, H = img.size
-    box = [int(np.floor(v + 0.5)) for v in (x1, y1, x2, y2)]
-    box = [min(max(box[0], 0), W), min(max(box[1], 0), H), min(max(box[2], 0), W), min(max(box[3], 0), H)]
-    if box[2] <= box[0] or box[3] <= box[1]:
+        raise ImageError(f"{name}: crop must be (x1, y1, x2, y2) in pixels, got {crop!r}") from e
+    W, H = size
+    left, top = max(_round_half_away(x1), 0), max(_round_half_away(y1), 0)
+    right, bottom = min(_round_half_away(x2) + 1, W), min(_round_half_away(y2) + 1, H)
+    if right <= left or bottom <= top:
         raise ImageError(
             f"{name}: crop box {tuple(crop)} is empty or lies outside the {W}x{H} image "
-            "(expected x1 < x2, y1 < y2 in pixels)"
+            "(expected x1 <= x2, y1 <= y2 in pixels)"
         )
-    return img.crop(tuple(box))
+    return left, top, right, bottom
+
+
+def crop_image(img: Image.Image, crop, name="<image>") -> Image.Image:
+    """Crop ``img`` to ``crop = (x1, y1, x2, y2)`` (see :func:`crop_box_pixels`: x2, y2 inclusive)."""
+    return img.crop(crop_box_pixels(crop, img.size, name))
+
+
+def scaled_hw(hw, scale: float) -> tuple[int, int]:
+    """Size after resizing by ``scale``, as MATLAB's ``imresize(I, scale)``: ``ceil(scale * size)``.
+
+    (A relative tolerance of 1e-9 keeps ``max_dim / L * L`` from rounding up past ``max_dim``.)
+    """
+    return tuple(max(1, int(np.ceil(scale * int(v) * (1 - 1e-9)))) for v in hw)
 
 
 def resized_hw(hw, max_dim) -> tuple[int, int]:
     """``(H, W)`` after resizing so that ``max(H, W) == max_dim`` keeping the aspect ratio.
 
-    ``max_dim=None`` keeps the size. Sides are rounded to the nearest pixel, at least 1.
+    The scale is ``max_dim / max(H, W)`` and the sides are ``ceil(scale * side)`` as in the
+    authors' ``I = imresize(I, max_img_dim / max(size(I, 1), size(I, 2)))``. ``max_dim=None``
+    keeps the size.
     """
     H, W = int(hw[0]), int(hw[1])
     if max_dim is None:
         return H, W
-    s = max_dim / max(H, W)
-    return max(1, int(round(H * s))), max(1, int(round(W * s)))
+    return scaled_hw((H, W), max_dim / max(H, W))
 
 
-def resize_max_dim(img: Image.Image, max_dim) -> Image.Image:
-    """Resize so that ``max(W, H) == max_dim`` keeping aspect (up or down; paper Sec. 5.1)."""
-    H, W = resized_hw((img.height, img.width), max_dim)
+def resize_to(img: Image.Image, hw) -> Image.Image:
+    """Resize to ``hw = (H, W)`` with antialiased bicubic (like MATLAB's ``imresize`` default)."""
+    H, W = int(hw[0]), int(hw[1])
     if (H, W) == (img.height, img.width):
         return img
     return img.resize((W, H), RESAMPLE)
 
 
-_SIFT = None
+def resize_max_dim(img: Image.Image, max_dim) -> Image.Image:
+    """Resize so that ``max(W, H) == max_dim`` keeping aspect (up or down; paper Sec. 5.1)."""
+    return resize_to(img, resized_hw((img.height, img.width), max_dim))
 
 
-def detect_sift(rgb: np.ndarray) -> np.ndarray:
+#: SIFT detector settings of the authors' code: ``vl_sift(I, 'PeakThresh', 4, 'edgethresh', 10)``
+#: on the 0-255 grayscale image, VLFeat's default first octave 0 (no upsampling).
+SIFT_PEAK_THRESH = 4.0
+SIFT_EDGE_THRESH = 10.0
+_SIFT_LAYERS = 3
+_SIFT_CACHE: dict = {}
+
+
+def detect_sift(rgb: np.ndarray, peak_thresh: float = SIFT_PEAK_THRESH,
+                edge_thresh: float = SIFT_EDGE_THRESH, upsample: bool = False) -> np.ndarray:
     """SIFT keypoint locations of an RGB uint8 image, ``(n, 2)`` float32 ``(x, y)``, 0-based.
 
-    OpenCV's SIFT detector with its default parameters on the grayscale image. Keypoints that
-    OpenCV duplicates for several orientations are kept once. (The authors used VLFeat's
-    ``vl_sift``; its frames are 1-based, see :mod:`selconv_lite.masks`.)
+    OpenCV's SIFT detector, set up to mimic the authors' VLFeat call
+    ``vl_sift(single(rgb2gray(I)), 'PeakThresh', 4, 'edgethresh', 10)``:
+
+    * VLFeat keeps an extremum if ``|DoG| >= peak_thresh`` on the 0-255 image; OpenCV keeps it if
+      ``|DoG| * nOctaveLayers >= contrastThreshold`` on the 0-1 image, so
+      ``contrastThreshold = peak_thresh * 3 / 255`` (0.047; OpenCV's default is 0.04);
+    * ``edgeThreshold = edge_thresh`` (same definition in both);
+    * VLFeat starts at octave 0 while OpenCV always doubles the image first (octave -1); keypoints
+      from octave -1 are dropped unless ``upsample=True``.
+
+    The two implementations still differ in details (initial blur, interpolation), so the
+    keypoints are close to, not identical with, VLFeat's. Duplicates (OpenCV repeats a keypoint
+    for each dominant orientation) are kept once. Coordinates are 0-based (OpenCV); VLFeat's
+    are 1-based, see :mod:`selconv_lite.masks`.
     """
     import cv2
 
-    global _SIFT
-    if _SIFT is None:
-        _SIFT = cv2.SIFT_create()
+    key = (float(peak_thresh), float(edge_thresh))
+    sift = _SIFT_CACHE.get(key)
+    if sift is None:
+        sift = _SIFT_CACHE[key] = cv2.SIFT_create(
+            nOctaveLayers=_SIFT_LAYERS, contrastThreshold=peak_thresh * _SIFT_LAYERS / 255.0,
+            edgeThreshold=edge_thresh)
     gray = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
-    kps = _SIFT.detect(gray, None)
+    kps = sift.detect(gray, None)
+    if not upsample:
+        kps = [kp for kp in kps if (kp.octave & 255) < 128]  # octave -1 is stored as 255
     if not kps:
         return np.zeros((0, 2), np.float32)
     xy = np.array([kp.pt for kp in kps], dtype=np.float32)
@@ -201,7 +262,12 @@ class FeatureExtractor:
     device : str or torch.device, optional
         Default CUDA when available, else CPU.
     sift : bool
-        Detect SIFT keypoints (default True); when False ``keypoints`` is empty.
+        Detect SIFT keypoints (default True, settings of :func:`detect_sift`); when False
+        ``keypoints`` is empty.
+    crop_scale : {"image", "crop"}
+        How a cropped image is resized: ``"image"`` (default, the authors' code) scales the crop
+        by ``max_dim / max(W, H)`` of the full image; ``"crop"`` makes the crop's longer side
+        ``max_dim``.
     convention : {"caffe", "torchvision"}, optional
         Input normalisation of a local state dict that does not record it.
     num_threads : int, optional
@@ -216,7 +282,7 @@ class FeatureExtractor:
     """
 
     def __init__(self, weights="caffe-onnx", layers=("pool5",), max_dim=1024, device=None,
-                 sift=True, convention=None, num_threads=None):
+                 sift=True, convention=None, num_threads=None, crop_scale="image"):
         if isinstance(layers, str):
             layers = (layers,)
         layers = tuple(dict.fromkeys(layers))
@@ -226,6 +292,9 @@ class FeatureExtractor:
             layer_stride(layer)  # validates
         if max_dim is not None and (int(max_dim) != max_dim or max_dim < 1):
             raise ValueError(f"max_dim must be a positive integer or None, got {max_dim!r}")
+        if crop_scale not in ("image", "crop"):
+            raise ValueError(f"crop_scale must be 'image' or 'crop', got {crop_scale!r}")
+        self.crop_scale = crop_scale
         self.weights = weights
         self.layers = layers
         self.max_dim = None if max_dim is None else int(max_dim)
@@ -262,9 +331,15 @@ class FeatureExtractor:
         """
         name = _name_of(image, name)
         img = load_image(image, name)
+        full_hw = (img.height, img.width)
         if crop is not None:
             img = crop_image(img, crop, name)
-        img = resize_max_dim(img, self.max_dim)
+        hw = (img.height, img.width)
+        if crop is not None and self.crop_scale == "image" and self.max_dim is not None:
+            hw = scaled_hw(hw, self.max_dim / max(full_hw))
+        else:
+            hw = resized_hw(hw, self.max_dim)
+        img = resize_to(img, hw)
         rgb = np.array(img, dtype=np.uint8)  # a writable copy (torch.from_numpy needs one)
         self._check_not_empty(rgb.shape[:2], name)
         return rgb
@@ -299,7 +374,8 @@ class FeatureExtractor:
         ----------
         image : str, Path or PIL.Image.Image
         crop : (x1, y1, x2, y2), optional
-            Box in original-image pixels (after EXIF orientation), applied before resizing.
+            Box in original-image pixels (after EXIF orientation; x2, y2 inclusive as in the
+            Oxford/Paris protocol, see :func:`crop_box_pixels`), applied before resizing.
         name : str, optional
             Identifier stored in the result and used in error messages (default: the path).
 
@@ -319,7 +395,8 @@ class FeatureExtractor:
 
     def __repr__(self):
         return (f"FeatureExtractor(weights={self.weights!r}, layers={self.layers!r}, "
-                f"max_dim={self.max_dim!r}, device={str(self.device)!r}, sift={self.sift})")
+                f"max_dim={self.max_dim!r}, device={str(self.device)!r}, sift={self.sift}, "
+                f"crop_scale={self.crop_scale!r})")
 
 
 __all__ += ["LAYERS"]

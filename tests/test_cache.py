@@ -102,8 +102,13 @@ def test_crops_are_cached_separately(store, images):
     store.extract_all(images, crops, progress=False)
     direct = FeatureExtractor(max_dim=MAX_DIM, device="cpu")
     f = store.load(images[1], crop=(0, 0, 40, 40))
-    assert f.image_hw == (64, 64)
-    np.testing.assert_array_equal(f.fmap, direct.extract(images[1], crop=(0, 0, 40, 40))["pool5"].fmap)
+    ref = direct.extract(images[1], crop=(0, 0, 40, 40))["pool5"]
+    assert f.image_hw == ref.image_hw == (35, 35)    # 41 x 41 px scaled by 64 / 76 (full image), ceil
+    np.testing.assert_array_equal(f.fmap, ref.fmap)
+    other = FeatureCache(store.root, max_dim=MAX_DIM, device="cpu", crop_scale="crop")
+    assert other.entry_path(images[1], (0, 0, 40, 40)) != store.entry_path(images[1], (0, 0, 40, 40))
+    assert other.entry_path(images[1]) == store.entry_path(images[1])   # no crop: same entry
+    assert other.load(images[1], crop=(0, 0, 40, 40)).image_hw == (64, 64)
     assert store.contains(images[3], crop=(10, 5, 70, 45)) and not store.contains(images[3])
     with pytest.raises(ValueError, match="4 paths but 1 crops"):
         store.extract_all(images, [None], progress=False)

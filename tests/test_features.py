@@ -8,6 +8,7 @@ from PIL import Image
 
 from selconv_lite.features import (
     EmptyFeatureMapError,
+    crop_box_pixels,
     FeatureExtractor,
     ImageError,
     crop_image,
@@ -116,7 +117,7 @@ def test_pil_image_input_and_name():
 # ------------------------------------------------------------------------------ crop and resize
 @pytest.mark.parametrize("hw,max_dim,expected", [
     ((100, 200), 64, (32, 64)), ((200, 100), 64, (64, 32)), ((30, 40), 80, (60, 80)),
-    ((683, 1024), 1024, (683, 1024)), ((333, 500), 724, (482, 724)), ((10, 20), None, (10, 20)),
+    ((683, 1024), 1024, (683, 1024)), ((333, 500), 724, (483, 724)), ((3264, 2448), 1024, (1024, 768)), ((10, 20), None, (10, 20)),
 ])
 def test_resize_keeps_aspect(hw, max_dim, expected):
     assert resized_hw(hw, max_dim) == expected
@@ -124,22 +125,47 @@ def test_resize_keeps_aspect(hw, max_dim, expected):
     assert resize_max_dim(img, max_dim).size == (expected[1], expected[0])
 
 
-def test_crop_applied_before_resize(tmp_path, fx):
+def test_crop_applied_before_resize(tmp_path):
     a = _textured(120, 240, seed=3)
     p = tmp_path / "wide.png"
     Image.fromarray(a).save(p)
-    crop = (59.6, 10.2, 160.4, 110.0)                 # -> pixels x 60..160, y 10..110
+    crop = (59.6, 10.2, 159.4, 109.5)   # Oxford-style box: rounded, x2/y2 inclusive -> x 60..159, y 10..110
+    region = a[10:111, 60:160]
+    assert region.shape[:2] == (101, 100)
+
+    # default (authors' code): the crop is scaled by the factor that brings the FULL image to max_dim
+    fx = FeatureExtractor(max_dim=96, device="cpu")
     rgb = fx.prepare(p, crop=crop)
-    expected = np.asarray(Image.fromarray(a[10:110, 60:160]).resize((96, 96), Image.Resampling.BICUBIC))
-    assert rgb.shape == (96, 96, 3)
-    np.testing.assert_array_equal(rgb, expected)
+    scale = 96 / 240
+    assert rgb.shape == (41, 40, 3) == (int(np.ceil(101 * scale)), int(np.ceil(100 * scale)), 3)
+    np.testing.assert_array_equal(rgb, np.asarray(Image.fromarray(region).resize((40, 41), Image.Resampling.BICUBIC)))
     f = fx.extract(p, crop=crop)["pool5"]
-    assert f.image_hw == (96, 96) and f.fmap.shape == (3, 3, 512)
-    # a crop box is clipped to the image
-    assert np.asarray(crop_image(Image.fromarray(a), (-5, -5, 20, 1000))).shape == (120, 20, 3)
+    assert f.image_hw == (41, 40) and f.fmap.shape == (1, 1, 512)
+
+    # crop_scale="crop": the crop's longer side becomes max_dim
+    fxc = FeatureExtractor(max_dim=96, device="cpu", crop_scale="crop")
+    rgb = fxc.prepare(p, crop=crop)
+    assert rgb.shape == (96, 96, 3)   # 101 x 100 -> 96 x ceil(100 * 96 / 101) = 96 x 96
+    np.testing.assert_array_equal(rgb, np.asarray(Image.fromarray(region).resize((96, 96), Image.Resampling.BICUBIC)))
+    with pytest.raises(ValueError, match="crop_scale"):
+        FeatureExtractor(crop_scale="box", device="cpu")
 
 
-@pytest.mark.parametrize("crop", [(50, 50, 50, 60), (300, 0, 400, 50), (10, 20, 5, 40), (1, 2, 3), "abc"])
+def test_crop_box_convention_matches_crop_qim():
+    """crop_qim.m: bbx = uint32(max(bbx + 1, 1)); im(bbx(2):min(bbx(4),H), bbx(1):min(bbx(3),W), :)."""
+    def crop_qim(bbx, H, W):  # the MATLAB code, transcribed with 1-based inclusive ranges
+        b = [int(np.floor(max(v + 1, 1) + 0.5)) for v in bbx]
+        return b[0] - 1, b[1] - 1, min(b[2], W), min(b[3], H)   # -> 0-based (left, top, right excl., bottom excl.)
+
+    for bbx in [(136.5, 34.1, 648.5, 955.7), (0, 0, 10, 10), (-3.2, 2.5, 1023.9, 767.2), (5.49, 5.5, 5.5, 6.5)]:
+        assert crop_box_pixels(bbx, (1024, 768)) == crop_qim(bbx, 768, 1024)
+    img = Image.new("RGB", (50, 40))
+    assert crop_image(img, (10, 10, 19, 29)).size == (10, 20)          # x2, y2 inclusive
+    assert crop_image(img, (-5, -5, 20, 1000)).size == (21, 40)        # clipped to the image
+
+
+@pytest.mark.parametrize("crop", [(50, 50, 49, 60), (300, 0, 400, 50), (10, 20, 5, 40), (1, 2, 3), "abc",
+                                  (0, 0, float("nan"), 5)])
 def test_bad_crop_names_the_file(tmp_path, fx, crop):
     p = tmp_path / "img.png"
     Image.fromarray(_textured(64, 64)).save(p)
@@ -183,6 +209,24 @@ def test_sift_keypoints_on_the_resized_image(tmp_path, fx):
     assert len(np.unique(kp, axis=0)) == len(kp)
     # a flat image has no keypoint (the SIFT mask is then ignored downstream, Sec. 5.1)
     assert detect_sift(np.full((64, 64, 3), 128, np.uint8)).shape == (0, 2)
+
+
+def test_sift_settings_follow_the_authors_vl_sift_call(monkeypatch):
+    """vl_sift(I, 'PeakThresh', 4, 'edgethresh', 10), first octave 0 -> OpenCV parameters."""
+    import cv2
+
+    created = {}
+    real = cv2.SIFT_create
+    monkeypatch.setattr(cv2, "SIFT_create", lambda **kw: created.update(kw) or real(**kw))
+    monkeypatch.setattr("selconv_lite.features._SIFT_CACHE", {})
+    rgb = _textured(160, 160, seed=11)
+    default = detect_sift(rgb)
+    assert created == {"nOctaveLayers": 3, "contrastThreshold": pytest.approx(12 / 255), "edgeThreshold": 10.0}
+    with_octave_minus_1 = detect_sift(rgb, upsample=True)
+    assert len(with_octave_minus_1) >= len(default) > 0
+    assert len(detect_sift(rgb, peak_thresh=0.5)) >= len(default)
+    # default keypoints are a subset of the upsampled run's (octave -1 only adds)
+    assert {tuple(k) for k in default} <= {tuple(k) for k in with_octave_minus_1}
 
 
 def test_upscales_small_images(tmp_path, fx):
