@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from .analysis import kept_percentage
 from .figures import MASK_LABELS, mask_panel, network_view
 from .masks import MASKS, compute_mask
-from .notebook_utils import use_widgets
+from .notebook_utils import show_figure, use_widgets
 
 __all__ = ["MaskExplorer", "EXPLORER_CSS_CLASS"]
 
@@ -105,7 +105,6 @@ class MaskExplorer:
     def widget(self, image: int = 0, mask: str = "max", layer: str = "pool5"):
         """The ipywidgets explorer (needs a Jupyter front end to be seen)."""
         import ipywidgets as W
-        from IPython.display import display
 
         img_dd = W.Dropdown(options=[(n, i) for i, n in enumerate(self.names())], value=image,
                             description="image")
@@ -125,7 +124,7 @@ class MaskExplorer:
             fig = self.figure(i, m, lay)
             with out:
                 out.clear_output(wait=True)
-                display(fig)
+                show_figure(fig)
 
         for dd in (img_dd, mask_dd, layer_dd):
             dd.observe(update, names="value")
@@ -143,5 +142,5 @@ class MaskExplorer:
             display(self.widget())
             return None
         print(self.describe(0, self.masks[0], self.layers[0]))
-        display(self.static_figure(0))
+        show_figure(self.static_figure(0))
         return None

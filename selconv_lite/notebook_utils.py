@@ -15,7 +15,8 @@ their outputs are stable enough for ``nbval``:
 * :func:`display_path` -- print paths relative to the repository (never absolute machine paths);
 * :func:`has_widget_frontend` -- whether an interactive ipywidgets front end can be assumed
   (``False`` under papermill / nbval, which set ``SELCONV_HEADLESS=1``);
-* :func:`seed_everything` -- fix the seeds of numpy, random and torch.
+* :func:`seed_everything` -- fix the seeds of numpy, random and torch;
+* :func:`show_figure` -- display a matplotlib figure as a PNG (any backend, inside widgets too).
 
 JSON schema written by :class:`NotebookRecord` (version 1)::
 
@@ -186,6 +187,24 @@ def timed(label: str = "elapsed", printer=print):
     t0 = time.perf_counter()
     yield
     printer(f"{label}: {time.perf_counter() - t0:.1f} s")
+
+
+def figure_png(fig, dpi: int = 72) -> bytes:
+    """A matplotlib figure rendered to PNG bytes (no timestamp metadata, so deterministic)."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
+    return buf.getvalue()
+
+
+def show_figure(fig, dpi: int = 72) -> None:
+    """Display a figure as a PNG in the notebook, whatever the matplotlib backend (works for
+    :class:`matplotlib.figure.Figure` objects made without pyplot, and inside ipywidgets
+    ``Output``). A modest ``dpi`` keeps the committed notebooks small."""
+    from IPython.display import Image, display
+
+    display(Image(data=figure_png(fig, dpi), format="png"))
 
 
 # --------------------------------------------------------------------------------------------
