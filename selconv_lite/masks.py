@@ -87,11 +87,13 @@ def max_mask(fmap, name=""):
     """
     fmap = _check_fmap(fmap, name)
     H, W, K = fmap.shape
-    # (W, H, K) -> rows indexed by w * H + h: column-major location order.
-    flat = fmap.transpose(1, 0, 2).reshape(W * H, K)
-    idx = np.argmax(flat, axis=0)  # first occurrence == first in column-major order
+    flat = fmap.reshape(H * W, K)  # row-major rows r = h * W + w (a view)
+    top = flat.max(axis=0)
+    # column-major rank of every row: w * H + h; keep the smallest among the maxima
+    cm = (np.arange(W, dtype=np.int32)[None, :] * H + np.arange(H, dtype=np.int32)[:, None]).ravel()
+    first = np.where(flat == top, cm[:, None], H * W).min(axis=0)
     mask_t = np.zeros(W * H, dtype=bool)
-    mask_t[idx] = True
+    mask_t[first] = True
     return mask_t.reshape(W, H).T.copy()
 
 

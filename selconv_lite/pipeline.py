@@ -439,13 +439,15 @@ class SelectiveConvPipeline(BaseEstimator):
             details.update(local_pca=Xp, embedded=E, weights=w, aggregated=y)
         return y
 
-    def _finish(self, y):
+    def _finish(self, Y):
+        """Rotation, truncation, power-law and L2 of aggregated vectors ``(m, D_emb)`` at once
+        (one product with ``P`` for the whole batch instead of one read of ``P`` per image)."""
         P, Xm = self._rot
-        v = (y - Xm) @ P
+        V = (np.atleast_2d(Y) - Xm) @ P
         a = float(self.alpha)
         if a != 1:
-            v = np.sign(v) * np.abs(v) ** a if a != 0 else np.sign(v)
-        return l2_normalize_rows(v[None, :], copy=False)[0]
+            V = np.sign(V) * np.abs(V) ** a if a != 0 else np.sign(V)
+        return l2_normalize_rows(V, copy=False)
 
     def _check_fitted(self):
         if not hasattr(self, "rotation_"):
@@ -458,8 +460,13 @@ class SelectiveConvPipeline(BaseEstimator):
             images = [images]
         images = list(images)
         out = np.empty((len(images), self.output_dim_), dtype=np.float32)
-        for i, im in enumerate(images):
-            out[i] = self.encode(im)
+        batch = 64
+        for s in range(0, len(images), batch):
+            Y = []
+            for im in images[s:s + batch]:
+                self._check_depth(im)
+                Y.append(self._aggregate_one(im.fmap, self._mask_of(im), im.name))
+            out[s:s + len(Y)] = self._finish(np.stack(Y))
         return out
 
     def encode(self, image):
@@ -467,7 +474,7 @@ class SelectiveConvPipeline(BaseEstimator):
         self._check_fitted()
         self._check_depth(image)
         m = self._mask_of(image)
-        return self._finish(self._aggregate_one(image.fmap, m, image.name))
+        return self._finish(self._aggregate_one(image.fmap, m, image.name))[0]
 
     def _check_depth(self, im):
         K = self.pca_.n_features_in_
@@ -490,5 +497,5 @@ class SelectiveConvPipeline(BaseEstimator):
         y = self._aggregate_one(image.fmap, m, image.name, details=info)
         P, Xm = self._rot
         info["rotated"] = (y - Xm) @ P
-        info["final"] = self._finish(y)
+        info["final"] = self._finish(y)[0]
         return info
