@@ -117,6 +117,17 @@ def time_per_image(fn, images, repeat):
     return 1e3 * best / len(images)
 
 
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, default=1, help="BLAS threads for the timed part")
@@ -136,7 +147,7 @@ def main(argv=None):
 
     print(f"# bench_online: {H}x{W}x{K} maps, {args.images} images, best of {args.repeat}, "
           f"{args.threads} BLAS thread(s)")
-    print(f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+    print(f"# machine: {cpu_name()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, "
           f"numpy {np.__version__}, python {platform.python_version()}")
     print("# mean local features kept per mask: " +
           ", ".join(f"{m} {kept[m]:.0f}" for m in MASKS) + f" (of {H * W})")

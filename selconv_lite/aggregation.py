@@ -60,13 +60,19 @@ def democratic_weights(X, n_iter=10, reg=0.5, gram=None):
     X = _check(X)
     G = X @ X.T if gram is None else np.array(gram, copy=True)
     np.maximum(G, 0, out=G)
+    # sinkhornm scales G in place: G_t = diag(lam) G diag(lam), so colsum(G_t) = lam * (G lam).
+    # Each iteration is one matrix-vector product instead of two n x n scalings and a sum.
     lam = np.ones(G.shape[0], dtype=G.dtype)
+    zero = None
     for _ in range(int(n_iter)):
-        s = G.sum(axis=0)
-        with np.errstate(divide="ignore"):
-            delta = np.where(s > 0, 1.0 / np.where(s > 0, s, 1) ** reg, 0.0).astype(G.dtype)
-        G *= delta[None, :]
-        G *= delta[:, None]
+        s = lam * (G @ lam)
+        if zero is None:
+            zero = s <= 0  # a zero column stays zero: its weight is 0, not 1/0
+        if zero.any():
+            s[zero] = 1
+        delta = 1.0 / np.sqrt(s) if reg == 0.5 else s ** (-reg)
+        if zero.any():
+            delta[zero] = 0
         lam *= delta
     return lam
 

@@ -222,9 +222,10 @@ def apply_mask(fmap, mask=None, name=""):
     mask = np.asarray(mask, dtype=bool)
     if mask.shape != (H, W):
         raise ValueError(f"mask{_of(name)} has shape {mask.shape}, feature map grid is {(H, W)}")
-    if not mask.any():
+    w, h = np.nonzero(mask.T)  # column-major order of the locations
+    if w.size == 0:
         raise EmptyMaskError(f"the mask{_of(name)} keeps no location: no local feature to embed")
-    return ft[mask.T]
+    return fmap.reshape(H * W, K)[h * W + w]  # gather whole contiguous rows
 
 
 def mask_locations(mask):
