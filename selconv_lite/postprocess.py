@@ -69,7 +69,8 @@ class RotationNormalization(TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
-    mean_ : ``(D,)`` (``Xm``); eigvec_ : ``(D, m)``; eigval_ : ``(m,)``; rotation_ : ``(D, D)``
+    mean_ : ``(D,)`` (``Xm``); eigvec_ : ``(D, m)``; eigval_ : ``(m,)`` (covariance scale on both
+    paths; ``yael_pca``'s Gram-path eigenvalues are ``n`` times larger); rotation_ : ``(D, D)``
     (``P``, orthogonal); n_features_in_ : ``D``.
     """
 
