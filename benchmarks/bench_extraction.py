@@ -16,7 +16,7 @@ and the ratios to ``bare`` (goal: overhead <= 10 %). Runs are interleaved and th
 
 Usage::
 
-    python benchmarks/bench_extraction.py [--sizes 256 512 1024] [--repeats 3] [--device cpu]
+    python benchmarks/bench_extraction.py [--sizes 256 512 1024] [--repeats 3] [--device cpu] [--threads N]
 """
 from __future__ import annotations
 
@@ -80,7 +80,11 @@ def main(argv=None):
     ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--device", default=None, help="default: cuda if available, else cpu")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch.set_num_threads (default: PyTorch's choice, one per physical core)")
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     tmp = Path(tempfile.mkdtemp(prefix="selconv-bench-"))
     img_path = _test_image(tmp / "photo.jpg")
