@@ -156,3 +156,35 @@ def test_evaluate_classic_and_revisited():
                                "easy": np.array([0]), "hard": np.array([1])}])
     assert res["hard"]["mAP"] == pytest.approx(1.0)
     assert res["mAP"] == 1.0
+
+
+# ------------------------------------------------------------------------------ plotting
+def test_plot_query_results_marks_correct_junk_wrong(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from PIL import Image
+
+    from selconv_lite.datasets import RetrievalDataset
+    from selconv_lite.plotting import label_results, plot_query_results
+
+    paths = []
+    for i in range(5):
+        p = tmp_path / f"im{i}.jpg"
+        Image.new("RGB", (40, 30), (50 * i, 20, 20)).save(p)
+        paths.append(str(p))
+    gnd = [{"ok": np.array([1, 3]), "junk": np.array([2])}]
+    d = RetrievalDataset("toy", paths[1:], [paths[0]], [(2, 2, 30, 20)],
+                         [{"ok": np.array([0, 2]), "junk": np.array([1])}])
+    assert label_results([1, 2, 0, 3], gnd[0]) == ["correct", "junk", "wrong", "correct"]
+    ranks = np.array([[1, 0, 3, 2]]).T
+    fig = plot_query_results(d, ranks, 0, k=3, sims=np.array([[0.9, 0.8, 0.7, 0.1]]))
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[0] == "query"
+    assert titles[1].startswith("#1 junk") and titles[2].startswith("#2 correct")
+    assert titles[3].startswith("#3 wrong")
+    assert "AP" in fig._suptitle.get_text()
+    fig.savefig(tmp_path / "plot.png")
+    assert (tmp_path / "plot.png").stat().st_size > 0
+    with pytest.raises(IndexError):
+        plot_query_results(d, ranks, 3)
