@@ -281,15 +281,13 @@ class NotebookRecord:
         """Where :meth:`save` writes the JSON file."""
         return self.output_dir / f"{self.notebook}.json"
 
-    def headline(self, label: str, value: Any) -> Any:
-        """Record a headline number (shown on the series' summary page); returns it rounded."""
+    def headline(self, label: str, value: Any) -> None:
+        """Record a headline number (shown on the series' summary page), rounded."""
         self.headlines[label] = rounded(value, self.ndigits)
-        return self.headlines[label]
 
-    def add(self, key: str, value: Any) -> Any:
-        """Record any other result (nested dicts/lists of numbers/strings); returns it rounded."""
+    def add(self, key: str, value: Any) -> None:
+        """Record any other result (nested dicts/lists of numbers/strings), rounded."""
         self.results[key] = rounded(value, self.ndigits)
-        return self.results[key]
 
     def figure(self, fig, name: str, dpi: int = 80) -> str:
         """Save a matplotlib figure as ``<output_dir>/figures/<notebook>_<name>.png``; returns
@@ -317,6 +315,60 @@ class NotebookRecord:
         if not quiet:
             print(f"wrote {len(self.headlines)} headline numbers to {display_path(self.path)}")
         return self.path
+
+
+def dataset_features(ds, layer: str = "pool5", max_dim: int | None = None, cache_dir=None,
+                     weights: str = "caffe-onnx", splits=("train", "queries", "db"),
+                     progress: bool = True) -> dict:
+    """Feature maps of a :class:`~selconv_lite.datasets.RetrievalDataset`, through the shared cache.
+
+    Returns ``{"train": [...], "queries": [...], "db": [...]}`` (only the requested splits) of
+    :class:`~selconv_lite.types.ImageFeatures`; queries are cropped with their boxes (Sec. 5.1:
+    "we use the cropped query images based on provided bounding boxes"); ``max_dim`` ``None``
+    means the dataset's default. The first call extracts (slow, a progress bar), later ones
+    read the cache -- tag such cells ``nbval-ignore-output``.
+    """
+    from .cache import FeatureCache
+
+    max_dim = max_dim or ds.default_max_dim
+    cache = FeatureCache(cache_dir, weights=weights, layers=(layer,), max_dim=max_dim)
+    lists = {"train": (list(ds.train_images), None), "queries": (list(ds.queries), list(ds.query_boxes)),
+             "db": (list(ds.images), None)}
+    out = {}
+    for split in splits:
+        if split not in lists:
+            raise ValueError(f"unknown split {split!r}; choose from {list(lists)}")
+        paths, crops = lists[split]
+        cache.extract_all(paths, crops, progress=progress)
+        out[split] = [cache.load(p, c, layer) for p, c in zip(paths, crops or [None] * len(paths))]
+    return out
+
+
+def pick_images(paths, wanted, n: int | None = None) -> list[int]:
+    """Indices of the images of ``paths`` whose file name contains each string of ``wanted``
+    (first match each). Strings that match nothing are replaced by the first unused images (so
+    a notebook parameterised for the embedded dataset still runs on another one), with a note.
+    ``n`` (default ``len(wanted)``) is the number of indices returned."""
+    if isinstance(wanted, str):
+        wanted = [wanted]
+    names = [Path(p).name for p in paths]
+    n = len(wanted) if n is None else n
+    chosen: list[int] = []
+    missing = []
+    for w in wanted:
+        hit = next((i for i, nm in enumerate(names) if w in nm and i not in chosen), None)
+        if hit is None:
+            missing.append(w)
+        else:
+            chosen.append(hit)
+    for i in range(len(names)):
+        if len(chosen) >= n:
+            break
+        if i not in chosen:
+            chosen.append(i)
+    if missing:
+        print(f"note: no image name contains {missing}; using the first images instead")
+    return chosen[:n]
 
 
 def load_record(path: str | os.PathLike) -> dict:
