@@ -215,9 +215,10 @@ def _expand(box, f):
 
 def _photometric(rng, strength):
     s = {"mild": 0.5, "strong": 1.0}[strength]
+    grey = strength == "strong" and rng.random() < 0.3
     return {"gamma": _r(np.exp(rng.uniform(-0.45, 0.45) * s)),
             "gain": _r(np.exp(rng.uniform(-0.35, 0.25) * s)),
-            "saturation": _r(np.exp(rng.uniform(-0.9, 0.4) * s)),
+            "saturation": 0.0 if grey else _r(np.exp(rng.uniform(-0.9, 0.4) * s)),
             "hue": _r(rng.uniform(-12, 12) * s),
             "cast": [_r(np.exp(rng.uniform(-0.12, 0.12) * s)) for _ in range(3)]}
 
@@ -232,7 +233,7 @@ def _view_ops(rng, kind, q):
         region = _region(rng, 0.30, 0.60, within=q)
         ops.append({"op": "photometric", **_photometric(rng, "strong")})
     elif kind == "zoomout":
-        region = _expand(q, rng.uniform(1.8, 2.8))
+        region = _expand(q, rng.uniform(2.0, 3.0))
         ops.append({"op": "photometric", **_photometric(rng, "mild")})
         ops.append({"op": "jpeg", "quality": int(rng.integers(8, 20))})
     elif kind == "persp":
@@ -252,8 +253,10 @@ def _view_ops(rng, kind, q):
         w = min(w, 0.9)
         h = min(a / w, 0.9)
         ox, oy = rng.uniform(0, 1 - w), rng.uniform(0, 1 - h)
+        # the occluder is a piece of another (distractor) photo, as a real occluding object
         ops.append({"op": "occlude", "box": [_r(ox), _r(oy), _r(ox + w), _r(oy + h)],
-                    "color": [int(v) for v in rng.integers(0, 256, 3)]})
+                    "patch_source": str(rng.choice(DISTRACTORS)),
+                    "patch_region": _region(rng, 0.1, 0.3)})
     elif kind == "illum_blur":
         region = _expand(q, rng.uniform(0.95, 1.15))
         ops.append({"op": "photometric", **_photometric(rng, "strong")})
@@ -266,7 +269,7 @@ def _view_ops(rng, kind, q):
 
 
 #: relation (easy / hard) of each view kind
-VIEW_RELATION = {"crop_strong": "hard", "crop": "easy", "zoomout": "easy", "persp": "hard",
+VIEW_RELATION = {"crop_strong": "hard", "crop": "easy", "zoomout": "hard", "persp": "easy",
                  "rotate": "hard", "occlude": "hard", "illum_blur": "easy", "full": "hard"}
 
 
@@ -284,10 +287,10 @@ def plan() -> list[dict]:
             if JUNK_GROUPS[g] == "y":  # split along the height instead
                 half = (half[1], half[0], half[3], half[2])
                 jx = (jx[1], jx[0], jx[3], jx[2])
-            q = _region(rng, 0.45, 0.75, within=half)
+            q = _region(rng, 0.35, 0.60, within=half)
             junk = _region(rng, 0.6, 0.9, within=jx)
         else:
-            q = _region(rng, 0.25, 0.50) if pair is None else _region(rng, 0.40, 0.70)
+            q = _region(rng, 0.15, 0.35) if pair is None else _region(rng, 0.30, 0.60)
             junk = None
         if style == "bbx":
             qrow = {"region": [0.0, 0.0, 1.0, 1.0], "query_box_norm": q}
@@ -499,9 +502,10 @@ def render_row(row: dict, cache: dict) -> "Image.Image":
             H, W = a.shape[:2]
             bx = op["box"]
             xa, ya, xb, yb = int(bx[0] * W), int(bx[1] * H), int(bx[2] * W), int(bx[3] * H)
-            noise = _rng("occlusion", row["file"]).integers(-25, 26, (yb - ya, xb - xa, 3))
+            patch = render_row({"file": "", "source": op["patch_source"], "transform": [],
+                                "region": op["patch_region"]}, cache)
             a = a.copy()
-            a[ya:yb, xa:xb] = np.clip(np.asarray(op["color"])[None, None, :] + noise, 0, 255)
+            a[ya:yb, xa:xb] = np.asarray(patch.resize((xb - xa, yb - ya), Image.BILINEAR))
         elif op["op"] == "jpeg":
             buf = io.BytesIO()
             Image.fromarray(a).save(buf, "JPEG", quality=op["quality"])

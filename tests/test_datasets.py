@@ -299,3 +299,88 @@ def test_copydays_and_ukbench_from_placed_files(tmp_path):
     assert u.protocol == "ukbench" and len(u.queries) == 8
     vecs = np.repeat(np.eye(2), 4, axis=0) + 1e-3 * np.arange(8)[:, None]
     assert u.evaluate(vecs, vecs)["N-S"] == 4.0
+
+
+# ----------------------------------------------------------------- embedded default set
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT = REPO / "data" / "default"
+
+
+def _generator():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_default_dataset",
+                                                  REPO / "scripts" / "make_default_dataset.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_default_dataset_loads_and_is_consistent():
+    d = ds.load_dataset("default")
+    assert d.name == "default" and d.default_max_dim == 512 and d.protocol == "revisited"
+    assert len(d.queries) == len(d.gnd) >= 20
+    n = len(d.images) + len(d.queries) + len(d.train_images)
+    assert 150 <= n <= 230
+    # held-out: no training image is a database or query image, nor from the same photo
+    assert not set(d.train_images) & set(d.images + d.queries)
+    for g in d.gnd:
+        assert len(g["ok"]) >= 1 and len(g["hard"]) >= 1
+    for p in d.images + d.queries + d.train_images:
+        with Image.open(p) as im:
+            assert max(im.size) <= 512, p
+    assert any(b is not None for b in d.query_boxes)
+    size = sum(Path(p).stat().st_size for p in d.images + d.queries + d.train_images)
+    assert size < 15e6
+
+
+def test_default_dataset_gnd_regenerates_from_plan():
+    """Regenerating the ground truth (no photo source needed) gives the committed pickle."""
+    gen = _generator()
+    rows = gen.plan()
+    committed = gen.read_manifest(DEFAULT / "manifest.csv")
+    keys = ["file", "role", "group", "relation", "source", "transform", "region", "query_box_norm"]
+    assert [{k: r[k] for k in keys} for r in committed] == [{k: r[k] for k in keys} for r in rows]
+    sizes = {}
+    for r in rows:
+        if r["role"] == "query":
+            with Image.open(DEFAULT / "jpg" / r["file"]) as im:
+                sizes[r["file"]] = im.size
+    regenerated = gen.build_gnd(rows, sizes)
+    with open(DEFAULT / "gnd_default.pkl", "rb") as f:
+        stored = pickle.load(f)
+    assert regenerated["imlist"] == stored["imlist"]
+    assert regenerated["qimlist"] == stored["qimlist"]
+    assert regenerated["trainlist"] == stored["trainlist"]
+    for a, b in zip(regenerated["gnd"], stored["gnd"]):
+        for k in ("easy", "hard", "junk"):
+            assert a[k] == b[k]
+        assert (a["bbx"] is None) == (b["bbx"] is None)
+        if a["bbx"] is not None:
+            assert a["bbx"] == pytest.approx(b["bbx"])
+
+
+def test_default_dataset_licence_record_covers_every_image():
+    gen = _generator()
+    rows = gen.read_manifest(DEFAULT / "manifest.csv")
+    files = {p.name for p in (DEFAULT / "jpg").glob("*.jpg")}
+    assert files == {r["file"] for r in rows}
+    for r in rows:
+        assert r["licence"] and r["author"] and r["origin"], r["file"]
+    text = (DEFAULT / "LICENSES.md").read_text()
+    for src in {r["source"] for r in rows}:
+        assert f"`{src}`" in text
+
+
+def test_default_dataset_images_regenerate_when_sources_installed(tmp_path):
+    gen = _generator()
+    rows = gen.plan()
+    if not gen.OPENCV_DIR.is_dir() or not gen.LOMIRI_DIR.is_dir():
+        pytest.skip("photo sources not installed (apt-get install opencv-doc lomiri-wallpapers-16.04)")
+    cache = {}
+    for r in [rows[0], rows[30], rows[-1]]:
+        new = np.asarray(gen.render_row(r, cache), dtype=np.float64)
+        with Image.open(DEFAULT / "jpg" / r["file"]) as im:
+            old = np.asarray(im.convert("RGB"), dtype=np.float64)
+        assert new.shape == old.shape
+        assert np.abs(new - old).mean() < 3.0  # only the final JPEG encoding differs
