@@ -17,7 +17,7 @@ Dataset keys match :func:`selconv_lite.datasets.load_dataset` names: ``"oxford5k
 from __future__ import annotations
 
 __all__ = ["TABLE3", "TABLE5", "TABLE6", "FRAMEWORKS", "MASKS", "SOURCE",
-           "table3_value", "table5_value", "table6_rows", "table6_value", "PAPER_DATASETS"]
+           "paper_dataset", "table3_value", "table5_value", "table6_rows", "table6_value", "PAPER_DATASETS"]
 
 #: Citation of every number in this module.
 SOURCE = ("T. Hoang, T.-T. Do, D.-K. Le Tan, N.-M. Cheung. Selective Deep Convolutional Features "
@@ -107,6 +107,12 @@ def _norm_ds(dataset: str) -> str | None:
                "holidaysrotated": "holidays"}
     d = aliases.get(d, d)
     return d if d in PAPER_DATASETS else None
+
+
+def paper_dataset(name: str) -> str | None:
+    """The paper's name for dataset ``name`` (``"oxford5k"``, ...), or None if the paper has no
+    numbers for it (e.g. the embedded default set, R-Oxford)."""
+    return _norm_ds(name)
 
 
 def table3_value(dataset: str, framework: str, mask: str):

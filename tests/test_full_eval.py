@@ -1,0 +1,161 @@
+"""Tests of selconv_lite.full_eval (drivers of notebooks 06/07) on small synthetic data and a
+few real photos; they never touch the network beyond the offline VGG16."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from selconv_lite import full_eval as fe
+from selconv_lite.datasets import RetrievalDataset
+from selconv_lite.types import ImageFeatures
+
+
+def test_result_table_marks_the_best_of_each_column():
+    t = fe.ResultTable("T", ["a", "b", "c"], ["x", "y"], [[0.5, np.nan], [0.7, 0.2], [0.7, 0.1]], row_header="fw")
+    assert t.best().tolist() == [[False, False], [True, True], [True, False]]
+    txt = t.to_text().splitlines()
+    assert txt[0] == "T" and txt[1].split() == ["fw", "x", "y"]
+    assert txt[2].split() == ["a", "0.500", "-"]
+    assert txt[3].split() == ["b", "0.700*", "0.200*"]
+    md = t.to_markdown()
+    assert "| b | **0.700** | **0.200** |" in md
+    assert t.best_overall() == ("b", "x", 0.7)
+    assert t.as_dict()["a"] == {"x": 0.5, "y": None}
+    with pytest.raises(ValueError, match="do not match"):
+        fe.ResultTable("T", ["a"], ["x", "y"], [[1.0]])
+
+
+def test_scaled_max_dim():
+    assert fe.scaled_max_dim(1024) == 724
+    assert fe.scaled_max_dim(512) == 362
+
+
+def _synthetic_dataset(n_groups=6, per_group=3, n_train=14, hw=(6, 8), K=512, seed=0):
+    """Maps of 'scenes': each group shares a base map, views add noise; queries are other views."""
+    rng = np.random.RandomState(seed)
+
+    def scene():
+        return np.maximum(rng.randn(*hw, K), 0).astype(np.float32) ** 2
+
+    def view(base, i):
+        return np.maximum(base + 0.6 * np.maximum(rng.randn(*base.shape), 0).astype(np.float32), 0)
+
+    db, q, gnd, names = [], [], [], []
+    for g in range(n_groups):
+        base = scene()
+        ids = []
+        for v in range(per_group):
+            ids.append(len(db))
+            db.append(ImageFeatures(view(base, v), (hw[0] * 32, hw[1] * 32), name=f"g{g}_{v}"))
+        q.append(ImageFeatures(view(base, 99), (hw[0] * 32, hw[1] * 32), name=f"q{g}"))
+        gnd.append({"ok": np.array(ids), "junk": np.array([], int)})
+    train = [ImageFeatures(scene(), (hw[0] * 32, hw[1] * 32), name=f"t{i}") for i in range(n_train)]
+    ds = RetrievalDataset("synthetic", [f"g{i}.jpg" for i in range(len(db))], [f"q{i}.jpg" for i in range(len(q))],
+                          [None] * len(q), gnd, train_images=[f"t{i}.jpg" for i in range(n_train)])
+    return ds, {"train": train, "queries": q, "db": db}
+
+
+def test_table6_rows_baselines_ours_skips_and_published():
+    ds, feats = _synthetic_dataset()
+    skipped = []
+    rows = fe.run_table6(ds, feats, ours=[(512, "none"), (4096, "max")], baselines=("MAC", "GeM"), qe_k=2,
+                         skipped=skipped)
+    names = [r["method"] for r in rows]
+    # 14 held-out images < 512 dimensions: the baselines are not whitened ("auto")
+    assert names == ["MAC (no whitening)", "GeM (no whitening)", "M_NONE+T-emb+demo"]
+    assert len(skipped) == 1 and "4096-D skipped" in skipped[0] and "masked local features" in skipped[0]
+    for r in rows:
+        assert 0.9 <= r["mAP"] <= 1.0 and 0 <= r["mAP_qe"] <= 1.0  # easy synthetic scenes
+        assert r["published"] is None and r["diff"] is None        # not a paper benchmark
+    assert rows[2]["D"] == 512 and rows[0]["D"] == 512
+    txt = fe.table6_text(rows, "T6")
+    assert "M_NONE+T-emb+demo" in txt and "paper" not in txt.splitlines()[1]
+    # forced whitening keeps at most n - 1 = 13 components
+    rows_w = fe.run_table6(ds, feats, ours=[], baselines=("MAC",), qe_k=0, baseline_whitening=True)
+    assert rows_w[0]["method"] == "MAC" and rows_w[0]["D"] == 13
+
+
+def test_table6_published_difference_for_a_paper_dataset():
+    ds, feats = _synthetic_dataset()
+    ds.name = "oxford5k"
+    rows = fe.run_table6(ds, feats, ours=[], baselines=("MAC",), qe_k=0, baseline_whitening=True)
+    assert rows[0]["published"] == pytest.approx(0.564)
+    assert rows[0]["diff"] == pytest.approx(rows[0]["mAP"] - 0.564)
+    assert fe.table6_text(rows, "T6").splitlines()[1].split()[-2:] == ["paper", "diff"]
+
+
+def test_table3_image_size_and_layers_drivers():
+    ds, feats = _synthetic_dataset(n_train=30)
+    t3 = fe.run_table3(ds, feats, D=1024, masks=("none",))
+    assert t3.rows == ["FV + avg", "FV + demo", "VLAD + sum", "VLAD + demo", "T-emb + demo", "F-FAemb + demo"]
+    assert t3.cols == ["none"] and np.all((t3.values > 0.5) & (t3.values <= 1))
+    with pytest.raises(ValueError, match="no Table 3 configuration"):
+        fe.run_table3(ds, feats, D=2048)
+    t5 = fe.run_image_size(ds, {362: feats, 512: feats}, masks=("max",), D=512)
+    assert t5.rows == ["362", "512"] and t5.values[0, 0] == t5.values[1, 0]  # same maps, same seed
+    lay = fe.run_layers(ds, {"pool5": feats}, D=512)
+    assert list(lay) == ["pool5"] and lay["pool5"] == t5.values[0, 0]
+
+
+def test_learnable_counts_masked_features():
+    from selconv_lite.pipeline import SelectiveConvPipeline
+
+    _, feats = _synthetic_dataset(n_train=3)
+    ok, why = fe.learnable(SelectiveConvPipeline.from_preset(D=512, mask="none"), feats["train"])
+    assert not ok and "144 masked local features" in why and "640" in why  # 3 x 48 < 32 x 20
+    ok, _ = fe.learnable(SelectiveConvPipeline(embedding="vlad", d=32, n_centroids=16), feats["train"])
+    assert ok  # no whitening to learn
+
+
+def test_lazy_maps_and_chunked_transform(tmp_path):
+    class FakeCache:
+        def __init__(self):
+            self.loaded = []
+
+        def load(self, path, crop=None, layer="pool5"):
+            self.loaded.append(path)
+            return ImageFeatures(np.full((2, 2, 4), float(len(path)), np.float32), (64, 64), name=path)
+
+    class SumModel:
+        def transform(self, images):
+            return np.stack([im.fmap.sum(axis=(0, 1)) for im in images])
+
+    cache = FakeCache()
+    lm = fe.LazyMaps(cache, ["a", "bb", "ccc", "dddd", "eeeee"], None, "pool5")
+    assert len(lm) == 5 and cache.loaded == []
+    assert lm[1].name == "bb" and isinstance(lm[1:3], fe.LazyMaps) and len(lm[1:3]) == 2
+    out = fe.transform_chunked(SumModel(), lm, chunk=2)
+    np.testing.assert_array_equal(out[:, 0], [4.0, 8.0, 12.0, 16.0, 20.0])
+
+
+def test_training_groups_from_manifest(tmp_path):
+    (tmp_path / "manifest.csv").write_text("file,role,group,relation,source\n"
+                                           "t_a_1.jpg,train,,train,src:a\nt_a_2.jpg,train,,train,src:a\n"
+                                           "t_b_1.jpg,train,,train,src:b\n")
+    ds = RetrievalDataset("x", [], [], [], [], train_images=[str(tmp_path / n) for n in ("t_a_1.jpg", "t_a_2.jpg", "t_b_1.jpg")],
+                          info={"gnd_path": str(tmp_path / "gnd.pkl")})
+    assert fe.training_groups(ds) == ["src:a", "src:a", "src:b"]
+    ds.train_images = [str(tmp_path / "unknown.jpg")]
+    assert fe.training_groups(ds) is None
+    assert fe.training_groups(RetrievalDataset("y", [], [], [], [])) is None
+
+
+def test_conv5_layers_from_pool4_equal_the_trunk():
+    import torch
+    from PIL import Image
+    from skimage import data
+
+    from selconv_lite.backbone import load_vgg16_trunk
+
+    trunk = load_vgg16_trunk("caffe-onnx", device="cpu")
+    im = np.asarray(Image.fromarray(data.coffee()).resize((160, 107)))
+    x = torch.from_numpy(np.array(im)).permute(2, 0, 1)[None].float()
+    with torch.no_grad():
+        o = trunk(x, ("conv4_3", "conv5_1", "conv5_2", "pool5"))
+    pool4 = [ImageFeatures(o["conv4_3"][0].permute(1, 2, 0).numpy(), im.shape[:2], name="coffee")]
+    got = fe.conv5_layers_from_pool4("caffe-onnx", pool4)
+    for lay, ref in (("conv5_1", "conv5_1"), ("conv5_2", "conv5_2"), ("conv5_3", "pool5")):
+        np.testing.assert_allclose(got[lay][0].fmap, o[ref][0].permute(1, 2, 0).numpy(), rtol=1e-5, atol=1e-4)
+    assert list(fe.conv5_layers_from_pool4("caffe-onnx", pool4, ("conv5_1",))) == ["conv5_1"]
+    with pytest.raises(ValueError, match="cannot be computed from pool4"):
+        fe.conv5_layers_from_pool4("caffe-onnx", pool4, ("conv4_2",))
