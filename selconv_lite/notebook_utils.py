@@ -180,6 +180,21 @@ def seed_everything(seed: int = 0) -> None:
         pass
 
 
+def tidy_warnings() -> None:
+    """Print warnings as ``Category: message`` with the repository path stripped, instead of
+    Python's ``/abs/path/file.py:LINE: Category: message`` -- so that notebook outputs hold no
+    machine paths and do not change when a line number moves."""
+    import sys
+    import warnings
+
+    root = str(find_repo_root() or os.getcwd()) + os.sep
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"{category.__name__}: {str(message).replace(root, '')}", file=file or sys.stderr)
+
+    warnings.showwarning = show
+
+
 @contextmanager
 def timed(label: str = "elapsed", printer=print):
     """Context manager that prints how long its block took. Tag such cells

@@ -151,6 +151,10 @@ def _md_value(v: Any) -> str:
     return str(v)
 
 
+def _md_cell(text: str) -> str:
+    return str(text).replace("|", "\\|")
+
+
 def render_summary(results: Sequence[RunResult], out: Path, max_figures: int = 3,
                    title: str = "selconv_lite notebook series") -> str:
     """The one-page markdown summary: a status table, then per notebook its headline numbers and
@@ -175,7 +179,7 @@ def render_summary(results: Sequence[RunResult], out: Path, max_figures: int = 3
         head = rec.get("headline") or {}
         if head:
             lines += ["| quantity | value |", "|---|---|"]
-            lines += [f"| {k} | {_md_value(v)} |" for k, v in head.items()]
+            lines += [f"| {_md_cell(k)} | {_md_cell(_md_value(v))} |" for k, v in head.items()]
             lines.append("")
         elif r.status != "ok":
             lines += [f"Failed: `{r.error}` (see the executed copy).", ""]

@@ -52,6 +52,7 @@ from selconv_lite.figures import feature_map_grid, network_view, receptive_field
 from selconv_lite.receptive_field import receptive_box, receptive_field
 
 nu.seed_everything(seed)
+nu.tidy_warnings()
 ds = load_dataset(dataset)
 max_dim = max_dim or ds.default_max_dim
 rec = nu.NotebookRecord("01_features", output_dir, params=dict(

@@ -44,6 +44,7 @@ from selconv_lite.figures import bar_chart, dot_product_histograms, figure1, net
 from selconv_lite.masks import apply_mask, compute_mask
 
 nu.seed_everything(seed)
+nu.tidy_warnings()
 ds = load_dataset(dataset)
 max_dim = max_dim or ds.default_max_dim
 cache = FeatureCache(cache_dir, weights=weights, layers=(layer,), max_dim=max_dim)

@@ -44,6 +44,7 @@ from selconv_lite.masks import apply_mask, compute_mask
 from selconv_lite.pipeline import TABLE2, default_truncate, embedding_dim
 
 nu.seed_everything(seed)
+nu.tidy_warnings()
 ds = load_dataset(dataset)
 max_dim = max_dim or ds.default_max_dim
 rec = nu.NotebookRecord("03_embeddings", output_dir, params=dict(

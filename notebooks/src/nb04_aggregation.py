@@ -44,6 +44,7 @@ from selconv_lite.masks import mask_locations
 from selconv_lite.pipeline import SelectiveConvPipeline
 
 nu.seed_everything(seed)
+nu.tidy_warnings()
 ds = load_dataset(dataset)
 max_dim = max_dim or ds.default_max_dim
 rec = nu.NotebookRecord("04_aggregation", output_dir, params=dict(

@@ -28,7 +28,7 @@ mask = "max"             # mask of the rotation/truncation study: "max", "sum", 
 D = 512                  # final dimension of the main configuration (Table 4: 512, 1024, 2048, 4096, 8064)
 alpha = 0.5              # the power-law exponent used everywhere but the Fig. 3 sweep (the paper: 0.5)
 alphas = [1.0, 0.7, 0.5, 0.3, 0.2, 0.0]   # Fig. 3 sweep (the authors' script prints these)
-fig3_masks = ["max", "sum", "none"]       # masks compared in Fig. 3 (the paper adds sift)
+fig3_masks = ["max", "none"]       # masks compared in Fig. 3 (the paper also has sum and sift)
 sift_baseline = True     # Fig. 3 also for SIFT descriptors + T-emb + democratic
 dims = [512, 1024]       # Table 4 / Fig. 4 sweep (larger D need a larger held-out set than the embedded one)
 dim_masks = ["max", "none"]   # masks of the dimensionality sweep
@@ -46,6 +46,7 @@ from selconv_lite.pipeline import TABLE4, SelectiveConvPipeline
 from selconv_lite.postprocess import l2_normalize, power_law
 
 nu.seed_everything(seed)
+nu.tidy_warnings()
 ds = load_dataset(dataset)
 max_dim = max_dim or ds.default_max_dim
 rec = nu.NotebookRecord("05_postprocessing", output_dir, params=dict(

@@ -190,6 +190,7 @@ ax.set_title(f"Table 6 on {ds.name}: baselines (grey, * = no whitening) vs ours 
 fig.tight_layout()
 rec.figure(fig, "table6")
 nu.show_figure(fig)
+plt.close(fig)
 '''),
         md(r"""
 ## 4. Table 5 — image size
@@ -237,6 +238,7 @@ ax.grid(alpha=0.3)
 fig.tight_layout()
 rec.figure(fig, "fig5_layers")
 nu.show_figure(fig)
+plt.close(fig)
 '''),
         md(r"""
 ## 6. Fig. 6 — online time per image
@@ -271,6 +273,7 @@ ax.set_title("Fig. 6: online time per image (feature extraction excluded)", font
 fig.tight_layout()
 rec.figure(fig, "fig6_time")
 nu.show_figure(fig)
+plt.close(fig)
 ''', "nbval-ignore-output"),
         md(r"""
 ## 7. Retrieval examples
@@ -293,6 +296,8 @@ for qi in picked:
     fig = plot_query_results(ds, row["ranks"], qi, k=8, sims=sims, thumb_size=160)
     rec.figure(fig, f"examples_q{qi}")
     nu.show_figure(fig)
+    plt.close(fig)
+plt.close(fig)
 rec.add("example_queries", {ds.qimlist[qi]: float(aps[qi]) for qi in picked})
 '''),
         code(r'''

@@ -136,6 +136,7 @@ if res is not None:
     fig.tight_layout()
     rec.figure(fig, "finetune_loss")
     nu.show_figure(fig)
+    plt.close(fig)
 '''),
         code(r'''
 if res is not None:
@@ -234,6 +235,7 @@ fig.suptitle(f"selected locations on query {qi} ({ds.qimlist[qi]})", fontsize=10
 fig.tight_layout()
 rec.figure(fig, "masks_before_after")
 nu.show_figure(fig)
+plt.close(fig)
 '''),
         md(r"""
 ## 4. Real fine-tuned trunks (online)
