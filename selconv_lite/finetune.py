@@ -84,6 +84,7 @@ __all__ = [
     "finetune_conv5",
     "finetune_conv5_cached",
     "mask_change",
+    "relation_matrix",
 ]
 
 #: Index of each conv layer inside ``VGG16Trunk.features`` (= torchvision's ``vgg16().features``).
@@ -647,29 +648,47 @@ class FinetuneResult:
                 "config": asdict(self.config)}
 
 
+def relation_matrix(groups, n: int) -> np.ndarray | None:
+    """``(n, n)`` int8 matrix of training-pair relations: 1 matching, 0 non-matching, -1 unknown
+    (used for neither positives nor negatives); the diagonal is -1.
+
+    ``groups`` is None (every pair non-matching), ``n`` group labels (same label = matching), or
+    such a matrix already.
+    """
+    if groups is None:
+        R = np.zeros((n, n), np.int8)
+    else:
+        g = np.asarray(groups, dtype=object)
+        if g.ndim == 2:
+            if g.shape != (n, n):
+                raise ValueError(f"{n} training maps but a {g.shape} relation matrix")
+            R = np.asarray(groups, dtype=np.int8).copy()
+            if not np.isin(R, (-1, 0, 1)).all() or not (R == R.T).all():
+                raise ValueError("the relation matrix must be symmetric with values -1, 0, 1")
+        else:
+            if len(g) != n:
+                raise ValueError(f"{n} training maps but {len(g)} group labels")
+            R = (g[:, None] == g[None, :]).astype(np.int8)
+    np.fill_diagonal(R, -1)
+    return R
+
+
 class _Tuples:
     """Draws deterministic training tuples from pool4 maps."""
 
     def __init__(self, maps: list[torch.Tensor], groups, cfg: FinetuneConfig):
         self.maps, self.cfg = maps, cfg
-        self.groups = None if groups is None else np.asarray(groups)
-        if self.groups is not None and len(self.groups) != len(maps):
-            raise ValueError(f"{len(maps)} training maps but {len(self.groups)} group labels")
+        self.rel = relation_matrix(groups, len(maps))
 
     def positive_source(self, i: int, rng) -> tuple[int, float]:
         """(image index, minimal side fraction of the window) of anchor ``i``'s positive."""
-        if self.groups is not None:
-            same = np.flatnonzero((self.groups == self.groups[i]) & (np.arange(len(self.maps)) != i))
-            if len(same):
-                return int(rng.choice(same)), 1.0
+        same = np.flatnonzero(self.rel[i] == 1)
+        if len(same):
+            return int(rng.choice(same)), 1.0
         return i, self.cfg.crop_min
 
     def non_matching(self, i: int) -> np.ndarray:
-        idx = np.arange(len(self.maps))
-        ok = idx != i
-        if self.groups is not None:
-            ok &= self.groups != self.groups[i]
-        return idx[ok]
+        return np.flatnonzero(self.rel[i] == 0)
 
     def batch(self, anchors, negs, rng) -> tuple[torch.Tensor, list, list, list]:
         """All windows of one step, of one common size so that they run as one batch.
@@ -752,8 +771,9 @@ def finetune_conv5(train_conv4: Sequence[ImageFeatures], base_weights="caffe-onn
         The training images' ``"conv4_3"`` (= pool4) maps, e.g. from the feature cache.
     base_weights : str, Path or VGG16Trunk
         The trunk to start from (default: the ImageNet VGG16 the paper uses).
-    groups : sequence of hashable, optional
-        Group label of each training image (images of one group match).
+    groups : sequence of hashable or (n, n) array, optional
+        Group label of each training image (images of one group match), or a relation matrix
+        (1 matching, 0 non-matching, -1 unknown: used for neither, see :func:`relation_matrix`).
     config : FinetuneConfig, optional
     progress : bool
         Show a progress bar.
@@ -841,7 +861,7 @@ def _maps_key(maps: Sequence[ImageFeatures], groups) -> str:
         h.update(str(a.shape).encode())
         h.update(hashlib.sha1(a.tobytes()).digest())
     if groups is not None:
-        h.update(json.dumps([str(g) for g in groups]).encode())
+        h.update(json.dumps(np.asarray(groups, dtype=object).tolist(), default=str).encode())
     return h.hexdigest()[:12]
 
 

@@ -258,15 +258,26 @@ def conv5_layers_from_pool4(weights, pool4: Sequence, layers=("conv5_1", "conv5_
     return out
 
 
-def training_groups(ds) -> list | None:
-    """Group label of each held-out (training) image when the dataset records one, else None.
+def training_groups(ds, min_overlap: float = 0.5) -> np.ndarray | None:
+    """Which held-out (training) images match, when the dataset records it, else None.
 
-    The embedded default set ships ``manifest.csv`` (next to its ground truth) whose ``source``
-    column names the photo each training image was cut from; images of one source match. Used
-    only to draw positive pairs for the offline fine-tuning (notebook 07); the paper's
-    benchmarks have no such labels (the fine-tuning then uses crops of one image as positives).
+    The embedded default set ships ``manifest.csv`` (next to its ground truth): its ``source``
+    column names the photo each training image was cut from and ``region`` the normalised box
+    ``[x0, y0, x1, y1]`` of that photo it shows. Two training images *match* when they come from
+    the same photo and their regions overlap by at least ``min_overlap`` of the smaller one;
+    regions of one photo that overlap less (but not zero) are *unknown* (used neither as
+    positives nor as negatives); everything else does not match.
+
+    Returns
+    -------
+    np.ndarray or None
+        ``(n, n)`` int8 relation matrix (1 / 0 / -1, see
+        :func:`selconv_lite.finetune.relation_matrix`), used only to draw training pairs for the
+        offline fine-tuning (notebook 07). The paper's benchmarks have no such labels: the
+        fine-tuning then uses crops of one image as positives.
     """
     import csv
+    import json
     from pathlib import Path
 
     gnd_path = ds.info.get("gnd_path") if hasattr(ds, "info") else None
@@ -276,12 +287,32 @@ def training_groups(ds) -> list | None:
     if not manifest.is_file():
         return None
     with open(manifest, newline="") as f:
-        src = {row["file"]: row.get("source") or row["file"] for row in csv.DictReader(f)
-               if row.get("file")}
+        rows = {row["file"]: row for row in csv.DictReader(f) if row.get("file")}
     names = [Path(p).name for p in ds.train_images]
-    if not all(n in src for n in names):
+    if not all(n in rows for n in names):
         return None
-    return [src[n] for n in names]
+    src = [rows[n].get("source") or n for n in names]
+    boxes = []
+    for n in names:
+        try:
+            b = json.loads(rows[n].get("region") or "null")
+        except ValueError:
+            b = None
+        boxes.append(np.asarray(b if b else [0.0, 0.0, 1.0, 1.0], dtype=np.float64))
+    k = len(names)
+    R = np.zeros((k, k), np.int8)
+    for i in range(k):
+        for j in range(k):
+            if i == j or src[i] != src[j]:
+                continue
+            a, b = boxes[i], boxes[j]
+            iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+            ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+            smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+            ov = iw * ih / smaller if smaller > 0 else 0.0
+            R[i, j] = 1 if ov >= min_overlap else (-1 if ov > 0 else 0)
+    np.fill_diagonal(R, -1)
+    return R
 
 
 # ----------------------------------------------------------------------------------------------

@@ -320,6 +320,16 @@ def test_finetune_with_groups_uses_group_positives(real_conv4):
     assert res.n_steps == 1 and np.isfinite(res.step_losses[0])
     with pytest.raises(ValueError, match="group labels"):
         ft.finetune_conv5(conv4, groups=[0, 1], config=cfg, progress=False)
+    # a relation matrix: 1 match, 0 non-match, -1 unknown (neither positive nor negative)
+    R = ft.relation_matrix([0, 0, 1, 1, 2, 2], 6)
+    R[0, 2] = R[2, 0] = -1
+    t = ft._Tuples([ft._to_tensor(f) for f in conv4], R, cfg)
+    assert set(t.non_matching(0)) == {3, 4, 5} and t.positive_source(0, rng)[0] == 1
+    assert t.positive_source(4, rng)[0] == 5
+    res = ft.finetune_conv5(conv4, groups=R, config=cfg, progress=False)
+    assert res.n_steps == 1
+    with pytest.raises(ValueError, match="symmetric"):
+        ft.relation_matrix(np.triu(np.ones((6, 6), int)), 6)
     with pytest.raises(ValueError, match="train_layers"):
         ft.finetune_conv5(conv4, config=ft.FinetuneConfig(train_layers=("conv4_3",)), progress=False)
 

@@ -129,12 +129,24 @@ def test_lazy_maps_and_chunked_transform(tmp_path):
 
 
 def test_training_groups_from_manifest(tmp_path):
-    (tmp_path / "manifest.csv").write_text("file,role,group,relation,source\n"
-                                           "t_a_1.jpg,train,,train,src:a\nt_a_2.jpg,train,,train,src:a\n"
-                                           "t_b_1.jpg,train,,train,src:b\n")
-    ds = RetrievalDataset("x", [], [], [], [], train_images=[str(tmp_path / n) for n in ("t_a_1.jpg", "t_a_2.jpg", "t_b_1.jpg")],
+    (tmp_path / "manifest.csv").write_text(
+        "file,role,group,relation,source,transform,region\n"
+        't_a_whole.jpg,train,,train,src:a,[],"[0.0, 0.0, 1.0, 1.0]"\n'
+        't_a_g2_1.jpg,train,,train,src:a,[],"[0.0, 0.0, 0.5, 0.5]"\n'
+        't_a_g3_5.jpg,train,,train,src:a,[],"[0.3333, 0.3333, 0.6667, 0.6667]"\n'
+        't_a_g2_4.jpg,train,,train,src:a,[],"[0.5, 0.5, 1.0, 1.0]"\n'
+        't_b.jpg,train,,train,src:b,[],"[0.0, 0.0, 1.0, 1.0]"\n')
+    names = ("t_a_whole.jpg", "t_a_g2_1.jpg", "t_a_g3_5.jpg", "t_a_g2_4.jpg", "t_b.jpg")
+    ds = RetrievalDataset("x", [], [], [], [], train_images=[str(tmp_path / n) for n in names],
                           info={"gnd_path": str(tmp_path / "gnd.pkl")})
-    assert fe.training_groups(ds) == ["src:a", "src:a", "src:b"]
+    R = fe.training_groups(ds)
+    # whole photo contains every tile (match); g2_1 and g2_4 touch at one corner only (no match);
+    # the centre ninth overlaps each quarter by 1/4 of its area (unknown); other photo: no match
+    assert R.tolist() == [[-1, 1, 1, 1, 0],
+                          [1, -1, -1, 0, 0],
+                          [1, -1, -1, -1, 0],
+                          [1, 0, -1, -1, 0],
+                          [0, 0, 0, 0, -1]]
     ds.train_images = [str(tmp_path / "unknown.jpg")]
     assert fe.training_groups(ds) is None
     assert fe.training_groups(RetrievalDataset("y", [], [], [], [])) is None
