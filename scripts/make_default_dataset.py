@@ -21,7 +21,10 @@ Protocol (in the spirit of INRIA Holidays / Copydays, with Oxford-style query bo
   the same photo that does not overlap the query is ``junk``;
 * **distractors**: other photos;
 * a **disjoint training split** of yet other photos (never in the database or the queries)
-  for learning PCA, codebooks, whitening (Sec. 5.1 insists on held-out learning sets).
+  for learning PCA, codebooks, whitening (Sec. 5.1 insists on held-out learning sets): each
+  of 7 large held-out wallpapers as a whole + 2x2 + 3x3 grids of non-overlapping tiles (14
+  views at 3 scales, a third of the tiles with a mild photometric change), plus 13 smaller
+  held-out photos once (111 images).
 
 Everything is decided by :func:`plan` from fixed seeds and normalised coordinates, without
 reading the photos; :func:`render` then reads the sources and writes the JPEGs, and
@@ -93,6 +96,9 @@ SOURCES = {
     "ocv:smarties.png": _ocv(), "ocv:stuff.jpg": _ocv(), "ocv:board.jpg": _ocv(),
     "ocv:sudoku.png": _ocv(), "ocv:text_defocus.jpg": _ocv(), "ocv:text_motion.jpg": _ocv(),
     "ocv:licenseplate_motion.jpg": _ocv(), "ocv:left01.jpg": _ocv(), "ocv:right05.jpg": _ocv(),
+    "ocv:left03.jpg": _ocv(), "ocv:right09.jpg": _ocv(),
+    "ocv:starry_night.jpg": _ocv("photo of V. van Gogh's painting (1889, public domain)"),
+    "ocv:pca_test1.jpg": _ocv(),
     # lomiri-wallpapers-16.04
     "lomiri:Bridge_by_Sander_Klootwijk.jpg": _lom("Sander Klootwijk, 2018", "CC-BY-SA-4.0"),
     "lomiri:friends_by_Aitzol_Berasategi.jpg": _lom("Aitzol Berasategi, 2018", "CC-BY-4.0"),
@@ -108,6 +114,7 @@ SOURCES = {
     "lomiri:free_by_Peter_Nerlich.jpg": _lom("Peter Nerlich, 2018", "CC-BY-SA-4.0"),
     "lomiri:Picture_1A_by_freespace.jpg": _lom('Trevor "Freespace", 2018', "CC-BY-4.0"),
     "lomiri:analogpattern_by_Peter_Nerlich.jpg": _lom("Peter Nerlich, 2018", "CC-BY-SA-4.0"),
+    "lomiri:umang_by_Abhishek_Mudgal.jpg": _lom("Abhishek Mudgal, 2018", "CC-BY-4.0"),
     # scikit-image
     "skimage:astronaut": _ski("NASA (Eileen Collins portrait)", "Public domain"),
     "skimage:coffee": _ski("Rachel Michetti (Pikolo Espresso Bar)", "CC0-1.0"),
@@ -119,6 +126,11 @@ SOURCES = {
     "skimage:hubble_deep_field": _ski("NASA / HubbleSite", "Public domain"),
     "skimage:moon": _ski("unknown (skimage.data.moon)", "No known copyright restrictions"),
     "skimage:retina": _ski("Wikimedia Commons (fundus photograph)", "CC0-1.0"),
+    "skimage:brick": _ski("CC0Textures (Bricks25)", "CC0-1.0"),
+    "skimage:grass": _ski("linolafett (DeviantArt, Grass-01)", "CC0-1.0"),
+    "skimage:gravel": _ski("CC0Textures (Gravel04)", "CC0-1.0"),
+    "skimage:immunohistochemistry": _ski("Center for Microscopy And Molecular Imaging (CMMI)",
+                                         "No known copyright restrictions"),
     # scikit-learn
     "sklearn:china.jpg": ("CC-BY-2.0", "danielbuechele (Flickr)",
                           "scikit-learn load_sample_images(), "
@@ -168,14 +180,45 @@ DISTRACTORS = [
     "skimage:hubble_deep_field", "sklearn:flower.jpg", "lomiri:sunset_by_Aitzol_Berasategi.jpg",
     "lomiri:seeding_by_Clements_Engelhardt.jpg", "lomiri:Dragonfly_by_Bolly.jpg",
 ]
-# the held-out training split: photos used nowhere else (3 framings of each large photo)
+# the held-out training split: photos used nowhere else (the generator asserts it).
+# "tiles": the whole photo + a 2x2 grid of half-size tiles + a 3x3 grid of third-size tiles
+# (14 distinct views at 3 scales of each large wallpaper; tiles of one grid do not overlap;
+# about a third of the tiles get a mild photometric change); "whole": the photo once.
 TRAIN = [
-    ("lomiri:aitzgorri_by_Aitzol_Berasategi.jpg", 3), ("lomiri:life_by_Aitzol_Berasategi.jpg", 3),
-    ("lomiri:greentock_by_Peter_Nerlich.jpg", 3), ("lomiri:free_by_Peter_Nerlich.jpg", 3),
-    ("lomiri:Picture_1A_by_freespace.jpg", 3), ("lomiri:analogpattern_by_Peter_Nerlich.jpg", 1),
-    ("skimage:moon", 1), ("skimage:retina", 1), ("ocv:text_motion.jpg", 1),
-    ("ocv:left01.jpg", 1), ("ocv:right05.jpg", 1),
+    ("lomiri:aitzgorri_by_Aitzol_Berasategi.jpg", "tiles"),
+    ("lomiri:life_by_Aitzol_Berasategi.jpg", "tiles"),
+    ("lomiri:greentock_by_Peter_Nerlich.jpg", "tiles"),
+    ("lomiri:free_by_Peter_Nerlich.jpg", "tiles"),
+    ("lomiri:Picture_1A_by_freespace.jpg", "tiles"),
+    ("lomiri:analogpattern_by_Peter_Nerlich.jpg", "tiles"),
+    ("lomiri:umang_by_Abhishek_Mudgal.jpg", "tiles"),
+    ("skimage:moon", "whole"), ("skimage:retina", "whole"), ("skimage:brick", "whole"),
+    ("skimage:grass", "whole"), ("skimage:gravel", "whole"),
+    ("skimage:immunohistochemistry", "whole"),
+    ("ocv:text_motion.jpg", "whole"), ("ocv:left01.jpg", "whole"), ("ocv:left03.jpg", "whole"),
+    ("ocv:right05.jpg", "whole"), ("ocv:right09.jpg", "whole"),
+    ("ocv:starry_night.jpg", "whole"), ("ocv:pca_test1.jpg", "whole"),
 ]
+TRAIN_TILE_GRIDS = (2, 3)
+TRAIN_TILE_PHOTOMETRIC_P = 0.3
+
+
+def _train_views(src, scheme):
+    """``(suffix, region, transform)`` of every training view of photo ``src``."""
+    rng = _rng("train", src)
+    views = [("whole", [0.0, 0.0, 1.0, 1.0], [])]
+    if scheme == "tiles":
+        for g in TRAIN_TILE_GRIDS:
+            for i in range(g * g):
+                r, c = divmod(i, g)
+                region = [_r(c / g), _r(r / g), _r((c + 1) / g), _r((r + 1) / g)]
+                ops = ([{"op": "photometric", **_photometric(rng, "mild")}]
+                       if rng.random() < TRAIN_TILE_PHOTOMETRIC_P else [])
+                views.append((f"g{g}_{i + 1}", region, ops))
+    elif scheme != "whole":
+        raise ValueError(scheme)
+    return views
+
 
 MANIFEST_FIELDS = ["file", "role", "group", "relation", "source", "transform", "region",
                    "query_box_norm"]
@@ -329,13 +372,11 @@ def plan() -> list[dict]:
                             "region": region, "query_box_norm": None})
     order = _rng("db-order").permutation(len(db_rows))
     rows += [db_rows[i] for i in order]
-    for src, n in TRAIN:
-        rng = _rng("train", src)
+    for src, scheme in TRAIN:
         name = src.split(":", 1)[1].split(".")[0].split("_by_")[0].lower()
-        for k in range(n):
-            region = [0.0, 0.0, 1.0, 1.0] if k == 0 else _region(rng, 0.25, 0.45)
-            rows.append({"file": f"t_{name}_{k + 1}.jpg", "role": "train", "group": "",
-                         "relation": "train", "source": src, "transform": [], "region": region,
+        for suffix, region, ops in _train_views(src, scheme):
+            rows.append({"file": f"t_{name}_{suffix}.jpg", "role": "train", "group": "",
+                         "relation": "train", "source": src, "transform": ops, "region": region,
                          "query_box_norm": None})
     # the same photo never appears in two roles (train split disjoint from db + queries)
     by_role = {}

@@ -19,8 +19,22 @@ follow the original papers; they are written here in numpy from the published de
 * GeM [Radenovic et al. 2018]: ``(mean x^p)^(1/p)`` with ``p = 3`` (activations clamped at
   ``1e-6``).
 
-The whitening (:class:`PCAWhitening`) is PCA-whitening: ``diag(ev^-1/2) V' (x - mean)``, with at
-most ``n - 1`` components for ``n`` held-out vectors (the rest of the spectrum is empty).
+The whitening (:class:`PCAWhitening`) is PCA-whitening ``diag(ev^-1/2) V' (x - mean)`` learned on
+the held-out vectors, made well behaved when the held-out set is small relative to the dimension
+(the embedded default set: ~110 held-out images for 512-D vectors):
+
+* at most ``n - 1`` components for ``n`` held-out vectors (beyond that the centred covariance has
+  no spectrum; the directions would be arbitrary and their ``ev^-1/2`` infinite);
+* the eigenvalues are shrunk towards their mean, ``ev' = (1 - a) ev + a mean(ev)``, with the
+  Ledoit-Wolf coefficient ``a`` (Ledoit & Wolf, "A well-conditioned estimator for large-dimensional
+  covariance matrices", J. Multivariate Analysis 2004) by default. With few vectors the sample
+  eigenvalues are biased - the large ones too large, the small ones too small (towards 0) - and
+  plain whitening, which divides by ``sqrt(ev)``, gives the largest weights to the noisiest
+  directions. The Ledoit-Wolf coefficient tends to 0 as ``n`` grows, so on the paper's held-out
+  sets (thousands of images, or R-MAC's regions) the result is essentially the plain
+  PCA-whitening that the reference implementations learn (e.g. cirtorch's / the revisitop
+  ``pcawhitenlearn``: eigen-decomposition of the covariance, ``P = diag(ev^-1/2) V'``, no
+  regularisation). ``shrinkage=0`` gives exactly that.
 """
 from __future__ import annotations
 
@@ -128,24 +142,56 @@ def rmac_region_vectors(fmap, L=3):
 # whitening
 # ----------------------------------------------------------------------------------------------
 class PCAWhitening(TransformerMixin, BaseEstimator):
-    """PCA-whitening learned on held-out vectors (rows): ``diag(ev^-1/2) V' (x - mean)``.
+    """PCA-whitening learned on held-out vectors (rows): ``diag(ev'^-1/2) V' (x - mean)``.
+
+    ``V``, ``ev``: eigenvectors / eigenvalues of the (biased, ``1/n``) covariance of the held-out
+    vectors; ``ev'``: the eigenvalues shrunk towards their mean (see ``shrinkage``).
 
     Parameters
     ----------
     n_components : int or None
-        Output dimension (``None`` = the input dimension). It is capped at ``n - 1`` for ``n``
-        training vectors (a warning says so): beyond that the covariance has no spectrum.
+        Output dimension. ``None``: as many as the held-out set supports, i.e. the input
+        dimension ``K`` capped at ``n - 1`` for ``n`` held-out vectors (and at the numerical rank).
+        An explicit value above that is capped too, with a warning: beyond ``n - 1`` the centred
+        covariance has no spectrum, the directions are arbitrary and their weights infinite.
+    shrinkage : "auto", float in [0, 1] or None, default "auto"
+        Eigenvalue regularisation ``ev' = (1 - a) ev + a mean(ev)`` (the mean over all ``K``
+        eigenvalues, i.e. ``trace / K``), which is shrinking the covariance towards a scaled
+        identity (its eigenvectors do not change). ``"auto"``: the Ledoit-Wolf coefficient
+        (Ledoit & Wolf 2004; ``sklearn.covariance.ledoit_wolf_shrinkage``), which is large when
+        ``n`` is small relative to ``K`` and tends to 0 as ``n`` grows. Reason: with few held-out
+        vectors the small sample eigenvalues are strongly under-estimated, and whitening
+        (dividing by ``sqrt(ev)``) would give the largest weights to these noisiest
+        directions. ``0`` or ``None``: plain PCA-whitening, as cirtorch / revisitop's
+        ``pcawhitenlearn``.
     rank_tol : float, default 1e-10
         Components with eigenvalue below ``rank_tol * largest`` are dropped as well.
 
     Attributes
     ----------
-    mean_ : ``(K,)``; components_ : ``(m, K)`` (whitening rows); eigval_ : ``(m,)``.
+    mean_ : ``(K,)``; components_ : ``(m, K)`` (whitening rows); eigval_ : ``(m,)`` (the sample
+    eigenvalues); shrinkage_ : float (the coefficient used).
     """
 
-    def __init__(self, n_components=None, rank_tol=1e-10):
+    def __init__(self, n_components=None, shrinkage="auto", rank_tol=1e-10):
         self.n_components = n_components
+        self.shrinkage = shrinkage
         self.rank_tol = rank_tol
+
+    def _shrinkage(self, Xc):
+        a = self.shrinkage
+        if a is None:
+            return 0.0
+        if isinstance(a, str):
+            if a != "auto":
+                raise ValueError(f"shrinkage must be 'auto', a float in [0, 1] or None, got {a!r}")
+            from sklearn.covariance import ledoit_wolf_shrinkage
+
+            return float(ledoit_wolf_shrinkage(Xc, assume_centered=True))
+        a = float(a)
+        if not 0.0 <= a <= 1.0:
+            raise ValueError(f"shrinkage must be in [0, 1], got {a}")
+        return a
 
     def fit(self, X, y=None):
         X = as_float(X)
@@ -157,17 +203,26 @@ class PCAWhitening(TransformerMixin, BaseEstimator):
         Xc = X - mean
         cov = Xc.T @ Xc / n
         ev, V = eigh_descending((cov + cov.T) / 2)
-        m = K if self.n_components is None else int(self.n_components)
-        rank = int(np.sum(ev > self.rank_tol * max(ev[0], 0)))
-        if m > rank:
-            warnings.warn(f"whitening: {m} components requested but the {n} held-out vectors "
-                          f"span only {rank}; keeping {rank}", stacklevel=2)
-            m = rank
-        if m < 1:
+        ev = np.maximum(ev, 0.0)
+        supported = min(n - 1, int(np.sum(ev > self.rank_tol * max(ev[0], 0))))
+        if supported < 1:
             raise ValueError("whitening: the held-out vectors have no variance")
+        if self.n_components is None:
+            m = min(K, supported)
+        else:
+            m = int(self.n_components)
+            if m < 1:
+                raise ValueError(f"n_components must be >= 1, got {m}")
+            if m > supported:
+                warnings.warn(f"whitening: {m} components requested but the {n} held-out vectors "
+                              f"span only {supported}; keeping {supported}", stacklevel=2)
+                m = supported
+        a = self._shrinkage(Xc)
+        ev_s = (1.0 - a) * ev[:m] + a * float(np.trace(cov)) / K
         self.mean_ = mean
         self.eigval_ = ev[:m]
-        self.components_ = V[:, :m].T / np.sqrt(ev[:m])[:, None]
+        self.shrinkage_ = a
+        self.components_ = V[:, :m].T / np.sqrt(ev_s)[:, None]
         return self
 
     def transform(self, X):
@@ -181,7 +236,14 @@ class PCAWhitening(TransformerMixin, BaseEstimator):
 # the baselines
 # ----------------------------------------------------------------------------------------------
 class _GlobalBaseline(BaseEstimator):
-    """pool -> L2 -> whitening (learned on the held-out set) -> L2 [-> sum -> L2]."""
+    """pool -> L2 -> whitening (learned on the held-out set) -> L2 [-> sum -> L2].
+
+    Every baseline takes ``n_components`` (capped at what the held-out set supports, see
+    :class:`PCAWhitening`) and ``shrinkage`` (the whitening's eigenvalue shrinkage, default
+    Ledoit-Wolf ``"auto"``; ``0`` = plain PCA-whitening).
+    """
+
+    shrinkage = "auto"
 
     def _pool(self, fmap):  # (r, K) rows
         raise NotImplementedError
@@ -195,7 +257,8 @@ class _GlobalBaseline(BaseEstimator):
     def fit(self, images, y=None):
         """Learn the whitening on held-out images (ImageFeatures or raw ``(H, W, K)`` maps)."""
         rows = np.concatenate([self._rows(im) for im in images])
-        self.whitening_ = PCAWhitening(n_components=self.n_components).fit(rows)
+        self.whitening_ = PCAWhitening(n_components=self.n_components,
+                                       shrinkage=self.shrinkage).fit(rows)
         self.output_dim_ = self.whitening_.components_.shape[0]
         return self
 
@@ -219,8 +282,9 @@ class _GlobalBaseline(BaseEstimator):
 class SPoC(_GlobalBaseline):
     """SPoC (Table 6, 256-D): centre-prior sum pooling + PCA-whitening to ``n_components``."""
 
-    def __init__(self, n_components=256):
+    def __init__(self, n_components=256, shrinkage="auto"):
         self.n_components = n_components
+        self.shrinkage = shrinkage
 
     def _pool(self, fmap):
         return spoc_pool(fmap)
@@ -229,8 +293,9 @@ class SPoC(_GlobalBaseline):
 class MAC(_GlobalBaseline):
     """MAC (Table 6, 512-D): channel max + whitening."""
 
-    def __init__(self, n_components=None):
+    def __init__(self, n_components=None, shrinkage="auto"):
         self.n_components = n_components
+        self.shrinkage = shrinkage
 
     def _pool(self, fmap):
         return mac_pool(fmap)
@@ -239,9 +304,10 @@ class MAC(_GlobalBaseline):
 class RMAC(_GlobalBaseline):
     """R-MAC (Table 6, 512-D): regional MACs at ``L`` scales, each L2 + whitened + L2, summed."""
 
-    def __init__(self, L=3, n_components=None):
+    def __init__(self, L=3, n_components=None, shrinkage="auto"):
         self.L = L
         self.n_components = n_components
+        self.shrinkage = shrinkage
 
     def _pool(self, fmap):
         return rmac_region_vectors(fmap, self.L)
@@ -250,8 +316,9 @@ class RMAC(_GlobalBaseline):
 class CroW(_GlobalBaseline):
     """CroW (Table 6, 512-D): cross-dimensional weighting + whitening."""
 
-    def __init__(self, n_components=None, a=2.0, b=2.0):
+    def __init__(self, n_components=None, a=2.0, b=2.0, shrinkage="auto"):
         self.n_components = n_components
+        self.shrinkage = shrinkage
         self.a = a
         self.b = b
 
@@ -262,9 +329,10 @@ class CroW(_GlobalBaseline):
 class GeM(_GlobalBaseline):
     """GeM (p = 3) + whitening."""
 
-    def __init__(self, p=3.0, n_components=None):
+    def __init__(self, p=3.0, n_components=None, shrinkage="auto"):
         self.p = p
         self.n_components = n_components
+        self.shrinkage = shrinkage
 
     def _pool(self, fmap):
         return gem_pool(fmap, self.p)

@@ -7,6 +7,7 @@ from threadpoolctl import threadpool_limits
 from selconv_lite.baselines import (BASELINES, MAC, RMAC, PCAWhitening, SPoC, crow_pool, gem_pool,
                                     mac_pool, rmac_region_vectors, rmac_regions, spoc_pool)
 from selconv_lite.types import ImageFeatures
+from selconv_lite.utils import l2_normalize_rows
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -86,14 +87,52 @@ def test_crow_weights():
 def test_whitening_whitens_the_held_out_set():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((500, 6)) @ rng.standard_normal((6, 6))
-    w = PCAWhitening().fit(X)
+    w = PCAWhitening(shrinkage=0).fit(X)  # plain PCA-whitening (cirtorch's pcawhitenlearn)
     Y = w.transform(X)
     np.testing.assert_allclose(np.cov(Y.T, bias=True), np.eye(6), atol=1e-10)
+    assert w.shrinkage_ == 0.0 and PCAWhitening(shrinkage=None).fit(X).shrinkage_ == 0.0
+    # an explicit dimension above what 5 vectors span is capped at n - 1 = 4, with a warning
     with pytest.warns(UserWarning, match="span only 4"):
-        w = PCAWhitening().fit(X[:5])
+        w = PCAWhitening(n_components=6).fit(X[:5])
     assert w.components_.shape == (4, 6)
+    assert PCAWhitening().fit(X[:5]).components_.shape == (4, 6)  # None: capped silently
     with pytest.raises(ValueError, match="at least 2"):
         PCAWhitening().fit(X[:1])
+    for bad in (-0.1, 1.5, "ledoit"):
+        with pytest.raises(ValueError, match="shrinkage"):
+            PCAWhitening(shrinkage=bad).fit(X)
+
+
+def test_whitening_small_held_out_set_is_regularised():
+    """n << K: at most n - 1 components, Ledoit-Wolf shrinkage bounds the weights of the
+    (under-estimated) small eigenvalues; with many vectors it vanishes (plain whitening)."""
+    rng = np.random.default_rng(0)
+    K, n = 128, 20
+    A = rng.standard_normal((K, K)) * np.geomspace(1, 0.01, K)[None, :]  # decaying spectrum
+    X = rng.standard_normal((n, K)) @ A.T
+    plain = PCAWhitening(shrinkage=0).fit(X)
+    auto = PCAWhitening().fit(X)
+    assert plain.components_.shape == auto.components_.shape == (n - 1, K)
+    assert 0 < auto.shrinkage_ <= 1
+    # same directions, eigenvalues pulled towards their mean: a better conditioned whitening
+    scale_p = np.linalg.norm(plain.components_, axis=1)
+    scale_a = np.linalg.norm(auto.components_, axis=1)
+    assert scale_a.max() / scale_a.min() < scale_p.max() / scale_p.min()
+    mu = np.trace(np.cov(X.T, bias=True)) / K
+    np.testing.assert_allclose(scale_a ** -2, (1 - auto.shrinkage_) * auto.eigval_
+                               + auto.shrinkage_ * mu, rtol=1e-8)
+    cos = np.abs(np.sum(l2_normalize_rows(plain.components_) * l2_normalize_rows(auto.components_),
+                        axis=1))
+    np.testing.assert_allclose(cos, 1, atol=1e-8)
+    # a fixed coefficient; and a large held-out set needs (almost) no shrinkage
+    assert PCAWhitening(shrinkage=0.5).fit(X).shrinkage_ == 0.5
+    big = rng.standard_normal((20000, 8)) @ rng.standard_normal((8, 8))
+    assert PCAWhitening().fit(big).shrinkage_ < 0.01
+    # the baselines pass it on
+    held_out = _maps(8, seed=4)
+    m = MAC().fit(held_out)
+    assert m.whitening_.components_.shape[0] == 7 and m.whitening_.shrinkage_ > 0
+    assert MAC(shrinkage=0).fit(held_out).whitening_.shrinkage_ == 0
 
 
 @pytest.mark.parametrize("name", sorted(BASELINES))
