@@ -591,8 +591,9 @@ class FinetuneConfig:
     gem_p : float
         GeM exponent of the training descriptor.
     crop_min : float
-        A positive is a random window of the pool4 map covering at least this fraction of each
-        side (when the training split has no groups of matching images).
+        Training windows cover at least this fraction of each side of the smallest map of the
+        step (at most ``max_cells``); a positive cut from the anchor's own map (when the anchor
+        has no matching image) overlaps the anchor's window by at least this fraction of each side.
     max_cells : int
         Maps are cropped to at most ``max_cells x max_cells`` pool4 cells during training (speed).
     train_layers : tuple of str
@@ -693,30 +694,42 @@ class _Tuples:
     def batch(self, anchors, negs, rng) -> tuple[torch.Tensor, list, list, list]:
         """All windows of one step, of one common size so that they run as one batch.
 
+        Every window is placed at random, except a positive cut from the anchor's own map: it is
+        shifted from the anchor's window by at most ``1 - crop_min`` of the window's size, so
+        that the two overlap by at least ``crop_min`` of each side.
+
         Returns the ``(B, 512, ch, cw)`` batch and, for every pair, the rows of its two
         descriptors and its label (1 = matching).
         """
         cfg = self.cfg
-        items = []  # (image index, side fraction)
+        items = []  # (image index, row of the anchor it must overlap, or None)
         rows_a, rows_b, labels = [], [], []
         for i, ng in zip(anchors, negs):
             a = len(items)
-            items.append((int(i), cfg.crop_min))
-            items.append(self.positive_source(int(i), rng))
+            items.append((int(i), None))
+            j, _ = self.positive_source(int(i), rng)
+            items.append((j, a if j == int(i) else None))
             rows_a.append(a), rows_b.append(a + 1), labels.append(1.0)
             for j in ng:
                 rows_a.append(a), rows_b.append(len(items)), labels.append(0.0)
-                items.append((int(j), cfg.crop_min))
+                items.append((int(j), None))
         hmin = min(self.maps[k].shape[-2] for k, _ in items)
         wmin = min(self.maps[k].shape[-1] for k, _ in items)
         f = rng.uniform(cfg.crop_min, 1.0)
         ch = max(1, min(cfg.max_cells, int(np.ceil(hmin * f))))
         cw = max(1, min(cfg.max_cells, int(np.ceil(wmin * f))))
-        crops = []
-        for k, _ in items:
+        sy, sx = int((1 - cfg.crop_min) * ch), int((1 - cfg.crop_min) * cw)
+        crops, pos = [], []
+        for k, near in items:
             x = self.maps[k]
             h, w = x.shape[-2:]
-            y0, x0 = rng.randint(0, h - ch + 1), rng.randint(0, w - cw + 1)
+            if near is None:
+                y0, x0 = rng.randint(0, h - ch + 1), rng.randint(0, w - cw + 1)
+            else:
+                ya, xa = pos[near]
+                y0 = int(np.clip(ya + rng.randint(-sy, sy + 1), 0, h - ch))
+                x0 = int(np.clip(xa + rng.randint(-sx, sx + 1), 0, w - cw))
+            pos.append((y0, x0))
             crops.append(x[..., y0:y0 + ch, x0:x0 + cw])
         return torch.cat(crops), rows_a, rows_b, labels
 

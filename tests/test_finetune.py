@@ -348,3 +348,25 @@ def test_mask_change_counts_kept_locations_and_overlap():
     assert diff["iou"] < 1.0 and diff["n_images"] == 1
     with pytest.raises(ValueError, match="map sizes differ"):
         ft.mask_change(a, [ImageFeatures(np.ones((4, 6, 8), np.float32), (128, 192))], "max")
+
+
+def test_self_positive_windows_overlap_the_anchor():
+    cfg = ft.FinetuneConfig(crop_min=0.6, max_cells=10)
+    maps = [torch.zeros(1, 512, 30, 40) for _ in range(4)]
+    for k, m in enumerate(maps):  # encode the position in the map's values
+        m[0, 0] = torch.arange(30)[:, None].float() + 100 * k
+        m[0, 1] = torch.arange(40)[None, :].float()
+    t = ft._Tuples(maps, None, cfg)  # no matching images: positives are windows of the anchor's map
+    rng = np.random.RandomState(0)
+    for _ in range(20):
+        x, ra, rb, lab = t.batch([0, 1], [np.array([2]), np.array([3])], rng)
+        ch, cw = x.shape[-2:]
+        assert ch <= 10 and cw <= 10
+        for a, b, y in zip(ra, rb, lab):
+            if y == 1:
+                assert x[a, 0, 0, 0] // 100 == x[b, 0, 0, 0] // 100  # same image
+                dy = abs(float(x[a, 0, 0, 0] - x[b, 0, 0, 0]))
+                dx = abs(float(x[a, 1, 0, 0] - x[b, 1, 0, 0]))
+                assert dy <= 0.4 * ch and dx <= 0.4 * cw
+            else:
+                assert x[a, 0, 0, 0] // 100 != x[b, 0, 0, 0] // 100
