@@ -38,10 +38,11 @@ def fit_evaluate(ds, feats: Mapping[str, list], **pipeline_kwargs):
 
 
 def table3(ds, feats: Mapping[str, list], masks: Sequence[str], configs: Mapping[str, tuple],
-           frameworks=FRAMEWORKS, seed: int = 0, progress=None) -> dict:
+           frameworks=FRAMEWORKS, seed: int = 0, progress=None, **pipeline_kwargs) -> dict:
     """The paper's Table 3 (masks x frameworks, mAP) at the ``(d, |C|)`` of ``configs``
     (``{"fv": (d, k), ...}``). PCA and the embedding are learned once per (mask, embedding) and
-    shared by its aggregations; only the rotation normalisation is refitted.
+    shared by its aggregations; only the rotation normalisation is refitted. Other
+    ``pipeline_kwargs`` (e.g. ``max_train_features``) go to every pipeline.
 
     Returns ``{framework_label: {mask: mAP}}``.
     """
@@ -50,7 +51,8 @@ def table3(ds, feats: Mapping[str, list], masks: Sequence[str], configs: Mapping
     fitted: dict = {}
     for mask, (label, emb, agg) in steps:
         d, k = configs[emb]
-        kw = dict(mask=mask, embedding=emb, aggregation=agg, d=d, n_centroids=k, seed=seed)
+        kw = dict(pipeline_kwargs, mask=mask, embedding=emb, aggregation=agg, d=d, n_centroids=k,
+                  seed=seed)
         if (mask, emb) in fitted:
             pca, est = fitted[mask, emb]
             kw.update(pca=pca, embedding=est)

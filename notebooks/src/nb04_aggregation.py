@@ -30,6 +30,7 @@ n_centroids = 20         # |C| of the weights demo (Table 4, D 512)
 table3_masks = ["max", "none"]   # masks of Table 3 (the paper: max, sum, sift, none)
 table3_configs = {"fv": [16, 16], "vlad": [32, 16], "temb": [32, 20], "ffaemb": [16, 6]}  # (d, |C|) per embedding, D about 512
 example_image = "building_2"   # image whose weights are shown (part of its file name)
+max_train_features = 10000   # PCA/codebooks learned on a seeded sample of this many held-out local features (the authors: all)
 seed = 0                 # seed of every random choice
 cache_dir = None         # feature cache; None: the shared default (env SELCONV_CACHE or <repo>/cache)
 output_dir = None        # JSON results and figures; None: env SELCONV_OUTPUT or <repo>/outputs
@@ -49,7 +50,7 @@ ds = load_dataset(dataset)
 max_dim = max_dim or ds.default_max_dim
 rec = nu.NotebookRecord("04_aggregation", output_dir, params=dict(
     dataset=dataset, weights=weights, layer=layer, max_dim=max_dim, mask=mask, embedding=embedding,
-    d=d, n_centroids=n_centroids, table3_masks=table3_masks, table3_configs=table3_configs, seed=seed))
+    d=d, n_centroids=n_centroids, table3_masks=table3_masks, table3_configs=table3_configs, max_train_features=max_train_features, seed=seed))
 print(ds.summary())
 '''),
         code(r'''
@@ -77,7 +78,8 @@ selected features, drawn at their grid cells. Features of repeated structures ge
 """),
         code(r'''
 pipe = SelectiveConvPipeline(mask=mask, embedding=embedding, aggregation="democratic", d=d,
-                             n_centroids=n_centroids, seed=seed).fit(feats["train"])
+                             n_centroids=n_centroids, seed=seed,
+                             max_train_features=max_train_features).fit(feats["train"])
 i_ex = nu.pick_images(ds.images, [example_image])[0]
 ex = feats["db"][i_ex]
 info = pipe.explain(ex)
@@ -107,7 +109,8 @@ table; notebook 06 runs it on real benchmarks). Paper findings to compare with: 
 beats sum / average pooling for FV and VLAD; masks help; T-emb + democratic is best.
 """),
         code(r'''
-mAP = table3(ds, feats, table3_masks, {k: tuple(v) for k, v in table3_configs.items()}, seed=seed)
+mAP = table3(ds, feats, table3_masks, {k: tuple(v) for k, v in table3_configs.items()}, seed=seed,
+              max_train_features=max_train_features)
 header = "framework".ljust(16) + "".join(m.rjust(8) for m in table3_masks)
 print(header)
 for label, _, _ in FRAMEWORKS:

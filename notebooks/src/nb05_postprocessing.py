@@ -32,6 +32,7 @@ fig3_masks = ["max", "none"]       # masks compared in Fig. 3 (the paper also ha
 sift_baseline = True     # Fig. 3 also for SIFT descriptors + T-emb + democratic
 dims = [512, 1024]       # Table 4 / Fig. 4 sweep (larger D need a larger held-out set than the embedded one)
 dim_masks = ["max", "none"]   # masks of the dimensionality sweep
+max_train_features = 10000   # PCA/codebooks learned on a seeded sample of this many held-out local features (the authors: all)
 seed = 0                 # seed of every random choice
 cache_dir = None         # feature cache; None: the shared default (env SELCONV_CACHE or <repo>/cache)
 output_dir = None        # JSON results and figures; None: env SELCONV_OUTPUT or <repo>/outputs
@@ -51,7 +52,8 @@ ds = load_dataset(dataset)
 max_dim = max_dim or ds.default_max_dim
 rec = nu.NotebookRecord("05_postprocessing", output_dir, params=dict(
     dataset=dataset, weights=weights, layer=layer, max_dim=max_dim, mask=mask, D=D, alpha=alpha,
-    alphas=alphas, fig3_masks=fig3_masks, dims=dims, dim_masks=dim_masks, seed=seed))
+    alphas=alphas, fig3_masks=fig3_masks, dims=dims, dim_masks=dim_masks,
+    max_train_features=max_train_features, seed=seed))
 print(ds.summary())
 d, n_centroids = TABLE4[D]
 print(f"main configuration: M_{mask} + T-emb + democratic, D={D} (d={d}, |C|={n_centroids}, Table 4)")
@@ -77,7 +79,8 @@ fig3 = {}
 vecs = {}
 for m in fig3_masks:
     pipe = SelectiveConvPipeline(mask=m, embedding="temb", aggregation="democratic", d=d,
-                                 n_centroids=n_centroids, alpha=alpha, seed=seed).fit(feats["train"])
+                                 n_centroids=n_centroids, alpha=alpha, seed=seed,
+                                 max_train_features=max_train_features).fit(feats["train"])
     q, db = explained_vectors(pipe, feats["queries"]), explained_vectors(pipe, feats["db"])
     vecs[m] = (q, db)
     fig3[f"CNN + M_{m}" if m != "none" else "CNN (no mask)"] = alpha_sweep(ds, q, db, alphas)
@@ -86,7 +89,8 @@ if sift_baseline:
             "queries": sift_features(ds.queries, max_dim, ds.query_boxes),
             "db": sift_features(ds.images, max_dim)}
     pipe = SelectiveConvPipeline(mask="none", embedding="temb", aggregation="democratic", d=d,
-                                 n_centroids=n_centroids, alpha=alpha, seed=seed).fit(sift["train"])
+                                 n_centroids=n_centroids, alpha=alpha, seed=seed,
+                                 max_train_features=max_train_features).fit(sift["train"])
     fig3["SIFT"] = alpha_sweep(ds, explained_vectors(pipe, sift["queries"]), explained_vectors(pipe, sift["db"]), alphas)
 print("alpha:".ljust(16) + "".join(f"{a:7.1f}" for a in alphas))
 for name, ys in fig3.items():
@@ -111,7 +115,8 @@ dropped: 128 for T-emb (§5.2.1). Below, the same $M_{\text{MAX}}$ pipeline scor
 q, db = vecs.get(mask) or (None, None)
 if q is None:
     pipe = SelectiveConvPipeline(mask=mask, embedding="temb", aggregation="democratic", d=d,
-                                 n_centroids=n_centroids, alpha=alpha, seed=seed).fit(feats["train"])
+                                 n_centroids=n_centroids, alpha=alpha, seed=seed,
+                                 max_train_features=max_train_features).fit(feats["train"])
     q, db = explained_vectors(pipe, feats["queries"]), explained_vectors(pipe, feats["db"])
 post = lambda V: l2_normalize(power_law(V, alpha))
 no_rn = evaluate(ds, post(l2_normalize(q["aggregated"])), post(l2_normalize(db["aggregated"])))
@@ -143,7 +148,8 @@ fig4 = {}
 for m in dim_masks:
     fig4[f"M_{m}" if m != "none" else "no mask"] = [
         fit_evaluate(ds, feats, mask=m, embedding="temb", aggregation="democratic", d=TABLE4[DD][0],
-                     n_centroids=TABLE4[DD][1], alpha=alpha, seed=seed)[1] for DD in dims]
+                     n_centroids=TABLE4[DD][1], alpha=alpha, seed=seed,
+                     max_train_features=max_train_features)[1] for DD in dims]
 print("D".ljust(10) + "".join(f"{DD:>8d}" for DD in dims))
 for name, ys in fig4.items():
     print(name.ljust(10) + "".join(f"{y:8.3f}" for y in ys))
