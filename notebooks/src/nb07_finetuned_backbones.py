@@ -99,7 +99,10 @@ before = F[layer]
 
 Only the held-out training split is used — the test queries and database are never seen (the
 paper's rule, §5.1). On the embedded set, the training images cut from one photo form a group
-(their matching pairs); a training image alone in its group is matched with crops of itself.
+(the manifest records which part of which photo each one shows: two views of one photo whose
+regions overlap by at least half of the smaller one match, views of one photo that overlap less
+are left out of the pairs); a training image without a partner is matched with an overlapping
+crop of itself.
 The loss below is measured on a fixed set of tuples (mined with the initial network) before and
 after training. The trained trunk is saved in the cache folder, so a second run loads it.
 """),
@@ -121,8 +124,10 @@ print(f"fine-tuned trunk: {nu.display_path(trunk_path)}")
 ''', "nbval-ignore-output"),
         code(r'''
 if res is not None:
-    n_groups = len(set(groups)) if groups else len(ds.train_images)
-    print(f"training split: {len(ds.train_images)} images in {n_groups} groups; {res.n_steps} steps")
+    with_partner = int((groups == 1).any(axis=1).sum()) if groups is not None else 0
+    n_pairs = int((groups == 1).sum() // 2) if groups is not None else 0
+    print(f"training split: {len(ds.train_images)} images, {n_pairs} matching pairs, {with_partner} images with a partner; "
+          f"{res.n_steps} steps")
     print(f"contrastive loss on the fixed evaluation tuples: before {res.eval_loss_before:.4f}, after {res.eval_loss_after:.4f}")
     rec.headline("fine-tuning: eval loss before", res.eval_loss_before)
     rec.headline("fine-tuning: eval loss after", res.eval_loss_after)
