@@ -56,7 +56,7 @@ qe_k = 5                 # average query expansion with the top qe_k results (th
 table5_sizes = None      # image sizes of Table 5; None: [the dataset's size x 724/1024, the dataset's size]
 table5_masks = ["sum", "max"]
 table5_D = 512
-fig5_layers = ["pool5", "conv5_2", "conv5_1", "conv4_3"]  # layers of Fig. 5 (conv5_3 + 2x2 max-pool is pool5)
+fig5_layers = ["pool5", "conv5_2", "conv5_1", "conv4_3"]  # layers of Fig. 5 (conv5_3 + 2x2 max-pool is pool5); each is cached (1024-px images: ~1.5 MB per conv5 map, ~6 MB per conv4 map)
 fig5_D = 512
 fig6_dims = [512, 1024]  # Fig. 6: online time per image for these D ...
 fig6_masks = ["none", "sift", "sum", "max"]   # ... and masks, vs R-MAC
@@ -95,7 +95,7 @@ print("published numbers for this dataset:", "yes" if in_paper else "no (not one
 '''),
         code(r'''
 # one pass per image for every layer used below (pool4 = "conv4_3" is also what notebook 07 fine-tunes on)
-layers_needed = list(dict.fromkeys([layer, *fig5_layers, "conv4_3"]))
+layers_needed = list(dict.fromkeys([layer, *fig5_layers]))
 F = fe.split_features(ds, layers=layers_needed, max_dim=max_dim, cache_dir=cache_dir, weights=weights,
                       max_train_images=max_train_images, seed=seed)
 feats = F[layer]
