@@ -11,7 +11,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from nbgen import write  # noqa: E402
 
-SOURCES = ["nb01_features", "nb02_masks", "nb03_embeddings", "nb04_aggregation", "nb05_postprocessing"]
+SOURCES = ["nb01_features", "nb02_masks", "nb03_embeddings", "nb04_aggregation", "nb05_postprocessing",
+           "nb06_full_evaluation", "nb07_finetuned_backbones"]
 
 if __name__ == "__main__":
     want = sys.argv[1:]
