@@ -58,3 +58,32 @@ def test_widget_frontend_detection(monkeypatch):
     assert nu.use_widgets(True) is True and nu.use_widgets("no") is False
     with pytest.raises(ValueError, match="interactive"):
         nu.use_widgets("maybe")
+
+
+def test_dataset_features_caches_series_layers_in_one_pass(tmp_path):
+    """On the embedded set, the pool5 extraction also stores the layers notebook 06 reads."""
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    from selconv_lite.cache import FeatureCache
+    from selconv_lite.notebook_utils import SERIES_LAYERS, dataset_features
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(2):
+        p = tmp_path / f"im{i}.png"
+        Image.fromarray(rng.integers(0, 255, (64, 80, 3), dtype=np.uint8)).save(p)
+        paths.append(str(p))
+    ds = SimpleNamespace(name="default", default_max_dim=64, train_images=paths[:1],
+                         queries=paths[1:], query_boxes=[None], images=paths)
+    out = dataset_features(ds, cache_dir=tmp_path / "cache", progress=False)
+    assert out["db"][0].fmap.shape == (1, 2, 512)  # 64 x 80 -> 52 x 64 pixels
+    for layer in SERIES_LAYERS:
+        cache = FeatureCache(tmp_path / "cache", layers=(layer,), max_dim=64)
+        assert all(cache.contains(p) for p in paths), layer
+    # another dataset name: only the requested layer is stored
+    ds.name = "mine"
+    dataset_features(ds, cache_dir=tmp_path / "cache2", progress=False)
+    assert FeatureCache(tmp_path / "cache2", layers=("pool5",), max_dim=64).contains(paths[0])
+    assert not FeatureCache(tmp_path / "cache2", layers=("conv4_3",), max_dim=64).contains(paths[0])
