@@ -1,29 +1,14 @@
 """Aggregation (Sec. 4.3): democratic pooling against qdemocratic.m/sinkhornm.m (golden d, c, e)
 and its defining property; sum / average / max pooling."""
-from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.io as sio
-from threadpoolctl import threadpool_limits
 
 from selconv_lite.aggregation import (aggregate, average_pooling, democratic_pooling,
                                       democratic_weights, max_pooling, sum_pooling)
 from selconv_lite.postprocess import l2_normalize
-
-GOLDEN = Path(__file__).parent / "golden"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    """One BLAS thread: deterministic sums, and no oversubscription on shared CI machines."""
-    with threadpool_limits(1):
-        yield
-
-
-def rel(a, b):
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    return np.abs(a - b).max() / np.abs(b).max()
+from _golden import GOLDEN, _one_blas_thread, rel  # noqa: F401 (autouse fixture)
 
 
 @pytest.fixture(scope="module")

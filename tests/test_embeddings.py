@@ -5,34 +5,21 @@ Tolerances: float64 paths (``*_f64``) <= 1e-9 relative, the authors' mixed-preci
 the stored projection is fed with ``from_params`` (golden README).
 """
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.io as sio
-from threadpoolctl import threadpool_limits
 
 from selconv_lite.embeddings import (PCAL2, VLAD, FFAEmbedding, FisherVector,
                                      TriangulationEmbedding, ffa_coefficients, make_embedding,
                                      triangulation_residuals)
 from selconv_lite.postprocess import l2_normalize
 from selconv_lite.utils import align_signs
+from _golden import GOLDEN, _one_blas_thread, rel  # noqa: F401 (autouse fixture)
 
-GOLDEN = Path(__file__).parent / "golden"
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    """One BLAS thread: deterministic sums, and no oversubscription on shared CI machines."""
-    with threadpool_limits(1):
-        yield
 F64 = 1e-9
 AUTH = 1e-5
-
-
-def rel(a, b):
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    return np.abs(a - b).max() / np.abs(b).max()
 
 
 def load(name):

@@ -1,11 +1,9 @@
 """The full framework against the authors' main.m end to end (golden i_pipeline_*), presets of
 Tables 2 and 4, and bad inputs."""
-from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.io as sio
-from threadpoolctl import threadpool_limits
 
 from selconv_lite.embeddings import PCAL2, TriangulationEmbedding
 from selconv_lite.evaluation import compute_map, rank_by_inner_product
@@ -14,20 +12,7 @@ from selconv_lite.pipeline import (TABLE2, TABLE4, SelectiveConvPipeline, ZeroFe
                                    embedding_dim)
 from selconv_lite.types import ImageFeatures
 from selconv_lite.utils import align_signs
-
-GOLDEN = Path(__file__).parent / "golden"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    """One BLAS thread: deterministic sums, and no oversubscription on shared CI machines."""
-    with threadpool_limits(1):
-        yield
-
-
-def rel(a, b):
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    return np.abs(a - b).max() / np.abs(b).max()
+from _golden import GOLDEN, _one_blas_thread, rel  # noqa: F401 (autouse fixture)
 
 
 @pytest.fixture(scope="module")

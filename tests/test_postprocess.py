@@ -1,27 +1,12 @@
 """Post-processing (Sec. 4.4) against learn_rn.m / yael_pca.m / vecpostproc.m / main.m (golden g)."""
-from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.io as sio
-from threadpoolctl import threadpool_limits
 
 from selconv_lite.postprocess import RotationNormalization, l2_normalize, power_law, truncate
 from selconv_lite.utils import align_signs
-
-GOLDEN = Path(__file__).parent / "golden"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    """One BLAS thread: deterministic sums, and no oversubscription on shared CI machines."""
-    with threadpool_limits(1):
-        yield
-
-
-def rel(a, b):
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    return np.abs(a - b).max() / np.abs(b).max()
+from _golden import GOLDEN, _one_blas_thread, rel  # noqa: F401 (autouse fixture)
 
 
 @pytest.fixture(scope="module")
