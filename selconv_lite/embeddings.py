@@ -88,6 +88,18 @@ def _fit_kmeans(X, k, random_state, max_samples, n_init, max_iter, what="centroi
     return np.ascontiguousarray(km.cluster_centers_, dtype=np.float64)
 
 
+def _codebook(est, X, given, k, what="centroids"):
+    """The codebook of ``est``: ``given`` (checked against the dimension of ``X``) or k-means
+    on ``X`` with the estimator's k-means settings."""
+    if given is not None:
+        C = np.atleast_2d(np.asarray(given, dtype=np.float64))
+        if C.shape[1] != X.shape[1]:
+            raise ValueError(f"{what} have dimension {C.shape[1]}, local features {X.shape[1]}")
+        return C
+    return _fit_kmeans(X, int(k), est.random_state, est.kmeans_max_samples, est.kmeans_n_init,
+                       est.kmeans_max_iter, what=what)
+
+
 def _clamped_whitening(eigval, eigvec, n_clamp, what):
     """``eigval[-(n_clamp+1):] = eigval[-(n_clamp+1)]`` then ``P = diag(ev^-0.5) V^T``."""
     D = eigval.shape[0]
@@ -261,13 +273,7 @@ class TriangulationEmbedding(TransformerMixin, BaseEstimator):
     def fit(self, X, y=None):
         X = _check_input(X, what="training local features")
         n, d = X.shape
-        if self.centroids is not None:
-            C = np.atleast_2d(np.asarray(self.centroids, dtype=np.float64))
-            if C.shape[1] != d:
-                raise ValueError(f"centroids have dimension {C.shape[1]}, local features {d}")
-        else:
-            C = _fit_kmeans(X, int(self.n_centroids), self.random_state, self.kmeans_max_samples,
-                            self.kmeans_n_init, self.kmeans_max_iter)
+        C = _codebook(self, X, self.centroids, self.n_centroids)
         X = X[sample_indices(n, self.max_samples, self.random_state)]
         n = X.shape[0]
         D = C.shape[0] * d
@@ -419,13 +425,7 @@ class FFAEmbedding(TransformerMixin, BaseEstimator):
     def fit(self, X, y=None):
         X = _check_input(X, what="training local features")
         n, d = X.shape
-        if self.anchors is not None:
-            B = np.atleast_2d(np.asarray(self.anchors, dtype=np.float64))
-            if B.shape[1] != d:
-                raise ValueError(f"anchors have dimension {B.shape[1]}, local features {d}")
-        else:
-            B = _fit_kmeans(X, int(self.n_anchors), self.random_state, self.kmeans_max_samples,
-                            self.kmeans_n_init, self.kmeans_max_iter, what="anchors")
+        B = _codebook(self, X, self.anchors, self.n_anchors, what="anchors")
         X = X[sample_indices(n, self.max_samples, self.random_state)]
         n = X.shape[0]
         if n < 2:
@@ -524,14 +524,7 @@ class VLAD(TransformerMixin, BaseEstimator):
 
     def fit(self, X, y=None):
         X = _check_input(X, what="training local features")
-        if self.centroids is not None:
-            C = np.atleast_2d(np.asarray(self.centroids, dtype=np.float64))
-            if C.shape[1] != X.shape[1]:
-                raise ValueError(f"centroids have dimension {C.shape[1]}, local features "
-                                 f"{X.shape[1]}")
-        else:
-            C = _fit_kmeans(X, int(self.n_centroids), self.random_state, self.kmeans_max_samples,
-                            self.kmeans_n_init, self.kmeans_max_iter)
+        C = _codebook(self, X, self.centroids, self.n_centroids)
         self.centroids_ = C
         self.n_features_in_ = C.shape[1]
         self.embed_dim_ = C.size
