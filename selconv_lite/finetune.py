@@ -49,11 +49,7 @@ import copy
 import hashlib
 import json
 import os
-import shutil
-import socket
 import time
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -63,6 +59,8 @@ import torch
 from torch import nn
 
 from .backbone import CONV_NAMES, VGG16Trunk, WeightsError, load_vgg16_trunk
+from .download import DownloadError, OfflineError, sha256sum
+from .download import download_file as _download
 from .types import ImageFeatures
 
 __all__ = [
@@ -118,12 +116,8 @@ FINETUNED_TRUNKS = {
 }
 
 
-class DownloadError(RuntimeError):
-    """A file could not be downloaded (no internet, server error, checksum mismatch)."""
-
-
 # ----------------------------------------------------------------------------------------------
-# downloads
+# downloads (the transfer itself is selconv_lite.download.download_file: resume, tqdm, offline errors)
 # ----------------------------------------------------------------------------------------------
 def default_weights_dir() -> Path:
     """Where downloaded and converted trunks are kept: ``<feature cache dir>/weights``."""
@@ -132,17 +126,10 @@ def default_weights_dir() -> Path:
     return Path(default_cache_dir()) / "weights"
 
 
-def _sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def download_file(url: str, dest, sha256_prefix: str | None = None, timeout: float = 30.0,
                   progress: bool = True) -> Path:
-    """Download ``url`` to ``dest`` (resuming a partial ``dest.part``), checking its SHA-256.
+    """Download a weight file with :func:`selconv_lite.download.download_file` (resume, a tqdm
+    bar, a clear error offline) and check the start of its SHA-256.
 
     Parameters
     ----------
@@ -151,7 +138,8 @@ def download_file(url: str, dest, sha256_prefix: str | None = None, timeout: flo
     dest : str or Path
         Destination file. If it exists (and matches ``sha256_prefix``) nothing is downloaded.
     sha256_prefix : str, optional
-        The expected start of the file's SHA-256 hex digest.
+        The expected start of the file's SHA-256 hex digest (weights publishers put such a
+        prefix in the file name, e.g. cirtorch's ``-b4dcdc6.pth``).
     timeout : float
         Socket timeout in seconds.
     progress : bool
@@ -166,73 +154,25 @@ def download_file(url: str, dest, sha256_prefix: str | None = None, timeout: flo
     ------
     DownloadError
         The server cannot be reached (e.g. no internet: the message says how to place the file
-        by hand), answered with an error, or the checksum does not match.
+        by hand), answered with an error, or the checksum does not match (a file downloaded by
+        this call is then removed; a hand-placed one is kept).
     """
     dest = Path(dest)
-    if dest.is_file():
-        _check_sha(dest, sha256_prefix, url)
-        return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    start = part.stat().st_size if part.exists() else 0
-    req = urllib.request.Request(url, headers={"User-Agent": "selconv_lite"})
-    if start and not url.startswith("file:"):
-        req.add_header("Range", f"bytes={start}-")
-    hint = (f"Downloading {url} needs internet access. Without it, download the file on another "
-            f"machine and place it at\n    {dest}\n(or pass its path to the convert_* function).")
-    try:
-        resp = urllib.request.urlopen(req, timeout=timeout)
-    except urllib.error.HTTPError as e:
-        raise DownloadError(f"Could not download {url}: HTTP {e.code} {e.reason}.\n{hint}") from e
-    except (urllib.error.URLError, socket.timeout, OSError) as e:
-        reason = getattr(e, "reason", e)
-        raise DownloadError(f"Could not download {url} ({reason}).\n{hint}") from e
-    from tqdm.auto import tqdm
-
-    with resp:
-        status = getattr(resp, "status", None)
-        mode = "ab" if (start and status == 206) else "wb"
-        if mode == "wb":
-            start = 0
-        total = resp.headers.get("Content-Length")
-        total = int(total) + start if total and total.isdigit() else None
-        bar = tqdm(total=total, initial=start, unit="B", unit_scale=True, disable=not progress,
-                   desc=dest.name)
+    placed = dest.is_file()
+    if not placed:
         try:
-            with open(part, mode) as f:
-                while True:
-                    try:
-                        chunk = resp.read(1 << 20)
-                    except (socket.timeout, OSError) as e:
-                        raise DownloadError(
-                            f"The download of {url} was interrupted ({e}); run it again to resume.\n{hint}"
-                        ) from e
-                    if not chunk:
-                        break
-                    f.write(chunk)
-                    bar.update(len(chunk))
-        finally:
-            bar.close()
-    if total is not None and part.stat().st_size != total:
-        raise DownloadError(f"The download of {url} is incomplete ({part.stat().st_size} of {total} "
-                            "bytes); run it again to resume.")
-    try:
-        _check_sha(part, sha256_prefix, url)
-    except DownloadError:
-        part.unlink(missing_ok=True)
-        raise
-    os.replace(part, dest)
+            _download(url, dest, progress=progress, timeout=timeout)
+        except OfflineError as e:
+            raise OfflineError(f"Downloading {url} needs internet access. {e} (You may also pass "
+                               "the file's path to the convert_* function.)") from e
+    digest = sha256sum(dest)
+    if sha256_prefix and not digest.startswith(sha256_prefix):
+        if not placed:
+            dest.unlink()
+        raise DownloadError(f"{dest} (from {url}) has SHA-256 {digest}, which does not start with "
+                            f"the expected {sha256_prefix}: the file is corrupt or not the published "
+                            "one. Delete it and download it again.")
     return dest
-
-
-def _check_sha(path: Path, prefix: str | None, url: str) -> None:
-    if not prefix:
-        return
-    digest = _sha256(path)
-    if not digest.startswith(prefix):
-        raise DownloadError(f"{path} (from {url}) has SHA-256 {digest}, which does not start with "
-                            f"the expected {prefix}: the file is corrupt or not the published one. "
-                            "Delete it and download it again.")
 
 
 # ----------------------------------------------------------------------------------------------

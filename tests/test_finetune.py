@@ -3,6 +3,7 @@ the offline download failure, the conv5 block on cached pool4 maps, and a short 
 from __future__ import annotations
 
 import urllib.error
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -195,7 +196,7 @@ def test_download_offline_fails_clearly(tmp_path, monkeypatch):
     def no_net(*a, **k):
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
-    monkeypatch.setattr(ft.urllib.request, "urlopen", no_net)
+    monkeypatch.setattr(urllib.request, "urlopen", no_net)
     with pytest.raises(ft.DownloadError, match="needs internet access") as e:
         ft.fetch_finetuned_trunk("cirtorch-vgg16-gem", weights_dir=tmp_path, progress=False)
     assert "retrievalSfM120k-vgg16-gem-b4dcdc6.pth" in str(e.value)
@@ -229,7 +230,7 @@ def test_download_file_url_checksum_and_resume(tmp_path):
 
 def test_fetch_uses_converted_file_when_present(tmp_path, fake_convs, monkeypatch):
     """A hand-placed checkpoint (as the offline message says) is converted without any download."""
-    monkeypatch.setattr(ft.urllib.request, "urlopen", lambda *a, **k: pytest.fail("no download expected"))
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: pytest.fail("no download expected"))
     info = ft.FINETUNED_TRUNKS["cirtorch-vgg16-gem"]
     raw = tmp_path / info["url"].rsplit("/", 1)[-1]
     _write_cirtorch(raw, fake_convs)
