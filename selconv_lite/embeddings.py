@@ -100,6 +100,26 @@ def _codebook(est, X, given, k, what="centroids"):
                        est.kmeans_max_iter, what=what)
 
 
+def _learn_whitening(est, embed, X, D, chunk, scale, what):
+    """Mean and clamped whitening of the embedded training features (the authors' triemb_learn /
+    projection_learn_batch): two chunked passes over ``embed(X[s:s+chunk])`` so memory stays
+    ``O(D^2)``; the scatter matrix is divided by ``scale``. Sets ``mean_``, ``eigvec_``,
+    ``eigval_raw_``, ``eigval_`` and ``projection_`` on ``est``."""
+    n = X.shape[0]
+    mean = np.zeros(D)
+    for s in range(0, n, chunk):
+        mean += embed(X[s:s + chunk]).sum(axis=0)
+    mean /= n
+    cov = np.zeros((D, D))
+    for s in range(0, n, chunk):
+        Z = embed(X[s:s + chunk]) - mean
+        cov += Z.T @ Z
+    cov = (cov + cov.T) / (2 * scale)
+    eigval, eigvec = eigh_descending(cov)
+    est.eigval_, est.projection_ = _clamped_whitening(eigval, eigvec, est.eig_clamp, what)
+    est.mean_, est.eigvec_, est.eigval_raw_ = mean, eigvec, eigval
+
+
 def _clamped_whitening(eigval, eigvec, n_clamp, what):
     """``eigval[-(n_clamp+1):] = eigval[-(n_clamp+1)]`` then ``P = diag(ev^-0.5) V^T``."""
     D = eigval.shape[0]
@@ -277,23 +297,9 @@ class TriangulationEmbedding(TransformerMixin, BaseEstimator):
         X = X[sample_indices(n, self.max_samples, self.random_state)]
         n = X.shape[0]
         D = C.shape[0] * d
-        mean = np.zeros(D)
-        for s in range(0, n, _CHUNK):
-            mean += triangulation_residuals(X[s:s + _CHUNK], C).sum(axis=0)
-        mean /= n
-        cov = np.zeros((D, D))
-        for s in range(0, n, _CHUNK):
-            R = triangulation_residuals(X[s:s + _CHUNK], C) - mean
-            cov += R.T @ R
-        cov = (cov + cov.T) / 2
-        eigval, eigvec = eigh_descending(cov)
-        ev, P = _clamped_whitening(eigval, eigvec, self.eig_clamp, "T-emb")
+        # triemb_learn.m: covD = sum X X', NOT divided by n
+        _learn_whitening(self, lambda Xs: triangulation_residuals(Xs, C), X, D, _CHUNK, 1.0, "T-emb")
         self.centroids_ = C
-        self.mean_ = mean
-        self.eigvec_ = eigvec
-        self.eigval_raw_ = eigval
-        self.eigval_ = ev
-        self.projection_ = P
         self.n_features_in_ = d
         self.embed_dim_ = D
         return self
@@ -432,25 +438,10 @@ class FFAEmbedding(TransformerMixin, BaseEstimator):
             raise ValueError("F-FAemb whitening needs at least 2 training local features")
         D = B.shape[0] * d * (d + 1) // 2
         chunk = max(1, _CHUNK * 64 // max(D // 64, 1))
-        mean = np.zeros(D)
-        for s in range(0, n, chunk):
-            Xs = X[s:s + chunk]
-            mean += ffa_raw_embedding(Xs, B, ffa_coefficients(Xs, B, self.mu)).sum(axis=0)
-        mean /= n
-        cov = np.zeros((D, D))
-        for s in range(0, n, chunk):
-            Xs = X[s:s + chunk]
-            Z = ffa_raw_embedding(Xs, B, ffa_coefficients(Xs, B, self.mu)) - mean
-            cov += Z.T @ Z
-        cov = (cov + cov.T) / (2 * (n - 1))
-        eigval, eigvec = eigh_descending(cov)
-        ev, P = _clamped_whitening(eigval, eigvec, self.eig_clamp, "F-FAemb")
+        # projection_learn_batch.m divides covD by (m - 1)
+        _learn_whitening(self, lambda Xs: ffa_raw_embedding(Xs, B, ffa_coefficients(Xs, B, self.mu)),
+                         X, D, chunk, float(n - 1), "F-FAemb")
         self.anchors_ = B
-        self.mean_ = mean
-        self.eigvec_ = eigvec
-        self.eigval_raw_ = eigval
-        self.eigval_ = ev
-        self.projection_ = P
         self.n_features_in_ = d
         self.embed_dim_ = D
         return self
