@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 bash scripts/setup_env.sh
 OUT=${1:-outputs}
-.venv/bin/python -m selconv_lite.series --out "$OUT"
+.venv/bin/python -m selconv_lite.teaching.series --out "$OUT"

@@ -32,8 +32,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from selconv_lite.cache import FeatureCache
-from selconv_lite.features import FeatureExtractor
+from selconv_lite.features.cache import FeatureCache
+from selconv_lite.features.extraction import FeatureExtractor
 
 
 def _test_image(path: Path) -> Path:
@@ -61,7 +61,7 @@ def _cpu_name() -> str:
 
 
 def fx_device(device) -> str:
-    from selconv_lite.backbone import default_device
+    from selconv_lite.features.backbone import default_device
 
     d = default_device(device)
     return torch.cuda.get_device_name(d) if d.type == "cuda" else "cpu"

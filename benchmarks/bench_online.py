@@ -31,10 +31,10 @@ import warnings
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from selconv_lite.baselines import RMAC
-from selconv_lite.masks import SiftMaskFallbackWarning
-from selconv_lite.pipeline import TABLE4, SelectiveConvPipeline, embedding_dim
-from selconv_lite.types import ImageFeatures
+from selconv_lite.method.baselines import RMAC
+from selconv_lite.method.masks import SiftMaskFallbackWarning
+from selconv_lite.method.pipeline import TABLE4, SelectiveConvPipeline, embedding_dim
+from selconv_lite.core.types import ImageFeatures
 
 H, W, K = 24, 32, 512
 MASKS = ("max", "sum", "sift", "none")
@@ -142,7 +142,7 @@ def main(argv=None):
 
     train = synthetic_maps(args.train, seed=1)
     test = synthetic_maps(args.images, seed=2)
-    from selconv_lite.masks import compute_mask
+    from selconv_lite.method.masks import compute_mask
     kept = {m: np.mean([compute_mask(m, im).sum() for im in test]) for m in MASKS}
 
     print(f"# bench_online: {H}x{W}x{K} maps, {args.images} images, best of {args.repeat}, "

@@ -599,14 +599,14 @@ def measure(out: Path, threads: int = 2, cache_dir=None) -> dict:
 
     import torch
 
-    from selconv_lite.datasets import load_dataset
-    from selconv_lite.features import FeatureExtractor
+    from selconv_lite.data.datasets import load_dataset
+    from selconv_lite.features.extraction import FeatureExtractor
 
     torch.set_num_threads(threads)
     d = load_dataset("default", root=out)
     fx = FeatureExtractor(layers=("pool5",), max_dim=d.default_max_dim)
     if cache_dir is not None:
-        from selconv_lite.cache import FeatureCache
+        from selconv_lite.features.cache import FeatureCache
 
         fc = FeatureCache(cache_dir, layers=("pool5",), max_dim=d.default_max_dim)
         fc.extract_all(d.images, progress=False)
@@ -659,7 +659,7 @@ def main(argv=None) -> int:
         return 0
     from PIL import Image
 
-    from selconv_lite.datasets import write_gnd_pickle
+    from selconv_lite.data.datasets import write_gnd_pickle
 
     out = Path(args.out)
     (out / "jpg").mkdir(parents=True, exist_ok=True)

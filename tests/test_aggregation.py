@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import scipy.io as sio
 
-from selconv_lite.aggregation import (aggregate, average_pooling, democratic_pooling,
+from selconv_lite.method.aggregation import (aggregate, average_pooling, democratic_pooling,
                                       democratic_weights, max_pooling, sum_pooling)
-from selconv_lite.postprocess import l2_normalize
+from selconv_lite.method.postprocess import l2_normalize
 from _golden import GOLDEN, _one_blas_thread, rel  # noqa: F401 (autouse fixture)
 
 

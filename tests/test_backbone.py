@@ -1,4 +1,4 @@
-"""Tests of selconv_lite.backbone: the offline VGG16 weights (NOTES.md facts), the layer mapping,
+"""Tests of selconv_lite.features.backbone: the offline VGG16 weights (NOTES.md facts), the layer mapping,
 the Caffe input convention, layer shapes (paper Sec. 3.1, 5.2.4) and the weight-file errors."""
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from selconv_lite import backbone as bb
-from selconv_lite.backbone import (
+from selconv_lite.features import backbone as bb
+from selconv_lite.features.backbone import (
     CAFFE_ONNX_SHA256,
     LAYERS,
     WeightsError,

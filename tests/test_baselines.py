@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from selconv_lite.baselines import (BASELINES, MAC, RMAC, PCAWhitening, SPoC, crow_pool, gem_pool,
+from selconv_lite.method.baselines import (BASELINES, MAC, RMAC, PCAWhitening, SPoC, crow_pool, gem_pool,
                                     mac_pool, rmac_region_vectors, rmac_regions, spoc_pool)
-from selconv_lite.types import ImageFeatures
-from selconv_lite.utils import l2_normalize_rows
+from selconv_lite.core.types import ImageFeatures
+from selconv_lite.core.utils import l2_normalize_rows
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -1,4 +1,4 @@
-"""Tests of selconv_lite.cache: keys, resume after interruption, write-then-rename, corrupt entries,
+"""Tests of selconv_lite.features.cache: keys, resume after interruption, write-then-rename, corrupt entries,
 float16 storage, lazy iteration, error handling, progress bar and the default location."""
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from selconv_lite import cache as cache_mod
-from selconv_lite.cache import CorruptEntryWarning, FeatureCache, default_cache_dir, extract_features
-from selconv_lite.features import EmptyFeatureMapError, FeatureExtractor, ImageError
+from selconv_lite.features import cache as cache_mod
+from selconv_lite.features.cache import CorruptEntryWarning, FeatureCache, default_cache_dir, extract_features
+from selconv_lite.features.extraction import EmptyFeatureMapError, FeatureExtractor, ImageError
 
 MAX_DIM = 64
 

@@ -3,7 +3,7 @@ with a message that says what is wrong."""
 import numpy as np
 import pytest
 
-from selconv_lite import checkers
+from selconv_lite.teaching import checkers
 
 
 # ---- independent "student" implementations (plain loops / numpy, written from the paper) ----
@@ -95,21 +95,21 @@ def test_feature_map_and_receptive_field():
 
 
 def test_temb():
-    pytest.importorskip("selconv_lite.embeddings")
+    pytest.importorskip("selconv_lite.method.embeddings")
     assert checkers.check_temb(student_temb)
     res = checkers.check_temb(lambda X, C: np.concatenate([X - c for c in C], axis=1), verbose=False)
     assert not res and "differs from the reference" in res.message  # VLAD-like residuals are not normalised
 
 
 def test_democratic_weights():
-    pytest.importorskip("selconv_lite.aggregation")
+    pytest.importorskip("selconv_lite.method.aggregation")
     assert checkers.check_democratic_weights(student_democratic)
     res = checkers.check_democratic_weights(lambda Phi: np.ones(len(Phi)), verbose=False)
     assert not res and "normalised weights differs" in res.message  # sum pooling is not democratic
 
 
 def test_power_law_and_l2():
-    pytest.importorskip("selconv_lite.postprocess")
+    pytest.importorskip("selconv_lite.method.postprocess")
     assert checkers.check_power_law(lambda x, a: np.sign(x) * np.abs(x) ** a)
     res = checkers.check_power_law(lambda x, a: np.abs(x) ** a, verbose=False)
     assert not res and "differs from the reference" in res.message

@@ -2,8 +2,8 @@
 import numpy as np
 import torch
 
-from selconv_lite import checkers_eval as ce
-from selconv_lite.published import TABLE3, TABLE6, table3_value, table5_value, table6_value
+from selconv_lite.teaching import checkers_eval as ce
+from selconv_lite.experiments.published import TABLE3, TABLE6, table3_value, table5_value, table6_value
 
 
 def my_ap(ranked, ok, junk):

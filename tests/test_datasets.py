@@ -1,4 +1,4 @@
-"""Tests of selconv_lite.datasets: ground-truth readers on official-format fixtures, the
+"""Tests of selconv_lite.data.datasets: ground-truth readers on official-format fixtures, the
 bring-your-own loader and its errors, benchmark loaders on hand-placed files, the default set."""
 import os
 import pickle
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from selconv_lite import datasets as ds
-from selconv_lite import evaluation as ev
+from selconv_lite.data import datasets as ds
+from selconv_lite.data import evaluation as ev
 
 FIX = Path(__file__).parent / "fixtures"
 

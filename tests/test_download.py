@@ -1,4 +1,4 @@
-"""Tests of selconv_lite.download with the network mocked (no test touches the network)."""
+"""Tests of selconv_lite.data.download with the network mocked (no test touches the network)."""
 import email.message
 import io
 import tarfile
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from selconv_lite import datasets as ds
-from selconv_lite import download as dl
+from selconv_lite.data import datasets as ds
+from selconv_lite.data import download as dl
 
 PAYLOAD = bytes(range(256)) * 40  # 10240 bytes
 

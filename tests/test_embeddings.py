@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import scipy.io as sio
 
-from selconv_lite.embeddings import (PCAL2, VLAD, FFAEmbedding, FisherVector,
+from selconv_lite.method.embeddings import (PCAL2, VLAD, FFAEmbedding, FisherVector,
                                      TriangulationEmbedding, ffa_coefficients, make_embedding,
                                      triangulation_residuals)
-from selconv_lite.postprocess import l2_normalize
-from selconv_lite.utils import align_signs
+from selconv_lite.method.postprocess import l2_normalize
+from selconv_lite.core.utils import align_signs
 from _golden import GOLDEN, _one_blas_thread, rel  # noqa: F401 (autouse fixture)
 
 

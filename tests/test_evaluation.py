@@ -1,11 +1,11 @@
-"""Tests of selconv_lite.evaluation against the authors' MATLAB code (tests/golden/h_eval.mat)."""
+"""Tests of selconv_lite.data.evaluation against the authors' MATLAB code (tests/golden/h_eval.mat)."""
 from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.io as sio
 
-from selconv_lite import evaluation as ev
+from selconv_lite.data import evaluation as ev
 
 GOLDEN = Path(__file__).parent / "golden" / "h_eval.mat"
 
@@ -165,8 +165,8 @@ def test_plot_query_results_marks_correct_junk_wrong(tmp_path):
     matplotlib.use("Agg")
     from PIL import Image
 
-    from selconv_lite.datasets import RetrievalDataset
-    from selconv_lite.plotting import label_results, plot_query_results
+    from selconv_lite.data.datasets import RetrievalDataset
+    from selconv_lite.viz.plotting import label_results, plot_query_results
 
     paths = []
     for i in range(5):

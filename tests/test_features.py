@@ -1,4 +1,4 @@
-"""Tests of selconv_lite.features: image loading/conversion, crop-then-resize (paper Sec. 5.1),
+"""Tests of selconv_lite.features.extraction: image loading/conversion, crop-then-resize (paper Sec. 5.1),
 SIFT keypoints on the resized image (Sec. 3.2.1), per-layer ImageFeatures, and the bad inputs."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from selconv_lite.features import (
+from selconv_lite.features.extraction import (
     EmptyFeatureMapError,
     crop_box_pixels,
     FeatureExtractor,
@@ -17,7 +17,7 @@ from selconv_lite.features import (
     resize_max_dim,
     resized_hw,
 )
-from selconv_lite.types import ImageFeatures
+from selconv_lite.core.types import ImageFeatures
 
 
 def _textured(h, w, seed=0) -> np.ndarray:
@@ -218,7 +218,7 @@ def test_sift_settings_follow_the_authors_vl_sift_call(monkeypatch):
     created = {}
     real = cv2.SIFT_create
     monkeypatch.setattr(cv2, "SIFT_create", lambda **kw: created.update(kw) or real(**kw))
-    monkeypatch.setattr("selconv_lite.features._SIFT_CACHE", {})
+    monkeypatch.setattr("selconv_lite.features.extraction._SIFT_CACHE", {})
     rgb = _textured(160, 160, seed=11)
     default = detect_sift(rgb)
     assert created == {"nOctaveLayers": 3, "contrastThreshold": pytest.approx(12 / 255), "edgeThreshold": 10.0}

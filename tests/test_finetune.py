@@ -1,4 +1,4 @@
-"""Tests of selconv_lite.finetune: converters on FAKE weight files built here (never a download),
+"""Tests of selconv_lite.experiments.finetune: converters on FAKE weight files built here (never a download),
 the offline download failure, the conv5 block on cached pool4 maps, and a short fine-tuning run."""
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from selconv_lite import finetune as ft
-from selconv_lite.backbone import CONV_NAMES, WeightsError, load_vgg16_trunk
-from selconv_lite.types import ImageFeatures
+from selconv_lite.experiments import finetune as ft
+from selconv_lite.features.backbone import CONV_NAMES, WeightsError, load_vgg16_trunk
+from selconv_lite.core.types import ImageFeatures
 
 CH = ft._VGG16_CHANNELS
 

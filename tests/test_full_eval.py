@@ -1,13 +1,13 @@
-"""Tests of selconv_lite.full_eval (drivers of notebooks 06/07) on small synthetic data and a
+"""Tests of selconv_lite.experiments.full_eval (drivers of notebooks 06/07) on small synthetic data and a
 few real photos; they never touch the network beyond the offline VGG16."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from selconv_lite import full_eval as fe
-from selconv_lite.datasets import RetrievalDataset
-from selconv_lite.types import ImageFeatures
+from selconv_lite.experiments import full_eval as fe
+from selconv_lite.data.datasets import RetrievalDataset
+from selconv_lite.core.types import ImageFeatures
 
 
 def test_result_table_marks_the_best_of_each_column():
@@ -98,7 +98,7 @@ def test_table3_image_size_and_layers_drivers():
 
 
 def test_learnable_counts_masked_features():
-    from selconv_lite.pipeline import SelectiveConvPipeline
+    from selconv_lite.method.pipeline import SelectiveConvPipeline
 
     _, feats = _synthetic_dataset(n_train=3)
     ok, why = fe.learnable(SelectiveConvPipeline.from_preset(D=512, mask="none"), feats["train"])
@@ -157,7 +157,7 @@ def test_conv5_layers_from_pool4_equal_the_trunk():
     from PIL import Image
     from skimage import data
 
-    from selconv_lite.backbone import load_vgg16_trunk
+    from selconv_lite.features.backbone import load_vgg16_trunk
 
     trunk = load_vgg16_trunk("caffe-onnx", device="cpu")
     im = np.asarray(Image.fromarray(data.coffee()).resize((160, 107)))

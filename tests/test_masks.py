@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import scipy.io as sio
 
-from selconv_lite.masks import (EmptyMaskError, SiftMaskFallbackWarning, apply_mask, compute_mask,
+from selconv_lite.method.masks import (EmptyMaskError, SiftMaskFallbackWarning, apply_mask, compute_mask,
                                 mask_locations, max_mask, sift_mask, sum_mask)
-from selconv_lite.types import ImageFeatures
+from selconv_lite.core.types import ImageFeatures
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -57,7 +57,7 @@ def test_apply_mask_equals_golden(g):
 def test_sift_rounding_is_half_away_from_zero(g):
     """The golden keypoints include exact .5 cases where np.round (half to even) differs:
     10 coordinates in a1 and 2 in a2 (golden README)."""
-    from selconv_lite.utils import round_half_away
+    from selconv_lite.core.utils import round_half_away
     f = g["f"][:2]
     Hf, Wf = g["fea"].shape[:2]
     rx = f[0] / (g["Wimg"][0, 0] / Wf)

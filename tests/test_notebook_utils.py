@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from selconv_lite import notebook_utils as nu
+from selconv_lite.teaching import notebook_utils as nu
 
 
 def test_rounded_handles_numpy_nan_and_nesting():
@@ -66,8 +66,8 @@ def test_dataset_features_caches_series_layers_in_one_pass(tmp_path):
 
     from PIL import Image
 
-    from selconv_lite.cache import FeatureCache
-    from selconv_lite.notebook_utils import SERIES_LAYERS, dataset_features
+    from selconv_lite.features.cache import FeatureCache
+    from selconv_lite.teaching.notebook_utils import SERIES_LAYERS, dataset_features
 
     rng = np.random.default_rng(0)
     paths = []

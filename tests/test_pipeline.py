@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 import scipy.io as sio
 
-from selconv_lite.embeddings import PCAL2, TriangulationEmbedding
-from selconv_lite.evaluation import compute_map, rank_by_inner_product
-from selconv_lite.masks import SiftMaskFallbackWarning, apply_mask, compute_mask
-from selconv_lite.pipeline import (TABLE2, TABLE4, SelectiveConvPipeline, ZeroFeatureMapWarning,
+from selconv_lite.method.embeddings import PCAL2, TriangulationEmbedding
+from selconv_lite.data.evaluation import compute_map, rank_by_inner_product
+from selconv_lite.method.masks import SiftMaskFallbackWarning, apply_mask, compute_mask
+from selconv_lite.method.pipeline import (TABLE2, TABLE4, SelectiveConvPipeline, ZeroFeatureMapWarning,
                                    embedding_dim)
-from selconv_lite.types import ImageFeatures
-from selconv_lite.utils import align_signs
+from selconv_lite.core.types import ImageFeatures
+from selconv_lite.core.utils import align_signs
 from _golden import GOLDEN, _one_blas_thread, rel  # noqa: F401 (autouse fixture)
 
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import scipy.io as sio
 
-from selconv_lite.postprocess import RotationNormalization, l2_normalize, power_law, truncate
-from selconv_lite.utils import align_signs
+from selconv_lite.method.postprocess import RotationNormalization, l2_normalize, power_law, truncate
+from selconv_lite.core.utils import align_signs
 from _golden import GOLDEN, _one_blas_thread, rel  # noqa: F401 (autouse fixture)
 
 

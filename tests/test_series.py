@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from selconv_lite import series
+from selconv_lite.teaching import series
 
 FIXTURES = Path(__file__).parent / "fixtures" / "notebooks" / "series"
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from selconv_lite import sweep
+from selconv_lite.teaching import sweep
 
 FIXTURE = Path(__file__).parent / "fixtures" / "notebooks" / "tiny_sweep.ipynb"
 

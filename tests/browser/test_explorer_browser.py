@@ -79,7 +79,7 @@ def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90)
 def lab_server(tmp_path):
     """A JupyterLab server on localhost serving a copy of notebook 02 (outputs cleared)."""
     _need_browser()
-    from selconv_lite.cache import default_cache_dir
+    from selconv_lite.features.cache import default_cache_dir
 
     root = tmp_path / "lab"
     root.mkdir()

@@ -1,0 +1,879 @@
+"""Fine-tuned VGG16 trunks for the framework (paper Sec. 5.3, "Taking advantages of fine-tuned
+VGG network", Table 6 bottom half).
+
+The framework takes *any* 3-D conv. activation tensor as input, so a VGG16 fine-tuned for
+retrieval can replace the ImageNet one. This module provides two ways to get such a trunk, both
+ending in a state-dict file that :func:`selconv_lite.features.backbone.load_vgg16_trunk` accepts as
+``weights=<path>`` (a :class:`~selconv_lite.features.backbone.VGG16Trunk` state dict that carries its own
+input normalisation buffers ``mean`` / ``std``, RGB 0-255 input):
+
+Online (needs internet once)
+    :func:`fetch_finetuned_trunk` downloads and converts published fine-tuned VGG16 trunks:
+
+    * ``"cirtorch-vgg16-gem"``: the GeM VGG16 fine-tuned on SfM-120k by Radenovic, Tolias and
+      Chum ("Fine-tuning CNN image retrieval with no human annotation", TPAMI 2018), a PyTorch
+      checkpoint of the cirtorch toolbox (``{"state_dict": ..., "meta": ...}``; the conv trunk is
+      ``features.0`` ... ``features.28`` in torchvision's numbering, the input is RGB in [0, 1]
+      normalised by ``meta["mean"]`` / ``meta["std"]``);
+    * ``"siamac-vgg16"``: the siamese-MAC VGG16 of Radenovic et al. (ECCV 2016), "siaMAC" in the
+      paper's Table 6, as the MatConvNet DagNN ``.mat`` file the authors link from their
+      reproducibility repository (filters stored ``(kh, kw, in, out)``, RGB input minus the
+      *scalar* mean of ``meta.normalization.averageImage``, as the authors' ``mac.m`` does).
+
+    :func:`convert_cirtorch_checkpoint` and :func:`convert_matconvnet_vgg16` do the conversions
+    on files a user downloaded by hand. Without internet a download fails at once with a
+    :class:`DownloadError` that says where to put the file.
+
+Offline (the default, what CI runs)
+    :func:`finetune_conv5` fine-tunes the conv5 block (conv5_1 ... conv5_3) of the ImageNet VGG16
+    with the siamese contrastive loss of Radenovic et al. on tuples drawn from a dataset's
+    **training split only**. The input of conv5_1 is pool4, which is exactly the backbone's
+    ``"conv4_3"`` layer (ReLU(conv4_3) followed by a 2x2/2 max-pool), so the expensive part of the
+    network runs once per image (through the feature cache) and each training step only runs the
+    conv5 block. :func:`apply_conv5` turns cached ``conv4_3`` maps into ``pool5`` maps of any
+    conv5 weights, which is equal to running the whole fine-tuned trunk on the image.
+
+Contrastive loss (Radenovic et al.), for L2-normalised descriptors :math:`\\bar f(i)` of a pair
+:math:`(i, j)` with label :math:`Y(i, j) = 1` (matching) or 0 (non-matching) and margin :math:`\\tau`:
+
+.. math::
+
+    \\mathcal{L}(i, j) = \\tfrac12 Y(i,j)\\,\\lVert \\bar f(i) - \\bar f(j)\\rVert^2
+        + \\tfrac12 (1 - Y(i,j)) \\max\\{0, \\tau - \\lVert \\bar f(i) - \\bar f(j)\\rVert\\}^2 .
+
+The descriptor used for training is GeM pooling (:math:`p = 3`) of the pool5 map, then L2.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..features.backbone import CONV_NAMES, VGG16Trunk, WeightsError, load_vgg16_trunk
+from ..data.download import DownloadError, OfflineError, sha256sum
+from ..data.download import download_file as _download
+from ..core.types import ImageFeatures
+
+__all__ = [
+    "FINETUNED_TRUNKS",
+    "DownloadError",
+    "download_file",
+    "default_weights_dir",
+    "fetch_finetuned_trunk",
+    "convert_cirtorch_checkpoint",
+    "convert_matconvnet_vgg16",
+    "trunk_state_dict_from_convs",
+    "save_trunk",
+    "conv5_block",
+    "apply_conv5",
+    "gem",
+    "contrastive_loss",
+    "FinetuneConfig",
+    "FinetuneResult",
+    "finetune_conv5",
+    "finetune_conv5_cached",
+    "mask_change",
+    "relation_matrix",
+]
+
+#: Index of each conv layer inside ``VGG16Trunk.features`` (= torchvision's ``vgg16().features``).
+_TV_CONV_INDEX = dict(zip(CONV_NAMES, (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)))
+#: (in, out) channels of the 13 conv layers of VGG16 (configuration D).
+_VGG16_CHANNELS = ((3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 256),
+                   (256, 512), (512, 512), (512, 512), (512, 512), (512, 512), (512, 512))
+#: ``VGG16Trunk.features`` modules 24..30: conv5_1, relu, conv5_2, relu, conv5_3, relu, pool5.
+_CONV5_SLICE = slice(24, 31)
+
+#: Published fine-tuned VGG16 trunks that :func:`fetch_finetuned_trunk` can download.
+FINETUNED_TRUNKS = {
+    "cirtorch-vgg16-gem": {
+        "url": ("http://cmp.felk.cvut.cz/cnnimageretrieval/data/networks/retrieval-SfM-120k/"
+                "retrievalSfM120k-vgg16-gem-b4dcdc6.pth"),
+        "format": "cirtorch",
+        # torch.hub naming convention: the suffix of the file name is a prefix of its SHA-256
+        "sha256_prefix": "b4dcdc6",
+        "reference": ("F. Radenovic, G. Tolias, O. Chum. Fine-tuning CNN image retrieval with no "
+                      "human annotation. TPAMI 2018 (cirtorch, VGG16 + GeM, SfM-120k)."),
+    },
+    "siamac-vgg16": {
+        "url": "https://www.dropbox.com/s/hq81glcxd2ei6qe/siaMAC_vgg.mat?dl=1",
+        "filename": "siaMAC_vgg.mat",
+        "format": "matconvnet",
+        "sha256_prefix": None,
+        "reference": ("F. Radenovic, G. Tolias, O. Chum. CNN image retrieval learns from BoW: "
+                      "unsupervised fine-tuning with hard examples. ECCV 2016 (siaMAC, the "
+                      "'siaMAC' trunk of the paper's Table 6; file linked by Hoang et al.)."),
+    },
+}
+
+
+# ----------------------------------------------------------------------------------------------
+# downloads (the transfer itself is selconv_lite.data.download.download_file: resume, tqdm, offline errors)
+# ----------------------------------------------------------------------------------------------
+def default_weights_dir() -> Path:
+    """Where downloaded and converted trunks are kept: ``<feature cache dir>/weights``."""
+    from ..features.cache import default_cache_dir
+
+    return Path(default_cache_dir()) / "weights"
+
+
+def download_file(url: str, dest, sha256_prefix: str | None = None, timeout: float = 30.0,
+                  progress: bool = True) -> Path:
+    """Download a weight file with :func:`selconv_lite.data.download.download_file` (resume, a tqdm
+    bar, a clear error offline) and check the start of its SHA-256.
+
+    Parameters
+    ----------
+    url : str
+        ``http(s)://`` or ``file://`` URL.
+    dest : str or Path
+        Destination file. If it exists (and matches ``sha256_prefix``) nothing is downloaded.
+    sha256_prefix : str, optional
+        The expected start of the file's SHA-256 hex digest (weights publishers put such a
+        prefix in the file name, e.g. cirtorch's ``-b4dcdc6.pth``).
+    timeout : float
+        Socket timeout in seconds.
+    progress : bool
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    Path
+        ``dest``.
+
+    Raises
+    ------
+    DownloadError
+        The server cannot be reached (e.g. no internet: the message says how to place the file
+        by hand), answered with an error, or the checksum does not match (a file downloaded by
+        this call is then removed; a hand-placed one is kept).
+    """
+    dest = Path(dest)
+    placed = dest.is_file()
+    if not placed:
+        try:
+            _download(url, dest, progress=progress, timeout=timeout)
+        except OfflineError as e:
+            raise OfflineError(f"Downloading {url} needs internet access. {e} (You may also pass "
+                               "the file's path to the convert_* function.)") from e
+    digest = sha256sum(dest)
+    if sha256_prefix and not digest.startswith(sha256_prefix):
+        if not placed:
+            dest.unlink()
+        raise DownloadError(f"{dest} (from {url}) has SHA-256 {digest}, which does not start with "
+                            f"the expected {sha256_prefix}: the file is corrupt or not the published "
+                            "one. Delete it and download it again.")
+    return dest
+
+
+# ----------------------------------------------------------------------------------------------
+# conversions
+# ----------------------------------------------------------------------------------------------
+def trunk_state_dict_from_convs(convs: Sequence[tuple], mean_rgb, std_rgb) -> dict:
+    """A :class:`~selconv_lite.features.backbone.VGG16Trunk` state dict from 13 conv layers.
+
+    Parameters
+    ----------
+    convs : sequence of 13 (kernel, bias)
+        Kernels in PyTorch layout ``(out, in, 3, 3)`` expecting **RGB** input for conv1_1.
+    mean_rgb, std_rgb : sequence of 3 floats
+        Input normalisation on the 0-255 scale: the trunk computes ``(x - mean) / std``.
+
+    Returns
+    -------
+    dict
+        ``{"features.0.weight": ..., ..., "mean": (1, 3, 1, 1), "std": (1, 3, 1, 1)}``.
+
+    Raises
+    ------
+    WeightsError
+        If the layers are not VGG16's (count or shapes).
+    """
+    if len(convs) != 13:
+        raise WeightsError(f"VGG16 has 13 conv layers, got {len(convs)}")
+    sd = {}
+    for name, (cin, cout), (w, b) in zip(CONV_NAMES, _VGG16_CHANNELS, convs):
+        w = torch.as_tensor(np.asarray(w, dtype=np.float32))
+        b = torch.as_tensor(np.asarray(b, dtype=np.float32)).reshape(-1)
+        if tuple(w.shape) != (cout, cin, 3, 3) or tuple(b.shape) != (cout,):
+            raise WeightsError(f"{name}: kernel {tuple(w.shape)} / bias {tuple(b.shape)} do not fit "
+                               f"VGG16's ({cout}, {cin}, 3, 3) / ({cout},)")
+        i = _TV_CONV_INDEX[name]
+        sd[f"features.{i}.weight"] = w.contiguous().clone()
+        sd[f"features.{i}.bias"] = b.contiguous().clone()
+    sd["mean"] = torch.tensor([float(v) for v in mean_rgb], dtype=torch.float32).view(1, 3, 1, 1)
+    sd["std"] = torch.tensor([float(v) for v in std_rgb], dtype=torch.float32).view(1, 3, 1, 1)
+    return sd
+
+
+def _default_out(src: Path, suffix: str) -> Path:
+    return src.with_name(src.stem + suffix)
+
+
+def convert_cirtorch_checkpoint(src, dst=None, trusted: bool = False) -> Path:
+    """Convert a cirtorch VGG16 checkpoint into a trunk state dict for ``load_vgg16_trunk``.
+
+    The checkpoint is ``{"state_dict": {"features.0.weight", ..., "features.28.bias",
+    "pool.p", ...}, "meta": {"architecture": "vgg16", "mean": [...], "std": [...], ...}}``;
+    its input is RGB in [0, 1] normalised by ``meta["mean"]`` / ``meta["std"]``, i.e. on the
+    0-255 scale ``(x - 255 mean) / (255 std)``. Only the conv trunk is kept (pooling and
+    whitening are the framework's business).
+
+    Parameters
+    ----------
+    src : str or Path
+        The ``.pth`` checkpoint.
+    dst : str or Path, optional
+        Output file; default ``<src stem>-trunk.pt`` next to ``src``.
+    trusted : bool
+        The file was verified (checksum of the published file). Only then may a checkpoint that
+        holds more than tensors and plain containers be unpickled in full.
+
+    Returns
+    -------
+    Path
+        The converted state dict.
+
+    Raises
+    ------
+    WeightsError
+        Not a cirtorch VGG16 checkpoint, or one that cannot be read safely.
+    """
+    src = Path(src)
+    if not src.is_file():
+        raise WeightsError(f"{src}: no such checkpoint file")
+    try:
+        state = torch.load(src, map_location="cpu", weights_only=True)
+    except Exception as e:
+        if not trusted:
+            raise WeightsError(
+                f"{src} cannot be read with torch.load(weights_only=True) ({type(e).__name__}: {e}). "
+                "If you trust the file (e.g. it is the published checkpoint), call "
+                "convert_cirtorch_checkpoint(path, trusted=True).") from e
+        state = torch.load(src, map_location="cpu", weights_only=False)
+    if not isinstance(state, dict) or "state_dict" not in state:
+        raise WeightsError(f"{src} is not a cirtorch checkpoint (no 'state_dict' entry)")
+    meta = state.get("meta") or {}
+    arch = meta.get("architecture", "vgg16")
+    if arch != "vgg16":
+        raise WeightsError(f"{src}: architecture {arch!r}, only 'vgg16' trunks fit this package")
+    sd = {k[7:] if k.startswith("module.") else k: v for k, v in state["state_dict"].items()}
+    convs = []
+    for name in CONV_NAMES:
+        i = _TV_CONV_INDEX[name]
+        try:
+            convs.append((sd[f"features.{i}.weight"].float().numpy(), sd[f"features.{i}.bias"].float().numpy()))
+        except KeyError as e:
+            raise WeightsError(f"{src}: missing {e.args[0]} ({name}); not a VGG16 cirtorch network") from e
+    mean = meta.get("mean", [0.485, 0.456, 0.406])
+    std = meta.get("std", [0.229, 0.224, 0.225])
+    out = trunk_state_dict_from_convs(convs, [255.0 * m for m in mean], [255.0 * s for s in std])
+    dst = Path(dst) if dst is not None else _default_out(src, "-trunk.pt")
+    save_trunk(out, dst)
+    return dst
+
+
+def _mat_get(obj, name):
+    """Field ``name`` of a scipy ``mat_struct`` or a dict (None when missing)."""
+    if isinstance(obj, dict):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def _as_list(x):
+    if x is None:
+        return []
+    if isinstance(x, np.ndarray):
+        return list(x.reshape(-1)) if x.dtype == object else [x]
+    if isinstance(x, (list, tuple)):
+        return list(x)
+    return [x]
+
+
+def _mat_convs(net, src) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The conv layers of a MatConvNet network (DagNN or SimpleNN), in order, deduplicated
+    (a siamese DagNN shares each filter between its two branches)."""
+    layers = _as_list(_mat_get(net, "layers"))
+    params = _as_list(_mat_get(net, "params"))
+    convs, seen = [], set()
+    if params:  # DagNN: layers name their params, values in net.params
+        values = {str(_mat_get(p, "name")): _mat_get(p, "value") for p in params}
+        for layer in layers:
+            if str(_mat_get(layer, "type")) != "dagnn.Conv":
+                continue
+            pnames = [str(n) for n in _as_list(_mat_get(layer, "params"))]
+            if not pnames or pnames[0] in seen:
+                continue
+            seen.add(pnames[0])
+            if len(pnames) < 2 or pnames[0] not in values or pnames[1] not in values:
+                raise WeightsError(f"{src}: conv layer {_mat_get(layer, 'name')} lacks its filter or bias")
+            convs.append((np.asarray(values[pnames[0]]), np.asarray(values[pnames[1]])))
+    else:  # SimpleNN: layers{i}.weights = {filters, biases}
+        for layer in layers:
+            if str(_mat_get(layer, "type")) != "conv":
+                continue
+            w = _as_list(_mat_get(layer, "weights"))
+            if len(w) < 2:
+                raise WeightsError(f"{src}: conv layer {_mat_get(layer, 'name')} lacks its filter or bias")
+            convs.append((np.asarray(w[0]), np.asarray(w[1])))
+    return convs
+
+
+def convert_matconvnet_vgg16(src, dst=None, mean_mode: str = "scalar") -> Path:
+    """Convert a MatConvNet VGG16 (DagNN, e.g. siaMAC, or SimpleNN) ``.mat`` into a trunk state dict.
+
+    MatConvNet stores filters as ``(kh, kw, in, out)`` single arrays (rows = image y) and feeds
+    RGB images minus ``meta.normalization.averageImage``; its ``vl_nnconv`` is a correlation, as
+    PyTorch's ``conv2d``. The conversion transposes each filter to ``(out, in, kh, kw)`` and keeps
+    the first 13 3x3 conv layers (fully-connected layers stored as convs are dropped).
+
+    Parameters
+    ----------
+    src : str or Path
+        The ``.mat`` file (MATLAB v5/v7; v7.3 (HDF5) files must be re-saved with ``-v7``).
+    dst : str or Path, optional
+        Output file; default ``<src stem>-trunk.pt`` next to ``src``.
+    mean_mode : {"scalar", "channel"}
+        ``"scalar"`` (default): subtract the mean of the whole ``averageImage`` from every
+        channel, as the authors' ``mac.m`` does for siaMAC; ``"channel"``: per-channel mean.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    WeightsError
+        Unreadable file, not a VGG16, no ``averageImage``.
+    """
+    import scipy.io
+
+    src = Path(src)
+    if not src.is_file():
+        raise WeightsError(f"{src}: no such .mat file")
+    if mean_mode not in ("scalar", "channel"):
+        raise ValueError(f"mean_mode must be 'scalar' or 'channel', not {mean_mode!r}")
+    with open(src, "rb") as f:
+        head = f.read(128)
+    if b"MATLAB 7.3" in head or head[:8] == b"\x89HDF\r\n\x1a\n":
+        raise WeightsError(f"{src} is a MATLAB v7.3 (HDF5) file, which scipy cannot read. Re-save "
+                           "it in MATLAB with  net = load(file); save(out, '-struct', 'net', '-v7')")
+    try:
+        data = scipy.io.loadmat(str(src), squeeze_me=True, struct_as_record=False)
+    except Exception as e:
+        raise WeightsError(f"Cannot read {src} as a MATLAB file ({type(e).__name__}: {e})") from e
+    net = data["net"] if "net" in data else data
+    raw = [(w, b) for w, b in _mat_convs(net, src) if w.ndim == 4 and w.shape[:2] == (3, 3)]
+    if len(raw) < 13:
+        raise WeightsError(f"{src}: found {len(raw)} 3x3 conv layers; a VGG16 trunk has 13")
+    convs = [(np.transpose(w, (3, 2, 0, 1)), b) for w, b in raw[:13]]
+    meta = _mat_get(net, "meta")
+    norm = _mat_get(meta, "normalization") if meta is not None else None
+    avg = _mat_get(norm, "averageImage") if norm is not None else None
+    if avg is None:
+        raise WeightsError(f"{src}: no meta.normalization.averageImage; cannot know the input mean")
+    avg = np.asarray(avg, dtype=np.float64)
+    if mean_mode == "scalar":
+        mean = [float(avg.mean())] * 3
+    else:
+        mean = [float(v) for v in avg.reshape(-1, 3).mean(axis=0)] if avg.size != 3 else [float(v) for v in avg.reshape(3)]
+    out = trunk_state_dict_from_convs(convs, mean, (1.0, 1.0, 1.0))
+    dst = Path(dst) if dst is not None else _default_out(src, "-trunk.pt")
+    save_trunk(out, dst)
+    return dst
+
+
+def save_trunk(trunk_or_state, path) -> Path:
+    """Save a :class:`VGG16Trunk` (or its state dict) atomically as a ``.pt`` state dict."""
+    sd = trunk_or_state.state_dict() if isinstance(trunk_or_state, nn.Module) else trunk_or_state
+    sd = {k: v.detach().cpu().contiguous() for k, v in sd.items()}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(sd, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def fetch_finetuned_trunk(name: str = "cirtorch-vgg16-gem", weights_dir=None, progress: bool = True) -> Path:
+    """Download (once) and convert a published fine-tuned VGG16; returns the state-dict path.
+
+    Use the result as ``weights=`` anywhere (``FeatureCache``, ``extract_features``,
+    ``load_vgg16_trunk``). Needs internet on the first call; later calls reuse the converted file.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`FINETUNED_TRUNKS`: ``"cirtorch-vgg16-gem"`` or ``"siamac-vgg16"``.
+    weights_dir : str or Path, optional
+        Where to keep the files; default :func:`default_weights_dir`.
+
+    Raises
+    ------
+    DownloadError
+        No internet (the message says where to place a hand-downloaded file).
+    """
+    if name not in FINETUNED_TRUNKS:
+        raise ValueError(f"unknown fine-tuned trunk {name!r}; choose one of {', '.join(FINETUNED_TRUNKS)}")
+    info = FINETUNED_TRUNKS[name]
+    wdir = Path(weights_dir) if weights_dir is not None else default_weights_dir()
+    fname = info.get("filename") or info["url"].rsplit("/", 1)[-1].split("?")[0]
+    raw = wdir / fname
+    out = wdir / f"{name}-trunk.pt"
+    if out.is_file():
+        return out
+    download_file(info["url"], raw, info.get("sha256_prefix"), progress=progress)
+    if info["format"] == "cirtorch":
+        return convert_cirtorch_checkpoint(raw, out, trusted=bool(info.get("sha256_prefix")))
+    return convert_matconvnet_vgg16(raw, out, mean_mode="scalar")
+
+
+# ----------------------------------------------------------------------------------------------
+# the conv5 block on cached pool4 (= "conv4_3") maps
+# ----------------------------------------------------------------------------------------------
+def conv5_block(trunk: VGG16Trunk) -> nn.Sequential:
+    """A deep copy of the trunk's conv5 block: conv5_1, ReLU, conv5_2, ReLU, conv5_3, ReLU, pool5.
+
+    Its input is pool4 (the backbone's ``"conv4_3"`` layer, ``(N, 512, h, w)``), its output is
+    pool5.
+    """
+    return copy.deepcopy(nn.Sequential(*list(trunk.features)[_CONV5_SLICE]))
+
+
+def _block_from(weights) -> nn.Sequential:
+    if isinstance(weights, nn.Sequential):
+        return weights
+    if isinstance(weights, VGG16Trunk):
+        return conv5_block(weights)
+    return conv5_block(load_vgg16_trunk(weights, device="cpu"))
+
+
+def _to_tensor(f: ImageFeatures) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(f.fmap.transpose(2, 0, 1)))[None]
+
+
+def apply_conv5(weights, conv4_maps: Sequence[ImageFeatures]) -> list[ImageFeatures]:
+    """pool5 maps from cached pool4 (``"conv4_3"``) maps, through the conv5 block of ``weights``.
+
+    Equal (up to float rounding) to extracting ``"pool5"`` with the full trunk of ``weights``
+    from the same images, but it only runs the conv5 block.
+
+    Parameters
+    ----------
+    weights : VGG16Trunk, nn.Sequential (a :func:`conv5_block`), or anything ``load_vgg16_trunk`` takes
+    conv4_maps : sequence of ImageFeatures
+        ``"conv4_3"`` maps ``(h, w, 512)`` (the SIFT keypoints and image size are carried over).
+
+    Returns
+    -------
+    list of ImageFeatures
+        ``(h // 2, w // 2, 512)`` float32 pool5 maps.
+    """
+    block = _block_from(weights).eval()
+    out = []
+    with torch.inference_mode():
+        for f in conv4_maps:
+            if f.fmap.ndim != 3 or f.fmap.shape[2] != 512:
+                raise ValueError(f"{f.name}: expected a (h, w, 512) conv4_3 map, got {f.fmap.shape}")
+            y = block(_to_tensor(f))[0].permute(1, 2, 0).contiguous().numpy()
+            out.append(ImageFeatures(fmap=y.astype(np.float32), image_hw=f.image_hw,
+                                     keypoints=f.keypoints, name=f.name))
+    return out
+
+
+def gem(x: torch.Tensor, p: float = 3.0, eps: float = 1e-6) -> torch.Tensor:
+    """Generalised-mean pooling ``(mean x^p)^(1/p)`` over the spatial dims of ``(N, K, h, w)`` -> ``(N, K)``."""
+    return x.clamp(min=eps).pow(p).mean(dim=(-2, -1)).pow(1.0 / p)
+
+
+def contrastive_loss(a: torch.Tensor, b: torch.Tensor, label: torch.Tensor, margin: float = 0.7) -> torch.Tensor:
+    """Mean contrastive loss of descriptor pairs (rows of ``a``, ``b``), see the module docstring.
+
+    ``label`` is 1 for matching pairs, 0 for non-matching ones.
+    """
+    d = (a - b).pow(2).sum(dim=1).clamp(min=0).sqrt()
+    label = label.to(d.dtype)
+    loss = 0.5 * label * d.pow(2) + 0.5 * (1 - label) * (margin - d).clamp(min=0).pow(2)
+    return loss.mean()
+
+
+# ----------------------------------------------------------------------------------------------
+# offline fine-tuning
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class FinetuneConfig:
+    """Settings of :func:`finetune_conv5` (defaults sized for <= 3 minutes on 2 CPU cores).
+
+    Attributes
+    ----------
+    epochs : int
+        Passes over the training images, each starting with hard-negative mining.
+    anchors_per_step : int
+        Tuples per optimisation step.
+    n_negatives : int
+        Hard negatives per tuple (the most similar other images under the current network,
+        as in Radenovic et al.).
+    margin : float
+        Contrastive margin :math:`\\tau` (0.7, the value Radenovic et al. use for VGG).
+    lr : float
+        Adam learning rate.
+    weight_decay : float
+        Adam weight decay.
+    gem_p : float
+        GeM exponent of the training descriptor.
+    crop_min : float
+        Training windows cover at least this fraction of each side of the smallest map of the
+        step (at most ``max_cells``); a positive cut from the anchor's own map (when the anchor
+        has no matching image) overlaps the anchor's window by at least this fraction of each side.
+    max_cells : int
+        Maps are cropped to at most ``max_cells x max_cells`` pool4 cells during training (speed).
+    train_layers : tuple of str
+        Which conv5 layers are updated.
+    seed : int
+        Seed of every random choice (tuples, crops); the run is deterministic.
+    """
+
+    epochs: int = 3
+    anchors_per_step: int = 4
+    n_negatives: int = 2
+    margin: float = 0.7
+    lr: float = 2e-5
+    weight_decay: float = 1e-4
+    gem_p: float = 3.0
+    crop_min: float = 0.6
+    max_cells: int = 16
+    train_layers: tuple = ("conv5_1", "conv5_2", "conv5_3")
+    seed: int = 0
+
+    def key(self) -> str:
+        """A short hash of the settings (used in cache file names)."""
+        blob = json.dumps(asdict(self), sort_keys=True, default=list).encode()
+        return hashlib.sha1(blob).hexdigest()[:10]
+
+
+@dataclass
+class FinetuneResult:
+    """What :func:`finetune_conv5` produced."""
+
+    #: The fine-tuned trunk (conv1-4 unchanged, conv5 fine-tuned), in eval mode on CPU.
+    trunk: VGG16Trunk
+    #: Mean training loss of each step.
+    step_losses: list = field(default_factory=list)
+    #: Loss on a fixed set of evaluation tuples (mined with the initial network) before training.
+    eval_loss_before: float = float("nan")
+    #: The same loss after training.
+    eval_loss_after: float = float("nan")
+    #: Number of optimisation steps.
+    n_steps: int = 0
+    #: Wall-clock seconds of the training.
+    seconds: float = 0.0
+    #: Where the trunk was saved (by :func:`finetune_conv5_cached`), else None.
+    path: Path | None = None
+    config: FinetuneConfig = field(default_factory=FinetuneConfig)
+
+    def summary(self) -> dict:
+        """The numbers of the run (no timing), JSON-ready."""
+        return {"n_steps": self.n_steps, "eval_loss_before": self.eval_loss_before,
+                "eval_loss_after": self.eval_loss_after,
+                "first_step_loss": self.step_losses[0] if self.step_losses else None,
+                "last_step_loss": self.step_losses[-1] if self.step_losses else None,
+                "config": asdict(self.config)}
+
+
+def relation_matrix(groups, n: int) -> np.ndarray | None:
+    """``(n, n)`` int8 matrix of training-pair relations: 1 matching, 0 non-matching, -1 unknown
+    (used for neither positives nor negatives); the diagonal is -1.
+
+    ``groups`` is None (every pair non-matching), ``n`` group labels (same label = matching), or
+    such a matrix already.
+    """
+    if groups is None:
+        R = np.zeros((n, n), np.int8)
+    else:
+        g = np.asarray(groups, dtype=object)
+        if g.ndim == 2:
+            if g.shape != (n, n):
+                raise ValueError(f"{n} training maps but a {g.shape} relation matrix")
+            R = np.asarray(groups, dtype=np.int8).copy()
+            if not np.isin(R, (-1, 0, 1)).all() or not (R == R.T).all():
+                raise ValueError("the relation matrix must be symmetric with values -1, 0, 1")
+        else:
+            if len(g) != n:
+                raise ValueError(f"{n} training maps but {len(g)} group labels")
+            R = (g[:, None] == g[None, :]).astype(np.int8)
+    np.fill_diagonal(R, -1)
+    return R
+
+
+class _Tuples:
+    """Draws deterministic training tuples from pool4 maps."""
+
+    def __init__(self, maps: list[torch.Tensor], groups, cfg: FinetuneConfig):
+        self.maps, self.cfg = maps, cfg
+        self.rel = relation_matrix(groups, len(maps))
+
+    def positive_source(self, i: int, rng) -> tuple[int, float]:
+        """(image index, minimal side fraction of the window) of anchor ``i``'s positive."""
+        same = np.flatnonzero(self.rel[i] == 1)
+        if len(same):
+            return int(rng.choice(same)), 1.0
+        return i, self.cfg.crop_min
+
+    def non_matching(self, i: int) -> np.ndarray:
+        return np.flatnonzero(self.rel[i] == 0)
+
+    def batch(self, anchors, negs, rng) -> tuple[torch.Tensor, list, list, list]:
+        """All windows of one step, of one common size so that they run as one batch.
+
+        Every window is placed at random, except a positive cut from the anchor's own map: it is
+        shifted from the anchor's window by at most ``1 - crop_min`` of the window's size, so
+        that the two overlap by at least ``crop_min`` of each side.
+
+        Returns the ``(B, 512, ch, cw)`` batch and, for every pair, the rows of its two
+        descriptors and its label (1 = matching).
+        """
+        cfg = self.cfg
+        items = []  # (image index, row of the anchor it must overlap, or None)
+        rows_a, rows_b, labels = [], [], []
+        for i, ng in zip(anchors, negs):
+            a = len(items)
+            items.append((int(i), None))
+            j, _ = self.positive_source(int(i), rng)
+            items.append((j, a if j == int(i) else None))
+            rows_a.append(a), rows_b.append(a + 1), labels.append(1.0)
+            for j in ng:
+                rows_a.append(a), rows_b.append(len(items)), labels.append(0.0)
+                items.append((int(j), None))
+        hmin = min(self.maps[k].shape[-2] for k, _ in items)
+        wmin = min(self.maps[k].shape[-1] for k, _ in items)
+        f = rng.uniform(cfg.crop_min, 1.0)
+        ch = max(1, min(cfg.max_cells, int(np.ceil(hmin * f))))
+        cw = max(1, min(cfg.max_cells, int(np.ceil(wmin * f))))
+        sy, sx = int((1 - cfg.crop_min) * ch), int((1 - cfg.crop_min) * cw)
+        crops, pos = [], []
+        for k, near in items:
+            x = self.maps[k]
+            h, w = x.shape[-2:]
+            if near is None:
+                y0, x0 = rng.randint(0, h - ch + 1), rng.randint(0, w - cw + 1)
+            else:
+                ya, xa = pos[near]
+                y0 = int(np.clip(ya + rng.randint(-sy, sy + 1), 0, h - ch))
+                x0 = int(np.clip(xa + rng.randint(-sx, sx + 1), 0, w - cw))
+            pos.append((y0, x0))
+            crops.append(x[..., y0:y0 + ch, x0:x0 + cw])
+        return torch.cat(crops), rows_a, rows_b, labels
+
+
+def _descriptors(block: nn.Sequential, maps, p: float, max_cells: int) -> torch.Tensor:
+    """GeM + L2 descriptors of (centre-cropped to max_cells) maps, without gradients."""
+    out = []
+    with torch.no_grad():
+        for x in maps:
+            h, w = x.shape[-2:]
+            ch, cw = min(h, max_cells), min(w, max_cells)
+            y0, x0 = (h - ch) // 2, (w - cw) // 2
+            d = gem(block(x[..., y0:y0 + ch, x0:x0 + cw]), p)
+            out.append(nn.functional.normalize(d, dim=1))
+    return torch.cat(out)
+
+
+def _mine(desc: torch.Tensor, tuples: _Tuples, anchors, k: int) -> list[np.ndarray]:
+    sims = desc @ desc.T
+    res = []
+    for i in anchors:
+        cand = tuples.non_matching(int(i))
+        order = np.argsort(-sims[int(i), cand].numpy(), kind="stable")
+        res.append(cand[order[:k]])
+    return res
+
+
+def _tuple_loss(block, tuples: _Tuples, anchors, negs, rng, cfg: FinetuneConfig) -> torch.Tensor:
+    x, ra, rb, labels = tuples.batch(anchors, negs, rng)
+    d = nn.functional.normalize(gem(block(x), cfg.gem_p), dim=1)
+    return contrastive_loss(d[ra], d[rb], torch.tensor(labels), cfg.margin)
+
+
+def finetune_conv5(train_conv4: Sequence[ImageFeatures], base_weights="caffe-onnx", groups=None,
+                   config: FinetuneConfig | None = None, progress: bool = True) -> FinetuneResult:
+    """Fine-tune VGG16's conv5 block with a siamese contrastive loss on training pool4 maps.
+
+    Training tuples (Radenovic et al., ECCV 2016 / TPAMI 2018, adapted to a small, unlabelled
+    training split): an *anchor* is a random window of a training image's pool4 map; its
+    *positive* is another random window of the same map (overlapping it; a crop of the image,
+    seen through conv1-4) or, when ``groups`` labels the training images, a window of another
+    image of the same group; its *negatives* are the ``n_negatives`` other training images most
+    similar to it under the current network (mined at the start of every epoch). The
+    descriptor is GeM (p = 3) of the conv5 output, L2-normalised.
+
+    Only the training split is used: never pass database or query images here (the paper learns
+    every parameter on held-out data, Sec. 5.1).
+
+    Parameters
+    ----------
+    train_conv4 : sequence of ImageFeatures
+        The training images' ``"conv4_3"`` (= pool4) maps, e.g. from the feature cache.
+    base_weights : str, Path or VGG16Trunk
+        The trunk to start from (default: the ImageNet VGG16 the paper uses).
+    groups : sequence of hashable or (n, n) array, optional
+        Group label of each training image (images of one group match), or a relation matrix
+        (1 matching, 0 non-matching, -1 unknown: used for neither, see :func:`relation_matrix`).
+    config : FinetuneConfig, optional
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    FinetuneResult
+        With the fine-tuned trunk and the losses.
+    """
+    cfg = config or FinetuneConfig()
+    if len(train_conv4) < cfg.n_negatives + 2:
+        raise ValueError(f"need at least {cfg.n_negatives + 2} training images, got {len(train_conv4)}")
+    for lay in cfg.train_layers:
+        if lay not in ("conv5_1", "conv5_2", "conv5_3"):
+            raise ValueError(f"train_layers may only name conv5_1, conv5_2, conv5_3, not {lay!r}")
+    base = base_weights if isinstance(base_weights, VGG16Trunk) else load_vgg16_trunk(base_weights, device="cpu")
+    trunk = copy.deepcopy(base).cpu()
+    trunk.requires_grad_(False)
+    block = nn.Sequential(*list(trunk.features)[_CONV5_SLICE])  # shares the trunk's modules
+    params = []
+    for lay in cfg.train_layers:
+        conv = trunk.features[_TV_CONV_INDEX[lay]]
+        conv.requires_grad_(True)
+        params += list(conv.parameters())
+    maps = []
+    for f in train_conv4:
+        if f.fmap.ndim != 3 or f.fmap.shape[2] != 512:
+            raise ValueError(f"{f.name}: expected a (h, w, 512) conv4_3 map, got {f.fmap.shape}")
+        maps.append(_to_tensor(f).float())
+    tuples = _Tuples(maps, groups, cfg)
+    n = len(maps)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.RandomState(cfg.seed)
+
+    # fixed evaluation tuples, mined with the initial network
+    eval_rng = np.random.RandomState(cfg.seed + 1)
+    eval_anchors = np.arange(n)
+    block.eval()
+    desc0 = _descriptors(block, maps, cfg.gem_p, cfg.max_cells)
+    eval_negs = _mine(desc0, tuples, eval_anchors, cfg.n_negatives)
+    eval_state = eval_rng.get_state()
+
+    def eval_loss() -> float:
+        r = np.random.RandomState()
+        r.set_state(eval_state)
+        with torch.no_grad():
+            return float(_tuple_loss(block, tuples, eval_anchors, eval_negs, r, cfg))
+
+    before = eval_loss()
+    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = int(np.ceil(n / cfg.anchors_per_step))
+    from tqdm.auto import tqdm
+
+    losses = []
+    t0 = time.perf_counter()
+    bar = tqdm(total=cfg.epochs * steps_per_epoch, desc="fine-tuning conv5", disable=not progress)
+    try:
+        for _ in range(cfg.epochs):
+            desc = _descriptors(block, maps, cfg.gem_p, cfg.max_cells) if losses else desc0
+            order = rng.permutation(n)
+            for s in range(steps_per_epoch):
+                anchors = order[s * cfg.anchors_per_step:(s + 1) * cfg.anchors_per_step]
+                negs = _mine(desc, tuples, anchors, cfg.n_negatives)
+                opt.zero_grad(set_to_none=True)
+                loss = _tuple_loss(block, tuples, anchors, negs, rng, cfg)
+                loss.backward()
+                opt.step()
+                losses.append(float(loss.detach()))
+                bar.update(1)
+                bar.set_postfix(loss=f"{losses[-1]:.4f}")
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - t0
+    after = eval_loss()
+    trunk.requires_grad_(False).eval()
+    trunk.weights_id = f"finetuned-conv5-{cfg.key()}"
+    return FinetuneResult(trunk=trunk, step_losses=losses, eval_loss_before=before,
+                          eval_loss_after=after, n_steps=len(losses), seconds=seconds, config=cfg)
+
+
+def _maps_key(maps: Sequence[ImageFeatures], groups) -> str:
+    h = hashlib.sha1()
+    for f in maps:
+        a = np.ascontiguousarray(f.fmap, dtype=np.float32)
+        h.update(str(a.shape).encode())
+        h.update(hashlib.sha1(a.tobytes()).digest())
+    if groups is not None:
+        h.update(json.dumps(np.asarray(groups, dtype=object).tolist(), default=str).encode())
+    return h.hexdigest()[:12]
+
+
+def finetune_conv5_cached(train_conv4: Sequence[ImageFeatures], out_dir=None, base_weights="caffe-onnx",
+                          groups=None, config: FinetuneConfig | None = None, progress: bool = True,
+                          force: bool = False) -> FinetuneResult:
+    """:func:`finetune_conv5`, saving the trunk (and the run's numbers) so that a second call with
+    the same training maps and settings loads it instead of training again.
+
+    Files: ``<out_dir>/finetuned-conv5-<data key>-<config key>.pt`` (a trunk state dict usable as
+    ``weights=``) and the same name with ``.json`` (losses, settings, training time).
+    ``out_dir`` defaults to :func:`default_weights_dir`.
+    """
+    cfg = config or FinetuneConfig()
+    if not isinstance(base_weights, (str, os.PathLike)):
+        raise TypeError("finetune_conv5_cached needs base_weights as a name or path (it is part of the cache key)")
+    from ..features.backbone import weights_identity
+
+    out_dir = Path(out_dir) if out_dir is not None else default_weights_dir()
+    stem = f"finetuned-conv5-{weights_identity(base_weights)[:24]}-{_maps_key(train_conv4, groups)}-{cfg.key()}"
+    pt, js = out_dir / f"{stem}.pt", out_dir / f"{stem}.json"
+    if pt.is_file() and js.is_file() and not force:
+        info = json.loads(js.read_text())
+        trunk = load_vgg16_trunk(pt, device="cpu")
+        return FinetuneResult(trunk=trunk, step_losses=info["step_losses"],
+                              eval_loss_before=info["eval_loss_before"], eval_loss_after=info["eval_loss_after"],
+                              n_steps=info["n_steps"], seconds=info["seconds"], path=pt, config=cfg)
+    res = finetune_conv5(train_conv4, base_weights, groups, cfg, progress)
+    save_trunk(res.trunk, pt)
+    js.write_text(json.dumps({"step_losses": res.step_losses, "eval_loss_before": res.eval_loss_before,
+                              "eval_loss_after": res.eval_loss_after, "n_steps": res.n_steps,
+                              "seconds": res.seconds, "config": asdict(cfg)}, indent=1, default=list))
+    res.path = pt
+    return res
+
+
+# ----------------------------------------------------------------------------------------------
+# what fine-tuning does to the masks
+# ----------------------------------------------------------------------------------------------
+def mask_change(before: Sequence[ImageFeatures], after: Sequence[ImageFeatures], mask: str = "max") -> dict:
+    """Compare a mask (paper Sec. 3.2) computed on two trunks' maps of the same images.
+
+    Returns
+    -------
+    dict
+        ``kept_before`` / ``kept_after``: mean fraction of locations the mask keeps;
+        ``iou``: mean intersection-over-union of the two masks; ``n_images``.
+    """
+    from ..method.masks import compute_mask
+
+    if len(before) != len(after):
+        raise ValueError(f"{len(before)} maps before but {len(after)} after")
+    kb, ka, ious = [], [], []
+    for fb, fa in zip(before, after):
+        if fb.fmap.shape[:2] != fa.fmap.shape[:2]:
+            raise ValueError(f"{fb.name}: map sizes differ ({fb.fmap.shape[:2]} vs {fa.fmap.shape[:2]})")
+        mb, ma = compute_mask(mask, fb), compute_mask(mask, fa)
+        kb.append(mb.mean()), ka.append(ma.mean())
+        union = np.logical_or(mb, ma).sum()
+        ious.append(np.logical_and(mb, ma).sum() / union if union else 1.0)
+    return {"kept_before": float(np.mean(kb)), "kept_after": float(np.mean(ka)),
+            "iou": float(np.mean(ious)), "n_images": len(before)}

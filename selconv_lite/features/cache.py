@@ -1,0 +1,369 @@
+"""On-disk store of extracted conv. feature maps, so a dataset is pushed through VGG16 once.
+
+The offline stage of the paper (Sec. 3.1 features, Sec. 5.1 resizing and query cropping) is by
+far the most expensive; every later experiment (masks, embeddings, aggregation, Tables 2-6)
+reuses the same maps. :class:`FeatureCache` stores one entry per (image, crop, layer):
+
+* **keyed by everything that changes the result**: the image *content* (SHA-1 of the file's
+  bytes, so a moved or copied dataset still hits and an edited file misses), the crop box, and
+  -- in the name of the store's sub-folder -- the weights identity, the layer, ``max_dim``, the
+  storage dtype and the format version;
+* **crash-safe**: each entry is written to a temporary file and atomically renamed, so an
+  interrupted extraction leaves only complete entries and simply resumes on the next call;
+* **self-healing**: an entry that cannot be read back (corrupt, truncated, wrong shape) is
+  re-extracted with a warning;
+* **memory-bounded**: images are processed one at a time and written straight away;
+  :meth:`FeatureCache.iter` yields maps lazily;
+* ``dtype="float16"`` halves the disk use (maps are returned as float32 either way).
+
+Location: ``root`` if given, else the environment variable ``SELCONV_CACHE``, else ``cache/``
+in the root of the git repository containing the current directory (else the current
+directory). See :func:`default_cache_dir`.
+
+Layout::
+
+    <root>/features-v1/<weights_id>/<layer>_max<max_dim>_<dtype>/<k[:2]>/<k>.npz
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .backbone import LAYERS, weights_identity
+from .extraction import FeatureExtractor, ImageError, _name_of, _round_half_away
+from ..core.types import ImageFeatures
+
+__all__ = [
+    "FeatureCache",
+    "ExtractionSummary",
+    "ExtractionError",
+    "CorruptEntryWarning",
+    "default_cache_dir",
+    "extract_features",
+]
+
+FORMAT_VERSION = 1
+_ENV = "SELCONV_CACHE"
+
+
+class ExtractionError(RuntimeError):
+    """Some images of a list could not be extracted (``on_error="raise"``)."""
+
+
+class CorruptEntryWarning(UserWarning):
+    """A cache entry could not be read back and is being re-extracted."""
+
+
+def default_cache_dir() -> Path:
+    """``$SELCONV_CACHE`` if set, else ``<git repo root of the cwd>/cache``, else ``./cache``."""
+    env = os.environ.get(_ENV)
+    if env:
+        return Path(env).expanduser()
+    cwd = Path.cwd().resolve()
+    for d in (cwd, *cwd.parents):
+        if (d / ".git").exists():
+            return d / "cache"
+    return cwd / "cache"
+
+
+@dataclass
+class ExtractionSummary:
+    """What :meth:`FeatureCache.extract_all` did."""
+
+    n_images: int = 0
+    n_extracted: int = 0
+    n_cached: int = 0
+    failures: list = field(default_factory=list)  # [(path, message)]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def __str__(self):
+        s = (f"{self.n_images} images: {self.n_extracted} extracted, {self.n_cached} already cached, "
+             f"{len(self.failures)} failed")
+        if self.failures:
+            s += ":\n" + "\n".join(f"  {p}: {m}" for p, m in self.failures)
+        return s
+
+
+def _file_digest(path) -> str:
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _crop_key(crop, crop_scale, name) -> str:
+    if crop is None:
+        return "full"
+    # the extractor rounds boxes to whole pixels, so equal rounded boxes give equal results
+    try:
+        box = "_".join(str(_round_half_away(float(v))) for v in crop)
+    except (TypeError, ValueError) as e:
+        raise ImageError(f"{name}: crop must be (x1, y1, x2, y2) in pixels, got {crop!r}") from e
+    return f"crop{box}_{crop_scale}"
+
+
+class FeatureCache:
+    """A feature store for one configuration (weights, layers, ``max_dim``, dtype).
+
+    Parameters
+    ----------
+    root : str or Path, optional
+        Store location; default :func:`default_cache_dir`.
+    weights : {"caffe-onnx", "torchvision"} or path
+        VGG16 weights (see :func:`selconv_lite.features.backbone.load_vgg16_trunk`).
+    layers : str or sequence of str
+        Layers to extract (all from one forward pass), from :data:`~selconv_lite.features.backbone.LAYERS`.
+    max_dim : int or None
+        Resize so that ``max(W, H) == max_dim`` (paper Sec. 5.1: 1024).
+    dtype : {"float32", "float16"}
+        Storage type of the maps; ``float16`` halves the disk use. Loaded maps are float32.
+    device : str or torch.device, optional
+        Default CUDA when available, else CPU. The trunk is loaded only if something must be
+        extracted.
+    compress : bool
+        Store entries zlib-compressed (``np.savez_compressed``; post-ReLU maps are sparse, so
+        this saves much disk for little time). Default True.
+    convention : {"caffe", "torchvision"}, optional
+        Input normalisation of a local state dict that does not record it.
+    crop_scale : {"image", "crop"}
+        How cropped queries are resized (see :class:`~selconv_lite.features.extraction.FeatureExtractor`).
+
+    Examples
+    --------
+    >>> cache = FeatureCache(layers=("pool5",), max_dim=1024)            # doctest: +SKIP
+    >>> cache.extract_all(image_paths)                                   # doctest: +SKIP
+    >>> for f in cache.iter(image_paths):                                # doctest: +SKIP
+    ...     vec = f.fmap.sum(axis=(0, 1))
+    """
+
+    def __init__(self, root=None, weights="caffe-onnx", layers=("pool5",), max_dim=1024,
+                 dtype="float32", device=None, compress=True, convention=None, crop_scale="image"):
+        if isinstance(layers, str):
+            layers = (layers,)
+        self.layers = tuple(dict.fromkeys(layers))
+        for layer in self.layers:
+            if layer not in LAYERS:
+                raise ValueError(f"unknown layer {layer!r}; choose one of {', '.join(LAYERS)}")
+        if dtype not in ("float32", "float16"):
+            raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype!r}")
+        self.root = Path(root).expanduser() if root is not None else default_cache_dir()
+        self.weights = weights
+        self.max_dim = None if max_dim is None else int(max_dim)
+        self.dtype = dtype
+        self.device = device
+        self.compress = bool(compress)
+        self.convention = convention
+        if crop_scale not in ("image", "crop"):
+            raise ValueError(f"crop_scale must be 'image' or 'crop', got {crop_scale!r}")
+        self.crop_scale = crop_scale
+        self.weights_id = weights_identity(weights, convention)
+        self._extractor = None
+        self._digests: dict = {}
+
+    # ------------------------------------------------------------------ paths and keys
+    @property
+    def extractor(self) -> FeatureExtractor:
+        """The :class:`~selconv_lite.features.extraction.FeatureExtractor` (created on first use)."""
+        if self._extractor is None:
+            self._extractor = FeatureExtractor(self.weights, self.layers, self.max_dim, self.device,
+                                               sift=True, convention=self.convention,
+                                               crop_scale=self.crop_scale)
+        return self._extractor
+
+    def layer_dir(self, layer: str) -> Path:
+        """The folder holding ``layer``'s entries for this configuration."""
+        md = "orig" if self.max_dim is None else str(self.max_dim)
+        return self.root / f"features-v{FORMAT_VERSION}" / self.weights_id / f"{layer}_max{md}_{self.dtype}"
+
+    def _digest(self, path) -> str:
+        p = Path(path)
+        try:
+            st = p.stat()
+        except OSError as e:
+            raise ImageError(f"{path}: no such image file") from e
+        k = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+        d = self._digests.get(k)
+        if d is None:
+            d = self._digests[k] = _file_digest(p)
+        return d
+
+    def entry_path(self, path, crop=None, layer="pool5") -> Path:
+        """Where the entry of ``(path, crop, layer)`` lives (it may not exist)."""
+        key = f"{self._digest(path)}_{_crop_key(crop, self.crop_scale, _name_of(path))}"
+        return self.layer_dir(layer) / key[:2] / f"{key}.npz"
+
+    # ------------------------------------------------------------------ reading/writing entries
+    def _write(self, dest: Path, f: ImageFeatures) -> None:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=dest.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                save = np.savez_compressed if self.compress else np.savez
+                save(fh, fmap=f.fmap.astype(self.dtype, copy=False),
+                     image_hw=np.asarray(f.image_hw, np.int64),
+                     keypoints=np.asarray(f.keypoints, np.float32).reshape(-1, 2))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, dest)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+
+    def _read(self, entry: Path, name: str) -> ImageFeatures:
+        with np.load(entry, allow_pickle=False) as z:
+            fmap = np.asarray(z["fmap"], dtype=np.float32)
+            hw = tuple(int(v) for v in z["image_hw"])
+            kps = np.asarray(z["keypoints"], dtype=np.float32).reshape(-1, 2)
+        if fmap.ndim != 3 or len(hw) != 2 or not np.all(np.isfinite(fmap)):
+            raise ValueError("malformed entry")
+        return ImageFeatures(fmap=fmap, image_hw=hw, keypoints=kps, name=name)
+
+    @staticmethod
+    def _valid(entry: Path) -> bool:
+        """Cheap integrity check (zip structure and CRCs) of an existing entry."""
+        try:
+            with zipfile.ZipFile(entry) as z:
+                names = set(z.namelist())
+                return {"fmap.npy", "image_hw.npy", "keypoints.npy"} <= names and z.testzip() is None
+        except Exception:
+            return False
+
+    def _extract_and_store(self, path, crop, name) -> dict[str, ImageFeatures]:
+        feats = self.extractor.extract(path, crop=crop, name=name)
+        for layer, f in feats.items():
+            self._write(self.entry_path(path, crop, layer), f)
+        return feats
+
+    # ------------------------------------------------------------------ public API
+    def contains(self, path, crop=None, layer=None) -> bool:
+        """True if a (structurally valid) entry exists for ``path``/``crop`` (all layers by default)."""
+        layers = self.layers if layer is None else (layer,)
+        try:
+            return all(self._valid(self.entry_path(path, crop, lay)) for lay in layers)
+        except ImageError:
+            return False
+
+    def extract_all(self, paths, crops=None, on_error="raise", progress=True) -> ExtractionSummary:
+        """Make sure every image of ``paths`` (with its crop) is in the store.
+
+        Already-stored entries are skipped (so an interrupted run resumes), a corrupt one is
+        re-extracted with a warning. One image is held in memory at a time.
+
+        Parameters
+        ----------
+        paths : sequence of str or Path
+        crops : sequence of (x1, y1, x2, y2) or None, optional
+            One per path (None for no crop), in original-image pixels.
+        on_error : {"raise", "skip"}
+            ``"raise"`` (default): stop at the first bad image with an error naming it.
+            ``"skip"``: go on, then warn once listing every failure (also in the summary).
+        progress : bool
+            Show a tqdm progress bar.
+
+        Returns
+        -------
+        ExtractionSummary
+        """
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        paths = list(paths)
+        crops = [None] * len(paths) if crops is None else list(crops)
+        if len(crops) != len(paths):
+            raise ValueError(f"{len(paths)} paths but {len(crops)} crops")
+        from tqdm.auto import tqdm
+
+        summary = ExtractionSummary(n_images=len(paths))
+        bar = tqdm(total=len(paths), desc=f"features ({', '.join(self.layers)}, max_dim={self.max_dim})",
+                   unit="img", disable=not progress, dynamic_ncols=True)
+        try:
+            for path, crop in zip(paths, crops):
+                name = _name_of(path)
+                try:
+                    entries = [self.entry_path(path, crop, layer) for layer in self.layers]
+                    existing = [e for e in entries if e.exists()]
+                    if len(existing) == len(entries) and all(self._valid(e) for e in entries):
+                        summary.n_cached += 1
+                    else:
+                        bad = [e for e in existing if not self._valid(e)]
+                        if bad:
+                            warnings.warn(f"{name}: corrupt cache entry {bad[0]}; re-extracting",
+                                          CorruptEntryWarning, stacklevel=2)
+                        self._extract_and_store(path, crop, name)
+                        summary.n_extracted += 1
+                except (ImageError, OSError) as e:
+                    if on_error == "raise":
+                        raise
+                    summary.failures.append((str(path), str(e)))
+                bar.update(1)
+        finally:
+            bar.close()
+        if summary.failures:
+            warnings.warn(
+                f"{len(summary.failures)} of {len(paths)} images could not be extracted and were skipped:\n"
+                + "\n".join(f"  {p}: {m}" for p, m in summary.failures), stacklevel=2)
+        return summary
+
+    def load(self, path, crop=None, layer="pool5") -> ImageFeatures:
+        """The features of one image (extracted and stored first if missing or corrupt)."""
+        if layer not in self.layers:
+            raise ValueError(f"layer {layer!r} is not in this cache's layers {self.layers}")
+        name = _name_of(path)
+        entry = self.entry_path(path, crop, layer)
+        if entry.exists():
+            try:
+                return self._read(entry, name)
+            except Exception as e:
+                warnings.warn(f"{name}: corrupt cache entry {entry} ({type(e).__name__}: {e}); "
+                              "re-extracting", CorruptEntryWarning, stacklevel=2)
+        return self._extract_and_store(path, crop, name)[layer]
+
+    def iter(self, paths, crops=None, layer="pool5"):
+        """Yield :class:`~selconv_lite.core.types.ImageFeatures` of each image lazily (bounded memory)."""
+        paths = list(paths)
+        crops = [None] * len(paths) if crops is None else list(crops)
+        if len(crops) != len(paths):
+            raise ValueError(f"{len(paths)} paths but {len(crops)} crops")
+        for path, crop in zip(paths, crops):
+            yield self.load(path, crop, layer)
+
+    def describe(self) -> dict:
+        """The configuration as a JSON-able dict."""
+        return {"format": FORMAT_VERSION, "weights": self.weights_id, "layers": list(self.layers),
+                "max_dim": self.max_dim, "dtype": self.dtype, "crop_scale": self.crop_scale,
+                "root": str(self.root)}
+
+    def __repr__(self):
+        return "FeatureCache(" + json.dumps(self.describe()) + ")"
+
+
+def extract_features(paths, crops=None, layer="pool5", max_dim=1024, cache_dir=None,
+                     weights="caffe-onnx", dtype="float32", device=None, on_error="raise",
+                     progress=True, crop_scale="image") -> list[ImageFeatures]:
+    """Extract (or load from the cache) the ``layer`` features of every image of ``paths``.
+
+    A convenience around :class:`FeatureCache`; it returns all maps in a list, which is fine for
+    a few thousand pool5 maps. For larger sets use ``FeatureCache.extract_all`` and ``.iter``.
+    With ``on_error="skip"`` the failed images are left out of the list (and reported).
+    """
+    cache = FeatureCache(cache_dir, weights=weights, layers=(layer,), max_dim=max_dim,
+                         dtype=dtype, device=device, crop_scale=crop_scale)
+    paths = list(paths)
+    crops = [None] * len(paths) if crops is None else list(crops)
+    summary = cache.extract_all(paths, crops, on_error=on_error, progress=progress)
+    failed = {p for p, _ in summary.failures}
+    return [cache.load(p, c, layer) for p, c in zip(paths, crops) if str(p) not in failed]

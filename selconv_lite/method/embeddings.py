@@ -1,0 +1,695 @@
+"""Pre-processing (Sec. 4.1) and embeddings of each local feature (Sec. 4.2, Eqs. 4-7).
+
+All estimators follow the scikit-learn conventions: hyper-parameters in ``__init__``, learned
+state in attributes ending in ``_``, ``fit`` returns ``self`` and ``transform`` does not
+change the estimator. Local features are ROWS: ``X`` is ``(n, dim)``.
+
+* :class:`PCAL2` -- PCA to ``d`` then L2 of every local feature (Sec. 4.1; the authors'
+  ``main.m`` / first line of ``embedding.m``).
+* :class:`VLAD` -- Eq. 5, one block per visual word, the residual in the nearest one only.
+* :class:`FisherVector` -- Eq. 4, diagonal GMM, layout ``[u_1..u_k, v_1..v_k]`` of VLFeat.
+* :class:`TriangulationEmbedding` -- Eq. 6 (T-emb, phi_Delta), with the mean removal and the
+  whitening of the authors' ``triemb_learn.m`` (the 32 smallest eigenvalues are raised to the
+  33rd smallest: ``eigval(end-32:end) = eigval(end-32)``).
+* :class:`FFAEmbedding` -- Eq. 7 (F-FAemb), closed-form coefficients
+  (``learn_coeff_one_sample.m``), upper-triangle layout, whitening of
+  ``projection_learn_batch.m`` with the 128 smallest eigenvalues raised to the 129th.
+
+Codebooks are learned with scikit-learn (``KMeans`` / ``GaussianMixture``) under a seed, or
+given explicitly (``centroids=``, ``anchors=``, ``means=/covariances=/priors=``). The embeddings
+themselves are written by hand in vectorised numpy because they must reproduce the authors'
+MATLAB/C code to the last digit (golden files b, c, e, f); no library implements these exact
+layouts and normalisations. Learning statistics (covariances) are accumulated in chunks, so
+fitting on a million local features stays within a few GB.
+
+Eigenvector signs are implementation defined. Every estimator that learns a projection can be
+built from stored parameters with ``from_params`` (used to compare with MATLAB output).
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.cluster import KMeans
+from sklearn.mixture import GaussianMixture
+
+from ..core.utils import as_float, check_finite, eigh_descending, l2_normalize_rows, sample_indices
+
+__all__ = [
+    "EMBEDDINGS",
+    "PCAL2",
+    "VLAD",
+    "FisherVector",
+    "TriangulationEmbedding",
+    "FFAEmbedding",
+    "triangulation_residuals",
+    "ffa_coefficients",
+    "ffa_raw_embedding",
+    "fisher_posteriors",
+    "nearest_centroid",
+    "make_embedding",
+]
+
+EMBEDDINGS = ("fv", "vlad", "temb", "ffaemb")
+
+_CHUNK = 4096
+
+
+def _check_fitted(est, attr):
+    if not hasattr(est, attr):
+        raise RuntimeError(f"{type(est).__name__} is not fitted yet: call fit() first")
+
+
+def _check_input(X, dim=None, what="local features", keep_float=False):
+    X = np.asarray(X)
+    if keep_float and X.dtype in (np.float32, np.float64):
+        X = X[None, :] if X.ndim == 1 else X
+    else:
+        X = as_float(X)
+    if X.ndim != 2:
+        raise ValueError(f"{what} must be a 2-D array (n, dim), got shape {X.shape}")
+    if X.shape[0] == 0:
+        raise ValueError(f"no {what} given (0 rows)")
+    if dim is not None and X.shape[1] != dim:
+        raise ValueError(f"{what} have dimension {X.shape[1]}, the estimator was fitted on {dim}")
+    check_finite(X, what)
+    return X
+
+
+def _fit_kmeans(X, k, random_state, max_samples, n_init, max_iter, what="centroids"):
+    n = X.shape[0]
+    if n < k:
+        raise ValueError(f"k-means for {k} {what} needs at least {k} training local features, "
+                         f"got {n}")
+    Xs = X[sample_indices(n, max_samples, random_state)]
+    km = KMeans(n_clusters=k, n_init=n_init, max_iter=max_iter, random_state=random_state)
+    km.fit(Xs)
+    return np.ascontiguousarray(km.cluster_centers_, dtype=np.float64)
+
+
+def _codebook(est, X, given, k, what="centroids"):
+    """The codebook of ``est``: ``given`` (checked against the dimension of ``X``) or k-means
+    on ``X`` with the estimator's k-means settings."""
+    if given is not None:
+        C = np.atleast_2d(np.asarray(given, dtype=np.float64))
+        if C.shape[1] != X.shape[1]:
+            raise ValueError(f"{what} have dimension {C.shape[1]}, local features {X.shape[1]}")
+        return C
+    return _fit_kmeans(X, int(k), est.random_state, est.kmeans_max_samples, est.kmeans_n_init,
+                       est.kmeans_max_iter, what=what)
+
+
+def _learn_whitening(est, embed, X, D, chunk, scale, what):
+    """Mean and clamped whitening of the embedded training features (the authors' triemb_learn /
+    projection_learn_batch): two chunked passes over ``embed(X[s:s+chunk])`` so memory stays
+    ``O(D^2)``; the scatter matrix is divided by ``scale``. Sets ``mean_``, ``eigvec_``,
+    ``eigval_raw_``, ``eigval_`` and ``projection_`` on ``est``."""
+    n = X.shape[0]
+    mean = np.zeros(D)
+    for s in range(0, n, chunk):
+        mean += embed(X[s:s + chunk]).sum(axis=0)
+    mean /= n
+    cov = np.zeros((D, D))
+    for s in range(0, n, chunk):
+        Z = embed(X[s:s + chunk]) - mean
+        cov += Z.T @ Z
+    cov = (cov + cov.T) / (2 * scale)
+    eigval, eigvec = eigh_descending(cov)
+    est.eigval_, est.projection_ = _clamped_whitening(eigval, eigvec, est.eig_clamp, what)
+    est.mean_, est.eigvec_, est.eigval_raw_ = mean, eigvec, eigval
+
+
+def _clamped_whitening(eigval, eigvec, n_clamp, what):
+    """``eigval[-(n_clamp+1):] = eigval[-(n_clamp+1)]`` then ``P = diag(ev^-0.5) V^T``."""
+    D = eigval.shape[0]
+    ev = eigval.copy()
+    if n_clamp > 0:
+        j = max(D - 1 - int(n_clamp), 0)
+        ev[j:] = ev[j]
+    if not np.all(ev > 0):
+        raise ValueError(f"{what}: the whitening eigenvalues are not all positive (smallest kept "
+                         f"{ev.min():.3g}); there are too few (or too similar) training local "
+                         f"features for a {D}-dim covariance. Use more training images or a "
+                         "smaller d / codebook")
+    P = eigvec.T / np.sqrt(ev)[:, None]
+    return ev, P
+
+
+# ----------------------------------------------------------------------------------------------
+# Sec. 4.1: PCA + L2
+# ----------------------------------------------------------------------------------------------
+class PCAL2(TransformerMixin, BaseEstimator):
+    """PCA of the local features to ``d`` dimensions, then L2 normalisation (Sec. 4.1).
+
+    ``x -> L2(M_PCA (x - mean))``, as the authors' ``main.m``: ``Xcov = (Xc Xc' + (Xc Xc')')/(2N)``,
+    ``[U, S] = svd(Xcov)``, ``Ud = U(:, 1:d)``, and ``yael_vecs_normalize(Ud' (x - mean))``.
+
+    Parameters
+    ----------
+    d : int
+        Number of principal components kept (Table 2 / Table 4 "PCA d").
+    max_samples : int or None, default None
+        Fit on a seeded uniform sample of at most this many local features (``None`` = all,
+        as the authors). The covariance is accumulated in chunks either way.
+    random_state : int, default 0
+        Seed of the sample.
+
+    Attributes
+    ----------
+    mean_ : ndarray ``(K,)``
+    covariance_ : ndarray ``(K, K)``
+        The symmetrised covariance ``Xcov`` (divided by ``n``).
+    components_ : ndarray ``(d, K)``
+        Rows are ``Ud'``: the top-``d`` eigenvectors, sign fixed so that the entry of largest
+        magnitude of each is positive (MATLAB's signs are implementation defined).
+    explained_variance_ : ndarray ``(d,)``
+    n_features_in_ : int
+    """
+
+    def __init__(self, d=64, max_samples=None, random_state=0):
+        self.d = d
+        self.max_samples = max_samples
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        X = _check_input(X, what="training local features", keep_float=True)
+        n, K = X.shape
+        d = int(self.d)
+        if d < 1 or d > K:
+            raise ValueError(f"PCA d={d} must be between 1 and the feature dimension K={K}")
+        idx = sample_indices(n, self.max_samples, self.random_state)
+        n = idx.shape[0]
+        if n < d:
+            raise ValueError(f"PCA to d={d} needs at least d={d} training local features, got {n}")
+        # chunks of 65536 rows converted to float64: memory O(chunk * K + K^2)
+        mean = np.zeros(K)
+        for s in range(0, n, 65536):
+            mean += X[idx[s:s + 65536]].sum(axis=0, dtype=np.float64)
+        mean /= n
+        cov = np.zeros((K, K))
+        for s in range(0, n, 65536):
+            Xc = X[idx[s:s + 65536]].astype(np.float64) - mean
+            cov += Xc.T @ Xc
+        cov = (cov + cov.T) / (2 * n)
+        w, V = eigh_descending(cov)
+        V = V[:, :d]
+        flip = np.sign(V[np.abs(V).argmax(axis=0), np.arange(d)])
+        flip[flip == 0] = 1
+        self.mean_ = mean
+        self.covariance_ = cov
+        self.components_ = np.ascontiguousarray((V * flip).T)
+        self.explained_variance_ = w[:d]
+        self.n_features_in_ = K
+        return self
+
+    @classmethod
+    def from_params(cls, mean, components):
+        """A fitted instance from a given mean ``(K,)`` and projection ``(d, K)`` (rows = ``Ud'``)."""
+        components = np.atleast_2d(np.asarray(components, dtype=np.float64))
+        est = cls(d=components.shape[0])
+        est.mean_ = np.asarray(mean, dtype=np.float64).ravel()
+        est.components_ = np.ascontiguousarray(components)
+        est.n_features_in_ = components.shape[1]
+        return est
+
+    def transform(self, X):
+        """``L2((X - mean_) @ components_.T)`` row by row; a zero row stays zero."""
+        _check_fitted(self, "components_")
+        X = _check_input(X, self.n_features_in_)
+        return l2_normalize_rows((X - self.mean_) @ self.components_.T, copy=False)
+
+
+# ----------------------------------------------------------------------------------------------
+# Eq. 6: triangulation embedding
+# ----------------------------------------------------------------------------------------------
+def triangulation_residuals(X, centroids):
+    """Normalised residuals of Eq. 6: block ``j`` of row ``i`` is ``(x_i - c_j)/||x_i - c_j||``.
+
+    Parameters
+    ----------
+    X : ndarray ``(n, d)``
+    centroids : ndarray ``(k, d)``
+
+    Returns
+    -------
+    R : ndarray ``(n, k*d)``, block-major (``k`` blocks of ``d``), as ``triemb_res.m``.
+        A residual of norm 0 (a feature equal to a centroid) gives a zero block instead of the
+        NaN of the authors' code.
+    """
+    X = np.asarray(X)
+    C = np.asarray(centroids, dtype=X.dtype)
+    R = X[:, None, :] - C[None, :, :]
+    nr = np.sqrt(np.einsum("ijk,ijk->ij", R, R))
+    nr[nr == 0] = 1
+    R /= nr[:, :, None]
+    return R.reshape(X.shape[0], -1)
+
+
+class TriangulationEmbedding(TransformerMixin, BaseEstimator):
+    """Triangulation embedding phi_Delta (T-emb, Eq. 6) with the authors' mean removal and whitening.
+
+    ``phi(x) = P_emb (R(x) - Xmean)`` with ``R`` from :func:`triangulation_residuals`,
+    ``Xmean`` the mean of ``R`` on the training features, and ``P_emb = diag(ev^-1/2) V'``
+    from the eigen-decomposition of ``covD = sum (R - Xmean)(R - Xmean)'`` (not divided by
+    ``n``, as ``triemb_learn.m``) with the ``eig_clamp`` smallest eigenvalues raised to the
+    next one (``main.m``: ``eigval(end-32:end) = eigval(end-32)``).
+
+    Parameters
+    ----------
+    n_centroids : int
+        Codebook size ``|C|`` (k-means, under ``random_state``), ignored if ``centroids`` given.
+    centroids : ndarray ``(k, d)`` or None
+        An explicit codebook (the golden tests use this).
+    eig_clamp : int, default 32
+        Number of smallest eigenvalues raised to the ``(eig_clamp+1)``-th smallest.
+    kmeans_max_samples : int or None, default 100000
+        k-means is fitted on a seeded sample of at most this many local features.
+    max_samples : int or None, default None
+        ``Xmean`` and ``covD`` are learned on a seeded sample of at most this many local
+        features (``None`` = all, as the authors; the cost is ``n D^2``).
+    kmeans_n_init, kmeans_max_iter : int
+        Passed to :class:`sklearn.cluster.KMeans` (the authors: ``redo 2``, ``niter 100``).
+    random_state : int, default 0
+
+    Attributes
+    ----------
+    centroids_ : ``(k, d)``; mean_ : ``(k*d,)``; eigvec_ : ``(D, D)`` columns, decreasing
+    eigenvalues; eigval_raw_ : ``(D,)``; eigval_ : ``(D,)`` clamped; projection_ : ``(D, D)``
+    (``P_emb``); n_features_in_ : ``d``; embed_dim_ : ``D = k*d``.
+    """
+
+    def __init__(self, n_centroids=64, centroids=None, eig_clamp=32, kmeans_max_samples=100_000,
+                 kmeans_n_init=2, kmeans_max_iter=100, max_samples=None, random_state=0):
+        self.max_samples = max_samples
+        self.n_centroids = n_centroids
+        self.centroids = centroids
+        self.eig_clamp = eig_clamp
+        self.kmeans_max_samples = kmeans_max_samples
+        self.kmeans_n_init = kmeans_n_init
+        self.kmeans_max_iter = kmeans_max_iter
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        X = _check_input(X, what="training local features")
+        n, d = X.shape
+        C = _codebook(self, X, self.centroids, self.n_centroids)
+        X = X[sample_indices(n, self.max_samples, self.random_state)]
+        n = X.shape[0]
+        D = C.shape[0] * d
+        # triemb_learn.m: covD = sum X X', NOT divided by n
+        _learn_whitening(self, lambda Xs: triangulation_residuals(Xs, C), X, D, _CHUNK, 1.0, "T-emb")
+        self.centroids_ = C
+        self.n_features_in_ = d
+        self.embed_dim_ = D
+        return self
+
+    @classmethod
+    def from_params(cls, centroids, mean, projection):
+        """A fitted instance from a codebook ``(k, d)``, ``Xmean`` ``(k*d,)`` and ``P_emb``."""
+        C = np.atleast_2d(np.asarray(centroids, dtype=np.float64))
+        est = cls(n_centroids=C.shape[0], centroids=C)
+        est.centroids_ = C
+        est.mean_ = np.asarray(mean, dtype=np.float64).ravel()
+        est.projection_ = np.asarray(projection, dtype=np.float64)
+        est.n_features_in_ = C.shape[1]
+        est.embed_dim_ = C.shape[0] * C.shape[1]
+        return est
+
+    def residuals(self, X):
+        """``R(X) - Xmean``: the output of the authors' ``triemb_res`` ``(n, k*d)``."""
+        _check_fitted(self, "projection_")
+        X = _check_input(X, self.n_features_in_)
+        return triangulation_residuals(X, self.centroids_) - self.mean_
+
+    def transform(self, X):
+        """``(R(X) - Xmean) @ P_emb.T`` ``(n, D)``: one embedded vector per local feature."""
+        return self.residuals(X) @ self.projection_.T
+
+
+# ----------------------------------------------------------------------------------------------
+# Eq. 7: F-FAemb
+# ----------------------------------------------------------------------------------------------
+def ffa_coefficients(X, anchors, mu=1e-2):
+    """Closed-form F-FAemb coefficients ``gamma`` (the authors' ``learn_coeff_one_sample.m``).
+
+    For each ``x``: ``a = sum_j ||x - b_j||_1^3``, ``M = B'B + a mu I``,
+    ``lambda = (1' M^-1 B'x - 1) / (1' M^-1 1)``, ``gamma = M^-1 (B'x - lambda 1)``
+    (so ``sum(gamma) = 1``). Vectorised over the features through one eigen-decomposition
+    ``B'B = Q diag(s) Q'``: ``M^-1 = Q diag(1/(s + a mu)) Q'`` for every feature at once
+    (the authors loop over features and call ``inv``).
+
+    Parameters
+    ----------
+    X : ndarray ``(n, d)``
+    anchors : ndarray ``(k, d)``
+    mu : float
+
+    Returns
+    -------
+    gamma : ndarray ``(n, k)``
+    """
+    X = np.asarray(X, dtype=np.float64)
+    B = np.asarray(anchors, dtype=np.float64)
+    k = B.shape[0]
+    s, Q = np.linalg.eigh(B @ B.T)  # (k, k) Gram of the anchors
+    L1 = np.abs(X[:, None, :] - B[None, :, :]).sum(axis=2)  # (n, k)
+    a = (L1 ** 3).sum(axis=1)  # (n,)
+    w = 1.0 / (s[None, :] + (a * mu)[:, None])  # (n, k) eigenvalues of M^-1
+    u = Q.T @ np.ones(k)  # (k,)
+    bq = (X @ B.T) @ Q  # Q' B'x, (n, k)
+    num = (w * bq) @ u - 1.0
+    den = (w * u[None, :] ** 2).sum(axis=1)
+    lam = num / den
+    return (w * (bq - lam[:, None] * u[None, :])) @ Q.T
+
+
+def ffa_raw_embedding(X, anchors, gamma):
+    """The F-FAemb vector of Eq. 7 before whitening (the authors' ``fa_embedding.c``).
+
+    Block ``j`` is ``gamma_j * triu(r r')`` with ``r = (x - b_j)/||x - b_j||``, the upper
+    triangle listed row by row (``np.triu_indices(d)`` order), ``d(d+1)/2`` values per block.
+
+    Returns
+    -------
+    phi : ndarray ``(n, k*d*(d+1)/2)``
+    """
+    X = np.asarray(X)
+    B = np.asarray(anchors, dtype=X.dtype)
+    n, d = X.shape
+    R = X[:, None, :] - B[None, :, :]
+    nr = np.sqrt(np.einsum("ijk,ijk->ij", R, R))
+    nr[nr == 0] = 1
+    R /= nr[:, :, None]
+    iu, ju = np.triu_indices(d)
+    phi = R[:, :, iu] * R[:, :, ju]
+    phi *= np.asarray(gamma, dtype=X.dtype)[:, :, None]
+    return phi.reshape(n, -1)
+
+
+class FFAEmbedding(TransformerMixin, BaseEstimator):
+    """F-FAemb (Eq. 7) with the whitening of the authors' ``projection_learn_batch.m``.
+
+    ``phi(x) = P_emb (psi(x) - Xmean)`` with ``psi`` from :func:`ffa_raw_embedding` and the
+    coefficients of :func:`ffa_coefficients`; ``covD`` is divided by ``n - 1`` and the
+    ``eig_clamp`` smallest eigenvalues are raised to the next one
+    (``eigval(end-128:end) = eigval(end-128)`` in ``main.m``).
+
+    Parameters
+    ----------
+    n_anchors : int
+        Number of anchor points ``|C|`` (k-means under ``random_state``; the authors pick the
+        best of 5 k-means runs by the FA objective, here scikit-learn keeps the best of
+        ``kmeans_n_init`` runs by inertia).
+    anchors : ndarray ``(k, d)`` or None
+        Explicit anchors.
+    mu : float, default 1e-2
+        Regularisation of the coefficients (the authors' recommended value).
+    eig_clamp : int, default 128
+    kmeans_max_samples, kmeans_n_init, kmeans_max_iter, max_samples, random_state : see
+        :class:`TriangulationEmbedding`.
+
+    Attributes
+    ----------
+    anchors_, mean_, eigvec_, eigval_raw_, eigval_, projection_, n_features_in_,
+    embed_dim_ (``k d (d+1)/2``).
+    """
+
+    def __init__(self, n_anchors=10, anchors=None, mu=1e-2, eig_clamp=128,
+                 kmeans_max_samples=100_000, kmeans_n_init=5, kmeans_max_iter=100, max_samples=None,
+                 random_state=0):
+        self.max_samples = max_samples
+        self.n_anchors = n_anchors
+        self.anchors = anchors
+        self.mu = mu
+        self.eig_clamp = eig_clamp
+        self.kmeans_max_samples = kmeans_max_samples
+        self.kmeans_n_init = kmeans_n_init
+        self.kmeans_max_iter = kmeans_max_iter
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        X = _check_input(X, what="training local features")
+        n, d = X.shape
+        B = _codebook(self, X, self.anchors, self.n_anchors, what="anchors")
+        X = X[sample_indices(n, self.max_samples, self.random_state)]
+        n = X.shape[0]
+        if n < 2:
+            raise ValueError("F-FAemb whitening needs at least 2 training local features")
+        D = B.shape[0] * d * (d + 1) // 2
+        chunk = max(1, _CHUNK * 64 // max(D // 64, 1))
+        # projection_learn_batch.m divides covD by (m - 1)
+        _learn_whitening(self, lambda Xs: ffa_raw_embedding(Xs, B, ffa_coefficients(Xs, B, self.mu)),
+                         X, D, chunk, float(n - 1), "F-FAemb")
+        self.anchors_ = B
+        self.n_features_in_ = d
+        self.embed_dim_ = D
+        return self
+
+    @classmethod
+    def from_params(cls, anchors, mean, projection, mu=1e-2):
+        """A fitted instance from anchors ``(k, d)``, ``Xmean`` and ``P_emb``."""
+        B = np.atleast_2d(np.asarray(anchors, dtype=np.float64))
+        est = cls(n_anchors=B.shape[0], anchors=B, mu=mu)
+        est.anchors_ = B
+        est.mean_ = np.asarray(mean, dtype=np.float64).ravel()
+        est.projection_ = np.asarray(projection, dtype=np.float64)
+        est.n_features_in_ = B.shape[1]
+        est.embed_dim_ = B.shape[0] * B.shape[1] * (B.shape[1] + 1) // 2
+        return est
+
+    def coefficients(self, X):
+        """The closed-form ``gamma`` ``(n, k)`` of every local feature."""
+        _check_fitted(self, "projection_")
+        X = _check_input(X, self.n_features_in_)
+        return ffa_coefficients(X, self.anchors_, self.mu)
+
+    def raw_embedding(self, X):
+        """``psi(X)`` before mean removal and whitening ``(n, D)`` (``fa_embedding.c``)."""
+        X = _check_input(X, getattr(self, "n_features_in_", None))
+        return ffa_raw_embedding(X, self.anchors_, self.coefficients(X))
+
+    def transform(self, X):
+        """``(psi(X) - Xmean) @ P_emb.T`` ``(n, D)``."""
+        return (self.raw_embedding(X) - self.mean_) @ self.projection_.T
+
+
+# ----------------------------------------------------------------------------------------------
+# Eq. 5: VLAD
+# ----------------------------------------------------------------------------------------------
+def nearest_centroid(X, centroids):
+    """Index of the nearest centroid (squared L2) of every row; ties to the lower index."""
+    X = np.asarray(X)
+    C = np.asarray(centroids, dtype=X.dtype)
+    d2 = (C * C).sum(axis=1)[None, :] - 2 * (X @ C.T)  # ||x||^2 is common to all centroids
+    return np.argmin(d2, axis=1)
+
+
+class VLAD(TransformerMixin, BaseEstimator):
+    """VLAD embedding of each local feature (Eq. 5), before aggregation.
+
+    Block ``j`` of ``phi(x)`` is ``x - c_j`` if ``c_j`` is the nearest visual word, else 0.
+    Sum-pooling these vectors gives the (unnormalised) VLAD of VLFeat's
+    ``vl_vlad(..., 'unnormalized')`` used by the authors, layout ``[cell 1; ...; cell k]``.
+
+    Parameters
+    ----------
+    n_centroids : int
+    centroids : ndarray ``(k, d)`` or None
+    kmeans_max_samples, kmeans_n_init, kmeans_max_iter, random_state :
+        see :class:`TriangulationEmbedding`.
+
+    Attributes
+    ----------
+    centroids_ ``(k, d)``, n_features_in_, embed_dim_ (``k*d``).
+    """
+
+    def __init__(self, n_centroids=64, centroids=None, kmeans_max_samples=100_000,
+                 kmeans_n_init=2, kmeans_max_iter=100, random_state=0):
+        self.n_centroids = n_centroids
+        self.centroids = centroids
+        self.kmeans_max_samples = kmeans_max_samples
+        self.kmeans_n_init = kmeans_n_init
+        self.kmeans_max_iter = kmeans_max_iter
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        X = _check_input(X, what="training local features")
+        C = _codebook(self, X, self.centroids, self.n_centroids)
+        self.centroids_ = C
+        self.n_features_in_ = C.shape[1]
+        self.embed_dim_ = C.size
+        return self
+
+    @classmethod
+    def from_params(cls, centroids):
+        C = np.atleast_2d(np.asarray(centroids, dtype=np.float64))
+        return cls(n_centroids=C.shape[0], centroids=C).fit(C)
+
+    def assign(self, X):
+        """Nearest visual word of each local feature ``(n,)``."""
+        _check_fitted(self, "centroids_")
+        X = _check_input(X, self.n_features_in_)
+        return nearest_centroid(X, self.centroids_)
+
+    def transform(self, X):
+        _check_fitted(self, "centroids_")
+        X = _check_input(X, self.n_features_in_)
+        return _vlad_embed(X, self.centroids_)
+
+
+def _vlad_embed(X, C):
+    n, d = X.shape
+    k = C.shape[0]
+    nn = nearest_centroid(X, C)
+    out = np.zeros((n, k, d), dtype=X.dtype)
+    out[np.arange(n), nn] = X - C[nn]
+    return out.reshape(n, k * d)
+
+
+# ----------------------------------------------------------------------------------------------
+# Eq. 4: Fisher vector
+# ----------------------------------------------------------------------------------------------
+def fisher_posteriors(X, means, variances, priors):
+    """GMM posteriors ``p_i(x)`` ``(n, k)`` for diagonal covariances, as VLFeat's ``vl_fisher``.
+
+    ``log p_i = log w_i - 1/2 sum log var_i - 1/2 ||(x - mu_i)/sigma_i||^2`` (the constant
+    ``d/2 log 2 pi`` cancels), normalised with the max-shift (log-sum-exp) trick.
+    """
+    X = np.asarray(X)
+    mu = np.asarray(means, dtype=X.dtype)
+    var = np.asarray(variances, dtype=X.dtype)
+    w = np.asarray(priors, dtype=X.dtype).ravel()
+    iv = 1.0 / var
+    # Mahalanobis distance expanded: sum x^2/var - 2 x mu/var + mu^2/var
+    maha = (X * X) @ iv.T - 2 * X @ (mu * iv).T + (mu * mu * iv).sum(axis=1)[None, :]
+    logp = np.log(w)[None, :] - 0.5 * np.log(var).sum(axis=1)[None, :] - 0.5 * maha
+    logp -= logp.max(axis=1, keepdims=True)
+    p = np.exp(logp)
+    p /= p.sum(axis=1, keepdims=True)
+    return p
+
+
+class FisherVector(TransformerMixin, BaseEstimator):
+    """Fisher vector of each local feature (Eq. 4), diagonal GMM, before aggregation.
+
+    ``u_i = p_i(x) / sqrt(w_i) (x - mu_i)/sigma_i`` and
+    ``v_i = p_i(x) / sqrt(2 w_i) [((x - mu_i)/sigma_i)^2 - 1]``, laid out
+    ``[u_1..u_k, v_1..v_k]``. Average pooling of these vectors equals VLFeat's
+    ``vl_fisher(x, means, covariances, priors)`` with default options (the authors' 'fv'),
+    including VLFeat 0.9.21's rule that a posterior below ``1e-6`` counts as 0 (without
+    renormalising the others; without it the result differs from ``vl_fisher`` by ~4e-7).
+
+    Parameters
+    ----------
+    n_components : int
+        Number of Gaussians ``|C|``.
+    means, covariances, priors : ndarrays ``(k, d)``, ``(k, d)`` (diagonal VARIANCES), ``(k,)``
+        An explicit GMM (all three or none).
+    gmm_max_samples : int or None, default 100000
+    reg_covar : float, default 1e-6
+        Passed to :class:`sklearn.mixture.GaussianMixture` (diagonal, seeded).
+    max_iter : int, default 100
+    posterior_threshold : float, default 1e-6
+        Posteriors below this are set to 0 in the encoding (VLFeat 0.9.21).
+    random_state : int, default 0
+
+    Attributes
+    ----------
+    means_, covariances_, priors_, n_features_in_, embed_dim_ (``2 k d``).
+    """
+
+    def __init__(self, n_components=64, means=None, covariances=None, priors=None,
+                 gmm_max_samples=100_000, reg_covar=1e-6, max_iter=100, posterior_threshold=1e-6,
+                 random_state=0):
+        self.n_components = n_components
+        self.posterior_threshold = posterior_threshold
+        self.means = means
+        self.covariances = covariances
+        self.priors = priors
+        self.gmm_max_samples = gmm_max_samples
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        X = _check_input(X, what="training local features")
+        given = [p is not None for p in (self.means, self.covariances, self.priors)]
+        if any(given) and not all(given):
+            raise ValueError("give all of means, covariances and priors, or none")
+        if all(given):
+            mu = np.atleast_2d(np.asarray(self.means, dtype=np.float64))
+            var = np.atleast_2d(np.asarray(self.covariances, dtype=np.float64))
+            w = np.asarray(self.priors, dtype=np.float64).ravel()
+            if mu.shape != var.shape or mu.shape[0] != w.shape[0] or mu.shape[1] != X.shape[1]:
+                raise ValueError(f"inconsistent GMM shapes: means {mu.shape}, covariances "
+                                 f"{var.shape}, priors {w.shape}, local features {X.shape}")
+        else:
+            k = int(self.n_components)
+            n = X.shape[0]
+            if n < k:
+                raise ValueError(f"a GMM of {k} Gaussians needs at least {k} training local "
+                                 f"features, got {n}")
+            Xs = X[sample_indices(n, self.gmm_max_samples, self.random_state)]
+            gmm = GaussianMixture(n_components=k, covariance_type="diag", reg_covar=self.reg_covar,
+                                  max_iter=self.max_iter, random_state=self.random_state)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # ConvergenceWarning on tiny sets
+                gmm.fit(Xs)
+            mu, var, w = gmm.means_, gmm.covariances_, gmm.weights_
+        if np.any(var <= 0) or np.any(w <= 0):
+            raise ValueError("GMM variances and priors must be positive")
+        self.means_ = np.ascontiguousarray(mu)
+        self.covariances_ = np.ascontiguousarray(var)
+        self.priors_ = w
+        self.n_features_in_ = mu.shape[1]
+        self.embed_dim_ = 2 * mu.size
+        return self
+
+    @classmethod
+    def from_params(cls, means, covariances, priors):
+        mu = np.atleast_2d(np.asarray(means, dtype=np.float64))
+        return cls(n_components=mu.shape[0], means=mu, covariances=covariances,
+                   priors=priors).fit(mu)
+
+    def posteriors(self, X):
+        _check_fitted(self, "means_")
+        X = _check_input(X, self.n_features_in_)
+        return fisher_posteriors(X, self.means_, self.covariances_, self.priors_)
+
+    def transform(self, X):
+        _check_fitted(self, "means_")
+        X = _check_input(X, self.n_features_in_)
+        return _fv_embed(X, self.means_, self.covariances_, self.priors_,
+                         self.posterior_threshold)
+
+
+def _fv_embed(X, mu, var, w, threshold=1e-6):
+    n, d = X.shape
+    k = mu.shape[0]
+    p = fisher_posteriors(X, mu, var, w)  # (n, k)
+    if threshold:
+        p[p < threshold] = 0
+    z = (X[:, None, :] - mu[None, :, :]) / np.sqrt(var)[None, :, :]  # (n, k, d)
+    out = np.empty((n, 2, k, d), dtype=X.dtype)
+    out[:, 0] = (p / np.sqrt(w)[None, :])[:, :, None] * z
+    out[:, 1] = (p / np.sqrt(2 * w)[None, :])[:, :, None] * (z * z - 1)
+    return out.reshape(n, 2 * k * d)
+
+
+def make_embedding(name, d, n_centroids, random_state=0, **kwargs):
+    """The embedding estimator called ``name`` (``"fv"``, ``"vlad"``, ``"temb"``, ``"ffaemb"``).
+
+    ``n_centroids`` is ``|C|`` of Tables 2 and 4 (codebook size, GMM size or number of anchors);
+    ``d`` is only used to validate the name/size combination.
+    """
+    name = str(name).lower()
+    if name == "temb":
+        return TriangulationEmbedding(n_centroids=n_centroids, random_state=random_state, **kwargs)
+    if name == "ffaemb":
+        return FFAEmbedding(n_anchors=n_centroids, random_state=random_state, **kwargs)
+    if name == "vlad":
+        return VLAD(n_centroids=n_centroids, random_state=random_state, **kwargs)
+    if name == "fv":
+        return FisherVector(n_components=n_centroids, random_state=random_state, **kwargs)
+    raise ValueError(f"unknown embedding {name!r}; choose one of {EMBEDDINGS}")

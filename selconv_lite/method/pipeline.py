@@ -1,0 +1,501 @@
+"""The whole framework of Sec. 4: mask -> PCA+L2 -> embedding -> aggregation -> post-processing.
+
+:class:`SelectiveConvPipeline` is fitted on the feature maps of a held-out set (Sec. 5.1) and
+turns feature maps into final ``D``-dimensional float32 vectors, compared by inner product.
+It reproduces the authors' ``main.m`` end to end (golden files ``i_pipeline_*``):
+
+offline (``fit``, on the held-out images)
+    1. mask every map (``"max"``, ``"sum"``, ``"sift"`` or ``"none"``), gather the selected local
+       features (a seeded sample of at most ``max_train_features`` if there are more);
+    2. PCA to ``d`` + L2 (Sec. 4.1);
+    3. learn the embedding: codebook (k-means / GMM, seeded) and, for T-emb / F-FAemb, the mean
+       and the clamped whitening;
+    4. encode every held-out image (steps below up to the first L2) and learn the rotation
+       normalisation on those vectors.
+
+online (``transform``, per image)
+    mask -> local features -> PCA+L2 -> embed each local feature -> (L2 of each embedded
+    vector, for democratic pooling) -> aggregate -> L2 -> rotate ``P'(v - Xm)`` -> drop the
+    first ``truncate`` components -> power-law ``alpha`` -> L2.
+
+As in the authors' code, the embedded vectors are L2-normalised one by one before democratic
+pooling (``'tembsink'`` and ``'faemb'``), and not before sum / average pooling (``'temb'``,
+``'vlad'``, ``'fv'``).
+
+Presets: :meth:`SelectiveConvPipeline.from_preset` (Table 4, ``D`` = 512 ... 8064, T-emb +
+democratic), :meth:`SelectiveConvPipeline.from_table2` (Table 2, ``D`` = 4224 for each
+embedding) and :meth:`SelectiveConvPipeline.for_dimension` (any reachable ``D``).
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, clone
+
+from .aggregation import AGGREGATIONS, democratic_weights
+from .embeddings import (EMBEDDINGS, PCAL2, VLAD, FFAEmbedding, FisherVector,
+                         TriangulationEmbedding, _fv_embed, _vlad_embed, ffa_coefficients,
+                         ffa_raw_embedding, make_embedding, triangulation_residuals)
+from .masks import MASKS, apply_mask, compute_mask
+from .postprocess import RotationNormalization
+from ..core.utils import l2_normalize_rows, sample_indices
+
+__all__ = ["SelectiveConvPipeline", "TABLE2", "TABLE4", "ZeroFeatureMapWarning", "embedding_dim",
+           "default_truncate"]
+
+#: Table 4: final dimension D -> (PCA d, |C|) for M + T-emb + democratic.
+TABLE4 = {512: (32, 20), 1024: (64, 18), 2048: (64, 34), 4096: (64, 66), 8064: (128, 64)}
+
+#: Table 2: embedding -> (PCA d, |C|), each giving D = 4224.
+TABLE2 = {"fv": (48, 44), "vlad": (64, 66), "temb": (64, 68), "ffaemb": (32, 10)}
+
+
+class ZeroFeatureMapWarning(UserWarning):
+    """A feature map is all zero: its vector carries no information about the image."""
+
+
+def embedding_dim(embedding, d, n_centroids):
+    """Dimension of the embedded (and aggregated) vector before truncation.
+
+    ``fv``: ``2 d |C|``; ``vlad`` and ``temb``: ``d |C|``; ``ffaemb``: ``|C| d (d+1) / 2``.
+    """
+    e = str(embedding).lower()
+    d, k = int(d), int(n_centroids)
+    if e == "fv":
+        return 2 * d * k
+    if e in ("vlad", "temb"):
+        return d * k
+    if e == "ffaemb":
+        return k * d * (d + 1) // 2
+    raise ValueError(f"unknown embedding {embedding!r}; choose one of {EMBEDDINGS}")
+
+
+def default_truncate(embedding, d):
+    """Components dropped after the rotation (Sec. 5.2.1): 128 for T-emb, ``d(d+1)`` for
+    F-FAemb, none for FV and VLAD."""
+    e = str(embedding).lower()
+    if e == "temb":
+        return 128
+    if e == "ffaemb":
+        return int(d) * (int(d) + 1)
+    return 0
+
+
+class SelectiveConvPipeline(BaseEstimator):
+    """Selective deep conv. features: the paper's full framework (Sec. 3-4, Fig. pipeline).
+
+    Parameters
+    ----------
+    mask : {"max", "sum", "sift", "none"}, default "max"
+        M_MAX (Eq. 2), M_SUM (Eq. 3), M_SIFT (Eq. 1) or no mask.
+    embedding : {"temb", "ffaemb", "vlad", "fv"} or an embedding estimator, default "temb"
+        phi_Delta (Eq. 6), phi_F-FAemb (Eq. 7), phi_VLAD (Eq. 5), phi_FV (Eq. 4). An estimator
+        instance (:class:`~selconv_lite.method.embeddings.TriangulationEmbedding`, ...) is used as is
+        if already fitted (e.g. built with ``from_params`` from stored parameters), else cloned
+        and fitted; ``n_centroids`` is then taken from it.
+    aggregation : {"democratic", "sum", "average", "max"}, default "democratic"
+        psi_d, psi_s, psi_a or max pooling (Sec. 4.3).
+    d : int, default 64
+        PCA dimension of the local features (Sec. 4.1).
+    n_centroids : int, default 18
+        ``|C|``: codebook size / GMM size / number of anchors (Tables 2 and 4).
+    alpha : float, default 0.5
+        Power-law exponent (Sec. 4.4; the paper fixes 0.5).
+    truncate : int or None, default None
+        Components dropped after the rotation; ``None`` = 128 for T-emb, ``d(d+1)`` for
+        F-FAemb, 0 otherwise.
+    seed : int, default 0
+        Seed of every random choice (samples, k-means, GMM).
+    sift_radius : int, default 1
+        SIFT-mask neighbourhood (1 = the authors' 3x3, 0 = the paper's Eq. 1).
+    max_train_features : int or None, default 200000
+        PCA and the codebook are learned on a seeded sample of at most this many masked
+        local features of the held-out set (``None`` = all, as the authors).
+    max_whiten_features : int or None, default 50000
+        The T-emb / F-FAemb mean and whitening are learned on a seeded sample of at most this
+        many of them (cost ``n D^2``; ``None`` = all).
+    rn_components : int, default 1024
+        PCA components of the rotation normalisation (``learn_rn.m``).
+    eig_clamp : int or None, default None
+        Smallest whitening eigenvalues raised to the next one; ``None`` = 32 (T-emb) / 128
+        (F-FAemb), the authors' values.
+    dtype : {"float32", "float64"}, default "float32"
+        Precision of the online stage (fitting is always float64). float32 halves the time
+        of the dominant products; float64 reproduces the authors' f64 runs to ~1e-14.
+    embedding_params : dict or None
+        Extra parameters of the embedding estimator, e.g. ``{"centroids": C}`` for a fixed
+        codebook, ``{"mu": 1e-2}`` for F-FAemb.
+    pca : PCAL2 or None, default None
+        ``None`` learns PCA+L2 with ``d`` components; a fitted :class:`PCAL2` is used as is
+        (``d`` is then taken from it), an unfitted one is cloned and fitted.
+
+    Notes
+    -----
+    ``alpha`` is only used online, so it can be changed with ``set_params(alpha=...)`` after
+    ``fit`` (the power-law sweep of Fig. 3 without refitting).
+
+    Attributes
+    ----------
+    pca_ : PCAL2
+    embedding_ : the fitted embedding estimator
+    rotation_ : RotationNormalization
+    train_vectors_ : ndarray ``(n_train, D_emb)``
+        The L2-normalised aggregated held-out vectors the rotation was learned on.
+    truncate_ : int
+    output_dim_ : int
+        ``D`` of the final vectors.
+    n_train_features_ : int
+        Number of masked local features in the held-out set.
+    """
+
+    def __init__(self, mask="max", embedding="temb", aggregation="democratic", d=64, n_centroids=18,
+                 alpha=0.5, truncate=None, seed=0, sift_radius=1, max_train_features=200_000,
+                 max_whiten_features=50_000, rn_components=1024, eig_clamp=None, dtype="float32",
+                 embedding_params=None, pca=None):
+        self.pca = pca
+        self.mask = mask
+        self.embedding = embedding
+        self.aggregation = aggregation
+        self.d = d
+        self.n_centroids = n_centroids
+        self.alpha = alpha
+        self.truncate = truncate
+        self.seed = seed
+        self.sift_radius = sift_radius
+        self.max_train_features = max_train_features
+        self.max_whiten_features = max_whiten_features
+        self.rn_components = rn_components
+        self.eig_clamp = eig_clamp
+        self.dtype = dtype
+        self.embedding_params = embedding_params
+
+    # ------------------------------------------------------------------------------ presets
+    @classmethod
+    def from_preset(cls, D=1024, mask="max", **kwargs):
+        """Table 4: ``M_mask + phi_Delta + psi_d`` with the ``(d, |C|)`` of the paper for ``D``.
+
+        ``D`` in 512, 1024, 2048, 4096, 8064 (``d |C| - 128 = D``).
+        """
+        D = int(D)
+        if D not in TABLE4:
+            raise ValueError(f"Table 4 has no preset for D={D} (it has {sorted(TABLE4)}); use "
+                             "SelectiveConvPipeline.for_dimension(D, d=...) for another D")
+        d, k = TABLE4[D]
+        return cls(mask=mask, embedding="temb", aggregation="democratic", d=d, n_centroids=k,
+                   **kwargs)
+
+    @classmethod
+    def from_table2(cls, embedding="temb", mask="max", aggregation="democratic", **kwargs):
+        """Table 2: the ``(d, |C|)`` that give ``D = 4224`` for each embedding."""
+        e = str(embedding).lower()
+        if e not in TABLE2:
+            raise ValueError(f"Table 2 has no row for {embedding!r}; choose one of {sorted(TABLE2)}")
+        d, k = TABLE2[e]
+        return cls(mask=mask, embedding=e, aggregation=aggregation, d=d, n_centroids=k, **kwargs)
+
+    @classmethod
+    def for_dimension(cls, D, d=64, embedding="temb", mask="max", **kwargs):
+        """The pipeline with final dimension ``D`` for a given ``d`` (``|C|`` solved for).
+
+        ``temb``: ``d |C| - 128 = D``; ``vlad``: ``d |C| = D``; ``fv``: ``2 d |C| = D``;
+        ``ffaemb``: ``(|C| - 2) d (d+1) / 2 = D``.
+
+        Raises
+        ------
+        ValueError
+            If ``D`` cannot be reached with this ``d`` (the division is not exact).
+        """
+        e = str(embedding).lower()
+        D, d = int(D), int(d)
+        if D <= 0 or d <= 0:
+            raise ValueError(f"D and d must be positive, got D={D}, d={d}")
+        if e == "temb":
+            num, den, off, formula = D + 128, d, 0, "d*|C| - 128"
+        elif e == "vlad":
+            num, den, off, formula = D, d, 0, "d*|C|"
+        elif e == "fv":
+            num, den, off, formula = D, 2 * d, 0, "2*d*|C|"
+        elif e == "ffaemb":
+            num, den, off, formula = D, d * (d + 1) // 2, 2, "(|C| - 2)*d*(d+1)/2"
+        else:
+            raise ValueError(f"unknown embedding {embedding!r}; choose one of {EMBEDDINGS}")
+        if num % den:
+            raise ValueError(f"D={D} is not reachable with d={d} for {e}: D = {formula} needs "
+                             f"{num} to be a multiple of {den}")
+        return cls(mask=mask, embedding=e, d=d, n_centroids=num // den + off, **kwargs)
+
+    def expected_dim(self):
+        """The final dimension ``D`` this configuration produces (without fitting)."""
+        De = embedding_dim(self._emb_name(), self._d(), self._k())
+        t = self._truncate()
+        if not 0 <= t < De:
+            raise ValueError(f"truncate={t} must be in [0, {De}) for {self._emb_name()} with "
+                             f"d={self._d()}, |C|={self._k()}")
+        return De - t
+
+    # ------------------------------------------------------------------------------ helpers
+    _EMB_CLASSES = {TriangulationEmbedding: "temb", FFAEmbedding: "ffaemb", VLAD: "vlad",
+                    FisherVector: "fv"}
+
+    def _emb_name(self):
+        if isinstance(self.embedding, str):
+            return self.embedding.lower()
+        for cls, name in self._EMB_CLASSES.items():
+            if isinstance(self.embedding, cls):
+                return name
+        raise ValueError(f"unknown embedding {self.embedding!r}; choose one of {EMBEDDINGS} or "
+                         "an instance of TriangulationEmbedding, FFAEmbedding, VLAD, FisherVector")
+
+    def _d(self):
+        if isinstance(self.pca, PCAL2):
+            if hasattr(self.pca, "components_"):
+                return self.pca.components_.shape[0]
+            return int(self.pca.d)
+        return int(self.d)
+
+    def _k(self):
+        e = self.embedding
+        if isinstance(e, str):
+            return int(self.n_centroids)
+        for attr in ("centroids_", "anchors_", "means_"):
+            if hasattr(e, attr):
+                return getattr(e, attr).shape[0]
+        return int(getattr(e, "n_centroids", getattr(e, "n_anchors", getattr(e, "n_components", 0))))
+
+    def _truncate(self):
+        if self.truncate is None:
+            return default_truncate(self._emb_name(), self._d())
+        return int(self.truncate)
+
+    def _validate(self):
+        if str(self.mask).lower() not in MASKS + ("sum50",):
+            raise ValueError(f"unknown mask {self.mask!r}; choose one of {MASKS}")
+        if self._emb_name() not in EMBEDDINGS:
+            raise ValueError(f"unknown embedding {self.embedding!r}; choose one of {EMBEDDINGS}")
+        if str(self.aggregation).lower() not in AGGREGATIONS:
+            raise ValueError(f"unknown aggregation {self.aggregation!r}; choose one of "
+                             f"{AGGREGATIONS}")
+        if not 0 <= float(self.alpha) <= 1:
+            raise ValueError(f"alpha must be in [0, 1], got {self.alpha}")
+        if self.dtype not in ("float32", "float64", np.float32, np.float64):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        self.expected_dim()
+
+    def _mask_of(self, im):
+        name = getattr(im, "name", "") or ""
+        m = compute_mask(self.mask, im, radius=self.sift_radius)  # checks shape and NaN
+        if not np.any(im.fmap):
+            warnings.warn(f"feature map of image {name!r} is all zero: its vector carries no "
+                          "information", ZeroFeatureMapWarning, stacklevel=3)
+        return m
+
+    # ------------------------------------------------------------------------------ fit
+    def fit(self, images, y=None):
+        """Learn every parameter on held-out feature maps.
+
+        Parameters
+        ----------
+        images : list of :class:`selconv_lite.core.types.ImageFeatures`
+            The held-out learning set (e.g. Paris6k for Oxford5k, Sec. 5.1); at least 2 images.
+        """
+        self._validate()
+        images = list(images)
+        if len(images) < 2:
+            raise ValueError(f"fit needs at least 2 held-out images, got {len(images)}")
+        e = self._emb_name()
+        K = images[0].fmap.shape[2] if np.ndim(images[0].fmap) == 3 else None
+        masks = []
+        for im in images:
+            if np.ndim(im.fmap) != 3 or im.fmap.shape[2] != K:
+                raise ValueError(f"feature map of image {im.name!r} has shape "
+                                 f"{np.shape(im.fmap)}; all maps must be (H, W, {K})")
+            masks.append(self._mask_of(im))
+        counts = np.array([int(m.sum()) for m in masks])
+        N = int(counts.sum())
+        idx = sample_indices(N, self.max_train_features, self.seed)
+        bounds = np.concatenate([[0], np.cumsum(counts)])
+        X = np.empty((idx.shape[0], K), dtype=np.float32)
+        pos = 0
+        for i, im in enumerate(images):
+            lo, hi = np.searchsorted(idx, [bounds[i], bounds[i + 1]])
+            if hi > lo:
+                local = apply_mask(im.fmap, masks[i], im.name)
+                X[pos:pos + hi - lo] = local[idx[lo:hi] - bounds[i]]
+                pos += hi - lo
+        d = self._d()
+        if d > K:
+            raise ValueError(f"PCA d={d} exceeds the feature-map depth K={K}")
+        if isinstance(self.pca, PCAL2) and hasattr(self.pca, "components_"):
+            self.pca_ = self.pca
+            if self.pca_.n_features_in_ != K:
+                raise ValueError(f"the given PCA expects depth {self.pca_.n_features_in_}, maps "
+                                 f"have K={K}")
+        else:
+            if X.shape[0] < d:
+                raise ValueError(f"the held-out set has {X.shape[0]} masked local features, "
+                                 f"fewer than the PCA dimension d={d}")
+            self.pca_ = (clone(self.pca) if isinstance(self.pca, PCAL2) else PCAL2(d=d)).fit(X)
+        Xp = self.pca_.transform(X)
+        del X
+        self.n_train_features_ = N
+        self.truncate_ = self._truncate()
+        if not isinstance(self.embedding, str):
+            est = self.embedding
+            fitted = any(hasattr(est, a) for a in ("projection_", "centroids_", "means_"))
+            self.embedding_ = est if fitted else clone(est).fit(Xp)
+            del Xp
+            return self._fit_rest(images, masks)
+        params = dict(self.embedding_params or {})
+        if e in ("temb", "ffaemb"):
+            params.setdefault("max_samples", self.max_whiten_features)
+            if self.eig_clamp is not None:
+                params.setdefault("eig_clamp", int(self.eig_clamp))
+        if e in ("temb", "ffaemb", "vlad"):
+            params.setdefault("kmeans_max_samples", self.max_train_features)
+        else:
+            params.setdefault("gmm_max_samples", self.max_train_features)
+        n_codes = int(self.n_centroids)
+        if Xp.shape[0] < n_codes and not any(k in params for k in ("centroids", "anchors", "means")):
+            raise ValueError(f"the held-out set has {Xp.shape[0]} masked local features, fewer than "
+                             f"|C|={n_codes}")
+        self.embedding_ = make_embedding(e, d, n_codes, random_state=self.seed, **params).fit(Xp)
+        del Xp
+        return self._fit_rest(images, masks)
+
+    def _fit_rest(self, images, masks):
+        if self.embedding_.n_features_in_ != self.pca_.components_.shape[0]:
+            raise ValueError(f"the embedding expects d={self.embedding_.n_features_in_}, the PCA "
+                             f"gives d={self.pca_.components_.shape[0]}")
+        self._build_online()
+        train = np.stack([self._aggregate_one(im.fmap, m, im.name) for im, m in zip(images, masks)])
+        self.train_vectors_ = train
+        self.rotation_ = RotationNormalization(n_components=self.rn_components).fit(train)
+        dt = self._dt
+        self._rot = (np.ascontiguousarray(self.rotation_.rotation_[:, self.truncate_:], dtype=dt),
+                     self.rotation_.mean_.astype(dt))
+        self.output_dim_ = self.rotation_.rotation_.shape[0] - self.truncate_
+        return self
+
+    def _build_online(self):
+        """Cast the learned parameters once to the online precision."""
+        dt = np.dtype(self.dtype)
+        self._dt = dt
+        emb = self.embedding_
+        e = self._emb_name()
+        self._pca = (self.pca_.mean_.astype(dt), np.ascontiguousarray(self.pca_.components_.T,
+                                                                      dtype=dt))
+        if e == "temb":
+            self._emb = (emb.centroids_.astype(dt), emb.mean_.astype(dt),
+                         np.ascontiguousarray(emb.projection_.T, dtype=dt))
+        elif e == "ffaemb":
+            self._emb = (emb.anchors_.astype(dt), emb.mean_.astype(dt),
+                         np.ascontiguousarray(emb.projection_.T, dtype=dt), emb.mu)
+        elif e == "vlad":
+            self._emb = (emb.centroids_.astype(dt),)
+        else:
+            self._emb = (emb.means_.astype(dt), emb.covariances_.astype(dt),
+                         emb.priors_.astype(dt), emb.posterior_threshold)
+
+    # ------------------------------------------------------------------------------ online
+    def _embed(self, Xp):
+        e = self._emb_name()
+        p = self._emb
+        if e == "temb":
+            R = triangulation_residuals(Xp, p[0])
+            R -= p[1]
+            return R @ p[2]
+        if e == "ffaemb":
+            g = ffa_coefficients(Xp, p[0], p[3]).astype(Xp.dtype)
+            Z = ffa_raw_embedding(Xp, p[0], g)
+            Z -= p[1]
+            return Z @ p[2]
+        if e == "vlad":
+            return _vlad_embed(Xp, p[0])
+        return _fv_embed(Xp, *p)
+
+    def _local(self, fmap, mask, name):
+        X = apply_mask(fmap, mask, name).astype(self._dt, copy=False)
+        mean, comp = self._pca
+        return l2_normalize_rows((X - mean) @ comp, copy=False)
+
+    def _aggregate_one(self, fmap, mask, name="", details=None):
+        Xp = self._local(fmap, mask, name)
+        E = self._embed(Xp)
+        agg = str(self.aggregation).lower()
+        w = None
+        if agg == "democratic":
+            E = l2_normalize_rows(E, copy=False)
+            w = democratic_weights(E)
+            y = w @ E
+        elif agg == "sum":
+            y = E.sum(axis=0)
+        elif agg == "average":
+            y = E.mean(axis=0)
+        else:
+            y = E.max(axis=0)
+        y = l2_normalize_rows(y[None, :], copy=False)[0]
+        if details is not None:
+            details.update(local_pca=Xp, embedded=E, weights=w, aggregated=y)
+        return y
+
+    def _finish(self, Y):
+        """Rotation, truncation, power-law and L2 of aggregated vectors ``(m, D_emb)`` at once
+        (one product with ``P`` for the whole batch instead of one read of ``P`` per image)."""
+        P, Xm = self._rot
+        V = (np.atleast_2d(Y) - Xm) @ P
+        a = float(self.alpha)
+        if a != 1:
+            V = np.sign(V) * np.abs(V) ** a if a != 0 else np.sign(V)
+        return l2_normalize_rows(V, copy=False)
+
+    def _check_fitted(self):
+        if not hasattr(self, "rotation_"):
+            raise RuntimeError("SelectiveConvPipeline is not fitted yet: call fit(held_out) first")
+
+    def transform(self, images):
+        """Final vectors ``(n, D)`` float32 of ``images`` (a list of ImageFeatures, or one)."""
+        self._check_fitted()
+        if hasattr(images, "fmap"):
+            images = [images]
+        images = list(images)
+        out = np.empty((len(images), self.output_dim_), dtype=np.float32)
+        batch = 64
+        for s in range(0, len(images), batch):
+            Y = []
+            for im in images[s:s + batch]:
+                self._check_depth(im)
+                Y.append(self._aggregate_one(im.fmap, self._mask_of(im), im.name))
+            out[s:s + len(Y)] = self._finish(np.stack(Y))
+        return out
+
+    def encode(self, image):
+        """The final vector ``(D,)`` of one image (in the online precision)."""
+        self._check_fitted()
+        self._check_depth(image)
+        m = self._mask_of(image)
+        return self._finish(self._aggregate_one(image.fmap, m, image.name))[0]
+
+    def _check_depth(self, im):
+        K = self.pca_.n_features_in_
+        if np.ndim(im.fmap) != 3 or im.fmap.shape[2] != K:
+            raise ValueError(f"feature map of image {getattr(im, 'name', '')!r} has shape "
+                             f"{np.shape(im.fmap)}, the pipeline was fitted on depth K={K}")
+
+    def explain(self, image):
+        """Every intermediate result of the online stage for one image (for teaching).
+
+        Returns a dict with ``mask`` ``(H, W)``, ``local`` ``(n, K)``, ``local_pca`` ``(n, d)``,
+        ``embedded`` ``(n, D_emb)``, ``weights`` (democratic ``lambda`` or None),
+        ``aggregated`` ``(D_emb,)``, ``rotated`` ``(D,)`` (after truncation) and ``final``
+        ``(D,)``.
+        """
+        self._check_fitted()
+        self._check_depth(image)
+        m = self._mask_of(image)
+        info = {"mask": m, "local": apply_mask(image.fmap, m, image.name)}
+        y = self._aggregate_one(image.fmap, m, image.name, details=info)
+        P, Xm = self._rot
+        info["rotated"] = (y - Xm) @ P
+        info["final"] = self._finish(y)[0]
+        return info

@@ -1,0 +1,148 @@
+"""Post-processing (Sec. 4.4): power-law, L2, rotation normalisation, truncation.
+
+Vectors are ROWS: a set of image vectors is ``(n, D)``. These reproduce the authors'
+``vecpostproc.m``, ``learn_rn.m`` (with ``yael_pca.m``) and the per-image lines of ``main.m``
+(golden file g).
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from ..core.utils import as_float, check_finite, l2_normalize_rows
+
+__all__ = ["power_law", "l2_normalize", "RotationNormalization", "truncate"]
+
+
+def power_law(x, alpha=0.5):
+    """Power-law normalisation ``PN(x) = sign(x) |x|^alpha`` (Sec. 4.4, [28]).
+
+    ``alpha = 0`` gives ``sign(x)`` with ``0 -> 0`` (as MATLAB's ``sign(v).*abs(v).^0``).
+    The paper fixes ``alpha = 0.5``.
+    """
+    x = np.asarray(x)
+    if not 0 <= alpha <= 1:
+        raise ValueError(f"power-law alpha must be in [0, 1], got {alpha}")
+    if alpha == 1:
+        return x.copy()
+    if alpha == 0:
+        return np.sign(x)
+    return np.sign(x) * np.abs(x) ** alpha
+
+
+def l2_normalize(x):
+    """L2 normalisation of a vector ``(D,)`` or of each row of ``(n, D)``; zero stays zero.
+
+    Equal to the authors' ``vecpostproc`` (``replacenan(yael_vecs_normalize(x))``) without
+    ever creating a NaN.
+    """
+    return l2_normalize_rows(np.asarray(x), copy=True)
+
+
+def truncate(x, n):
+    """Drop the first ``n`` components (Sec. 5.2.1: 128 for T-emb, ``d(d+1)`` for F-FAemb)."""
+    x = np.asarray(x)
+    n = int(n)
+    if n < 0 or n >= x.shape[-1]:
+        raise ValueError(f"cannot truncate {n} of {x.shape[-1]} components")
+    return x[..., n:]
+
+
+class RotationNormalization(TransformerMixin, BaseEstimator):
+    """Rotation normalisation (Sec. 4.4): the authors' ``learn_rn`` and its per-image use.
+
+    ``fit`` learns a PCA of the (L2-normalised) aggregated training vectors with
+    ``min(n_components, D)`` components as ``yael_pca`` does (covariance ``Xc'Xc/n`` when
+    ``n > D``, Gram matrix otherwise), then completes the eigenvectors to a full rotation:
+    ``P = Q`` of ``qr([eigvec, eye(D, D - m)])``. ``transform`` is ``(v - Xm) @ P``, i.e.
+    ``P' (v - Xm)`` per image.
+
+    Parameters
+    ----------
+    n_components : int, default 1024
+        PCA components learned before the completion (``dpca = 1024`` in ``learn_rn.m``).
+    rank_tol : float, default 1e-10
+        On the Gram path, components with eigenvalue ``<= rank_tol * largest`` are dropped
+        before the completion: with ``n <= D`` the centred Gram has rank ``n - 1`` and its last
+        eigenvector is rounding noise (the authors keep it; see golden README, file g).
+
+    Attributes
+    ----------
+    mean_ : ``(D,)`` (``Xm``); eigvec_ : ``(D, m)``; eigval_ : ``(m,)`` (covariance scale on both
+    paths; ``yael_pca``'s Gram-path eigenvalues are ``n`` times larger); rotation_ : ``(D, D)``
+    (``P``, orthogonal); n_features_in_ : ``D``.
+    """
+
+    def __init__(self, n_components=1024, rank_tol=1e-10):
+        self.n_components = n_components
+        self.rank_tol = rank_tol
+
+    def fit(self, X, y=None):
+        X = as_float(X)
+        check_finite(X, "training image vectors")
+        n, D = X.shape
+        if n < 2:
+            raise ValueError(f"rotation normalisation needs at least 2 training images, got {n}")
+        m = min(int(self.n_components), D) if self.n_components else D
+        mean = X.mean(axis=0)
+        Xc = X - mean
+        if n > D:  # covariance path of yael_pca
+            cov = Xc.T @ Xc
+            cov = (cov + cov.T) / (2 * n)
+            if m < D:
+                w, V = scipy.linalg.eigh(cov, subset_by_index=[D - m, D - 1])
+            else:
+                w, V = np.linalg.eigh(cov)
+            w, V = w[::-1], V[:, ::-1]
+        else:  # Gram path
+            G = Xc @ Xc.T
+            G = (G + G.T) / 2
+            w, U = np.linalg.eigh(G)
+            w, U = w[::-1], U[:, ::-1]
+            keep = w > self.rank_tol * max(w[0], 0)
+            keep[min(m, n):] = False
+            w, U = w[keep], U[:, keep]
+            V = l2_normalize_rows((Xc.T @ U).T, copy=False).T
+            w = w / n  # the same scale as the covariance eigenvalues
+        V = np.ascontiguousarray(V)
+        self.mean_ = mean
+        self.eigvec_ = V
+        self.eigval_ = np.asarray(w)
+        self.rotation_ = self._complete(V, D)
+        self.n_features_in_ = D
+        return self
+
+    @staticmethod
+    def _complete(V, D):
+        """``Q`` of ``qr([V, eye(D, D - m)])``: the rotation whose first columns are ``+-V``."""
+        m = V.shape[1]
+        A = np.zeros((D, D))
+        A[:, :m] = V
+        A[np.arange(D - m), m + np.arange(D - m)] = 1.0
+        Q, _ = np.linalg.qr(A)
+        return Q
+
+    @classmethod
+    def from_params(cls, mean, rotation=None, eigvec=None):
+        """A fitted instance from ``Xm`` and either the rotation ``P`` or the eigenvectors."""
+        est = cls()
+        est.mean_ = np.asarray(mean, dtype=np.float64).ravel()
+        D = est.mean_.shape[0]
+        if rotation is None:
+            if eigvec is None:
+                raise ValueError("give rotation or eigvec")
+            est.eigvec_ = np.asarray(eigvec, dtype=np.float64)
+            rotation = cls._complete(est.eigvec_, D)
+        est.rotation_ = np.asarray(rotation, dtype=np.float64)
+        est.n_features_in_ = D
+        return est
+
+    def transform(self, X):
+        """``(X - Xm) @ P`` ``(n, D)``: row ``i`` is ``P' (x_i - Xm)``."""
+        if not hasattr(self, "rotation_"):
+            raise RuntimeError("RotationNormalization is not fitted yet: call fit() first")
+        X = as_float(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"vectors have dimension {X.shape[1]}, expected {self.n_features_in_}")
+        return (X - self.mean_) @ self.rotation_

@@ -1,0 +1,250 @@
+"""Run the tutorial notebook series headless and write a one-page summary.
+
+This is the README's main job::
+
+    python -m selconv_lite.teaching.series --out outputs/
+
+It executes every ``notebooks/NN_*.ipynb`` in order with papermill on the notebooks' embedded
+defaults (the offline default dataset of the paper reproduction, Hoang et al., ACM MM 2017),
+headless (``SELCONV_HEADLESS=1``: widget explorers fall back to static figures) and offline. Into
+the output folder it writes
+
+* ``notebooks/NN_*.ipynb`` -- the executed copies;
+* ``NN_*.json`` and ``figures/`` -- each notebook's key numbers and figures
+  (:class:`selconv_lite.teaching.notebook_utils.NotebookRecord`);
+* ``series.json`` -- status and wall time of every notebook plus all their records;
+* ``summary.md`` -- one page with the headline numbers and figures of every notebook.
+
+A failing notebook is reported (with the path of its executed copy, which holds the traceback)
+and the series goes on; the exit status is 1 if any notebook failed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from .notebook_utils import CACHE_ENV, HEADLESS_ENV, OUTPUT_ENV, find_repo_root, load_record
+
+NOTEBOOK_PATTERN = re.compile(r"^\d\d_[A-Za-z0-9_\-]+\.ipynb$")
+
+
+def default_notebooks_dir() -> Path:
+    """``<repo>/notebooks`` of the checkout (or of the current folder)."""
+    root = find_repo_root()
+    if root is None or not (root / "notebooks").is_dir():
+        raise FileNotFoundError(
+            "cannot find the notebooks/ folder: run from inside the selconv_lite checkout or pass "
+            "--notebooks DIR")
+    return root / "notebooks"
+
+
+def list_notebooks(folder: str | os.PathLike, only: Sequence[str] | None = None) -> list[Path]:
+    """The ``NN_*.ipynb`` notebooks of ``folder`` in order; ``only`` keeps those whose name starts
+    with one of the given prefixes (e.g. ``["01", "02_masks"]``)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no notebook folder {folder}")
+    nbs = sorted(p for p in folder.iterdir() if NOTEBOOK_PATTERN.match(p.name))
+    if only:
+        nbs = [p for p in nbs if any(p.stem.startswith(o.removesuffix(".ipynb")) for o in only)]
+        if not nbs:
+            raise FileNotFoundError(f"no notebook in {folder} matches {list(only)}")
+    if not nbs:
+        raise FileNotFoundError(f"no NN_*.ipynb notebook in {folder}")
+    return nbs
+
+
+@contextmanager
+def patched_environ(values: Mapping[str, str | None]):
+    """Temporarily set (value) or unset (None) environment variables; kernels started inside
+    inherit them."""
+    old = {k: os.environ.get(k) for k in values}
+    try:
+        for k, v in values.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = str(v)
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@dataclass
+class RunResult:
+    """Outcome of executing one notebook with papermill."""
+
+    name: str
+    status: str  # "ok" or "failed"
+    seconds: float
+    executed: str  # path of the executed copy
+    error: str = ""
+    record: dict | None = field(default=None)
+
+
+def _short_error(exc: BaseException) -> str:
+    ename = getattr(exc, "ename", type(exc).__name__)
+    evalue = getattr(exc, "evalue", str(exc))
+    msg = f"{ename}: {evalue}".strip()
+    return msg.splitlines()[0][:300] if msg else type(exc).__name__
+
+
+def execute(notebook: Path, executed: Path, output_dir: Path, parameters: Mapping[str, Any] | None = None,
+            cache_dir: str | os.PathLike | None = None, kernel_name: str | None = None,
+            timeout: float | None = None, cwd: str | os.PathLike | None = None,
+            record_name: str | None = None) -> RunResult:
+    """Execute ``notebook`` into ``executed`` with papermill, headless, writing its JSON record into
+    ``output_dir`` (via ``SELCONV_OUTPUT``); never raises on a notebook error."""
+    import papermill as pm
+
+    executed.parent.mkdir(parents=True, exist_ok=True)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    env = {HEADLESS_ENV: "1", OUTPUT_ENV: str(output_dir),
+           # silences debugpy's "frozen modules" warning on the kernels' stderr
+           "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    if cache_dir is not None:
+        env[CACHE_ENV] = str(Path(cache_dir).resolve())
+    record_path = output_dir / f"{record_name or notebook.stem}.json"
+    if record_path.exists():
+        record_path.unlink()  # never report a stale record
+    t0 = time.perf_counter()
+    status, error = "ok", ""
+    try:
+        with patched_environ(env):
+            pm.execute_notebook(
+                str(notebook), str(executed), parameters=dict(parameters or {}),
+                kernel_name=kernel_name, progress_bar=False, log_output=False,
+                request_save_on_cell_execute=False, cwd=str(cwd or notebook.parent),
+                execution_timeout=timeout)
+    except Exception as exc:  # papermill raises PapermillExecutionError, kernels may die, ...
+        status, error = "failed", _short_error(exc)
+    seconds = time.perf_counter() - t0
+    record = None
+    if record_path.exists():
+        try:
+            record = load_record(record_path)
+        except ValueError as exc:
+            status, error = "failed", f"bad JSON record: {exc}"
+    elif status == "ok":
+        status, error = "failed", f"the notebook wrote no {record_path.name} (NotebookRecord.save())"
+    return RunResult(notebook.stem, status, round(seconds, 1), str(executed), error, record)
+
+
+# --------------------------------------------------------------------------------------------
+# summary page
+# --------------------------------------------------------------------------------------------
+def _md_value(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}" if abs(v) < 1e4 else f"{v:.0f}"
+    return str(v)
+
+
+def _md_cell(text: str) -> str:
+    return str(text).replace("|", "\\|")
+
+
+def render_summary(results: Sequence[RunResult], out: Path, max_figures: int = 3,
+                   title: str = "selconv_lite notebook series") -> str:
+    """The one-page markdown summary: a status table, then per notebook its headline numbers and
+    up to ``max_figures`` of its figures (paths relative to ``out``)."""
+    lines = [f"# {title}", "",
+             "Hoang et al., *Selective Deep Convolutional Features for Image Retrieval*, ACM MM 2017 "
+             "-- reproduced by the selconv_lite notebooks on their default (embedded, offline) data.",
+             "", "| notebook | status | time (s) |", "|---|---|---|"]
+    for r in results:
+        rel = Path(r.executed).resolve()
+        try:
+            rel = rel.relative_to(out.resolve())
+        except ValueError:
+            pass
+        status = r.status if r.status == "ok" else f"**{r.status}**: {r.error}"
+        lines.append(f"| [{r.name}]({Path(rel).as_posix()}) | {status} | {r.seconds:.1f} |")
+    total = sum(r.seconds for r in results)
+    lines += ["", f"Total: {total:.0f} s.", ""]
+    for r in results:
+        lines += [f"## {r.name}", ""]
+        rec = r.record or {}
+        head = rec.get("headline") or {}
+        if head:
+            lines += ["| quantity | value |", "|---|---|"]
+            lines += [f"| {_md_cell(k)} | {_md_cell(_md_value(v))} |" for k, v in head.items()]
+            lines.append("")
+        elif r.status != "ok":
+            lines += [f"Failed: `{r.error}` (see the executed copy).", ""]
+        figs = list((rec.get("figures") or {}).items())[:max_figures]
+        if figs:
+            lines.append(" ".join(f"![{k}]({v})" for k, v in figs))
+            lines.append("")
+    return "\n".join(lines)
+
+
+def run_series(out: str | os.PathLike = "outputs", notebooks_dir: str | os.PathLike | None = None,
+               only: Sequence[str] | None = None, cache_dir: str | os.PathLike | None = None,
+               kernel_name: str | None = None, timeout: float | None = None,
+               echo=None) -> list[RunResult]:
+    """Execute the series; write executed copies, ``series.json`` and ``summary.md`` into ``out``."""
+    echo = echo or (lambda msg: print(msg, flush=True))
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    nbs = list_notebooks(notebooks_dir or default_notebooks_dir(), only)
+    results: list[RunResult] = []
+    for i, nb in enumerate(nbs, 1):
+        echo(f"[series] ({i}/{len(nbs)}) {nb.name} ...")
+        r = execute(nb, out / "notebooks" / nb.name, out, cache_dir=cache_dir,
+                    kernel_name=kernel_name, timeout=timeout)
+        results.append(r)
+        msg = f"[series]     {r.status} in {r.seconds:.1f} s"
+        if r.status != "ok":
+            msg += f" -- {r.error} (traceback in {r.executed})"
+        echo(msg)
+    (out / "series.json").write_text(json.dumps(
+        {"notebooks": [asdict(r) for r in results],
+         "total_seconds": round(sum(r.seconds for r in results), 1)}, indent=1) + "\n")
+    (out / "summary.md").write_text(render_summary(results, out) + "\n")
+    return results
+
+
+def main(argv: Iterable[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m selconv_lite.teaching.series",
+        description="Run notebooks/NN_*.ipynb in order with papermill (headless, offline, embedded "
+                    "defaults) and write executed copies, JSON results and summary.md.")
+    ap.add_argument("--out", default="outputs", help="output folder (default: outputs)")
+    ap.add_argument("--notebooks", default=None, help="folder of NN_*.ipynb (default: <repo>/notebooks)")
+    ap.add_argument("--only", nargs="+", default=None, metavar="PREFIX",
+                    help="run only notebooks whose name starts with one of these (e.g. 01 02_masks)")
+    ap.add_argument("--cache-dir", default=None,
+                    help="feature cache folder (default: the cache module's default, shared)")
+    ap.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the notebooks')")
+    ap.add_argument("--timeout", type=float, default=None, help="per-cell timeout in seconds")
+    args = ap.parse_args(list(argv) if argv is not None else None)
+    try:
+        results = run_series(args.out, args.notebooks, args.only, args.cache_dir, args.kernel,
+                             args.timeout)
+    except FileNotFoundError as exc:
+        print(f"[series] error: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    failed = [r for r in results if r.status != "ok"]
+    print(f"[series] {len(results) - len(failed)}/{len(results)} notebooks ok, "
+          f"{sum(r.seconds for r in results):.0f} s in all")
+    print(f"[series] executed notebooks: {out / 'notebooks'}")
+    print(f"[series] results (JSON):     {out}/NN_*.json, {out / 'series.json'}")
+    print(f"[series] summary:            {out / 'summary.md'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,2 @@
+"""Figures: mask panels, feature maps, receptive fields, ranked lists.
+"""

@@ -1,0 +1,81 @@
+"""The package is organised in layers; a module may import only from a lower layer or from its
+own subpackage, and never a private name of another module.
+
+Layers, lowest first: ``core`` < ``features``, ``method``, ``data`` < ``experiments``, ``viz``
+< ``teaching``. Subpackages of the same rank are independent of each other.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parents[1] / "selconv_lite"
+RANK = {"core": 0, "features": 1, "method": 1, "data": 1, "experiments": 2, "viz": 2, "scale": 2,
+        "teaching": 3}
+
+
+def _modules():
+    return sorted(p for p in PKG.rglob("*.py") if p.parent != PKG)
+
+
+def _imports(path: Path):
+    """Yield ``(lineno, subpackage, module, names)`` of every import of selconv_lite in ``path``."""
+    rel = path.relative_to(PKG).with_suffix("").parts  # e.g. ("method", "masks")
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = list(rel[:-1])[: len(rel) - node.level]
+                parts = base + (node.module.split(".") if node.module else [])
+            elif node.module and node.module.split(".")[0] == "selconv_lite":
+                parts = node.module.split(".")[1:]
+            else:
+                continue
+            names = [a.name for a in node.names]
+            if len(parts) == 1:  # "from . import x" / "from selconv_lite.sub import x"
+                for n in names:
+                    yield node.lineno, parts[0], n, []
+            elif parts:
+                yield node.lineno, parts[0], parts[1], names
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                parts = a.name.split(".")
+                if parts[0] == "selconv_lite" and len(parts) > 1:
+                    yield node.lineno, parts[1], parts[2] if len(parts) > 2 else None, []
+
+
+def test_every_module_lives_in_a_known_layer():
+    subs = {p.name for p in PKG.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert subs <= set(RANK), f"subpackages without a layer rank: {sorted(subs - set(RANK))}"
+    flat = sorted(p.name for p in PKG.glob("*.py") if p.name != "__init__.py")
+    assert not flat, f"modules outside the layer subpackages: {flat}"
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(PKG)))
+def test_imports_only_downward_and_public(path):
+    own = path.relative_to(PKG).parts[0]
+    bad = []
+    for lineno, sub, mod, names in _imports(path):
+        if sub not in RANK:
+            continue
+        if sub != own and RANK[sub] >= RANK[own]:
+            bad.append(f"{path.name}:{lineno} imports {sub}.{mod} ({sub} is not below {own})")
+        if sub != own or mod != path.stem:
+            for n in names:
+                if n.startswith("_") and not n.startswith("__"):
+                    bad.append(f"{path.name}:{lineno} imports the private name {sub}.{mod}.{n}")
+    assert not bad, "\n".join(bad)
+
+
+def test_the_checker_sees_a_violation(tmp_path, monkeypatch):
+    """The AST reader must catch an upward and a private import (guards the test above)."""
+    fake = PKG / "method" / "_layer_probe_tmp.py"
+    fake.write_text("from ..teaching.series import execute\nfrom .masks import _check_fmap\n")
+    try:
+        found = list(_imports(fake))
+    finally:
+        fake.unlink()
+    assert ("teaching", "series", ) == found[0][1:3]
+    assert found[1][3] == ["_check_fmap"]
