@@ -203,7 +203,7 @@ def timed(label: str = "elapsed", printer=print):
     printer(f"{label}: {time.perf_counter() - t0:.1f} s")
 
 
-def figure_png(fig, dpi: int = 72) -> bytes:
+def figure_png(fig, dpi: int = 100) -> bytes:
     """A matplotlib figure rendered to PNG bytes (no timestamp metadata, so deterministic)."""
     import io
 
@@ -212,10 +212,10 @@ def figure_png(fig, dpi: int = 72) -> bytes:
     return buf.getvalue()
 
 
-def show_figure(fig, dpi: int = 72) -> None:
+def show_figure(fig, dpi: int = 100) -> None:
     """Display a figure as a PNG in the notebook, whatever the matplotlib backend (works for
     :class:`matplotlib.figure.Figure` objects made without pyplot, and inside ipywidgets
-    ``Output``). A modest ``dpi`` keeps the committed notebooks small."""
+    ``Output``). 100 dpi: readable labels while the committed notebooks stay small."""
     from IPython.display import Image, display
 
     display(Image(data=figure_png(fig, dpi), format="png"))
@@ -303,7 +303,7 @@ class NotebookRecord:
         """Record any other result (nested dicts/lists of numbers/strings), rounded."""
         self.results[key] = rounded(value, self.ndigits)
 
-    def figure(self, fig, name: str, dpi: int = 80) -> str:
+    def figure(self, fig, name: str, dpi: int = 100) -> str:
         """Save a matplotlib figure as ``<output_dir>/figures/<notebook>_<name>.png``; returns
         the path relative to ``output_dir`` (also recorded in the JSON)."""
         rel = Path("figures") / f"{self.notebook}_{name}.png"
