@@ -273,7 +273,8 @@ class FeatureCache:
             ``"raise"`` (default): stop at the first bad image with an error naming it.
             ``"skip"``: go on, then warn once listing every failure (also in the summary).
         progress : bool
-            Show a tqdm progress bar.
+            Show a tqdm progress bar (never when env ``SELCONV_HEADLESS`` is set, as in
+            papermill/series/sweep runs).
 
         Returns
         -------
@@ -289,7 +290,9 @@ class FeatureCache:
 
         summary = ExtractionSummary(n_images=len(paths))
         bar = tqdm(total=len(paths), desc=f"features ({', '.join(self.layers)}, max_dim={self.max_dim})",
-                   unit="img", disable=not progress, dynamic_ncols=True)
+                   unit="img", dynamic_ncols=True,
+                   # headless runs (papermill, series, sweep) would save a frozen bar in outputs
+                   disable=not progress or os.environ.get("SELCONV_HEADLESS", "") not in ("", "0"))
         try:
             for path, crop in zip(paths, crops):
                 name = _name_of(path)
