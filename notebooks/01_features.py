@@ -12,20 +12,32 @@
 # *Selective Deep Convolutional Features for Image Retrieval*, T. Hoang, T.-T. Do, D.-K. Le Tan,
 # N.-M. Cheung, ACM MM 2017.
 #
-# The whole method starts from **the activations of one convolutional layer** of a CNN trained on
-# ImageNet, with the fully connected layers thrown away. This notebook looks at those
-# activations:
+# **What this notebook covers (§3.1, §3.2.1, §5.1, §5.2.4).** The whole method starts from **the
+# activations of one convolutional layer** of a CNN trained on ImageNet, with the fully connected
+# layers thrown away. We look at those activations:
 #
-# 1. the VGG16 trunk and the layers the paper uses;
-# 2. the $W \times H \times K$ tensor of one image read as a **set of $W \cdot H$ local
-#    features** of dimension $K$;
-# 3. feature maps $\mathcal{F}^{(k)}$ shown as images;
-# 4. receptive fields: which part of the image one local feature "sees";
-# 5. the layer options of §5.2.4.
+# 1. the VGG16 trunk, and one forward pass written out as a loop over its layers;
+# 2. the resizing rule and the size of the feature map;
+# 3. the $W \times H \times K$ tensor of one image read as a **set of $W \cdot H$ local features**
+#    of dimension $K$;
+# 4. feature maps $\mathcal{F}^{(k)}$ shown as images;
+# 5. receptive fields: which part of the image one local feature "sees";
+# 6. the layer options of §5.2.4 and the effect of the image size.
 #
-# All the code lives in `selconv_lite`; the cells below only call it. Run it headless with
-# `python -m selconv_lite.teaching.series --only 01` or with papermill; the key numbers go to
-# `<output_dir>/01_features.json`.
+# Each step is written out in a few lines of numpy/torch, run on the embedded photos, and then
+# compared with the tested function of `selconv_lite` (`np.testing.assert_allclose` or `==`): a
+# wrong edit in a cell fails loudly. Image loading and the VGG16 weights come from the package.
+#
+# **Prerequisites:** numpy; what a convolution, a ReLU and a max-pool do. No earlier notebook.
+#
+# **Run time** on 2 CPU cores: about 45 s cold or warm (it extracts one image; no feature cache
+# needed).
+#
+# **Series:** this is the first notebook · next: [02 — Selective masks](02_masks.ipynb) ·
+# overview: [docs/notebooks.md](../docs/notebooks.md).
+#
+# Headless: `python -m selconv_lite.teaching.series --only 01` or papermill; the key numbers go
+# to `<output_dir>/01_features.json`.
 
 # %% [markdown] tags=[]
 # ## Parameters
@@ -52,7 +64,7 @@ from selconv_lite.features.extraction import FeatureExtractor
 from selconv_lite.viz.figures import feature_map_grid, network_view, receptive_field_figure
 from selconv_lite.features.receptive_field import receptive_box, receptive_field
 
-nu.seed_everything(seed)
+print(nu.seed_everything(seed))   # runtime settings: seeds and threads
 nu.tidy_warnings()
 ds = load_dataset(dataset)
 max_dim = max_dim or ds.default_max_dim
@@ -87,7 +99,91 @@ for name in LAYERS:
     print(f"{name:8s} {H:>3d} x {W:<3d} {K:>4d} {W * H:>19d} {layer_stride(name):>6d}")
 
 # %% [markdown] tags=[]
-# ## 2. A tensor is a set of local features
+# ### The forward pass, written out
+#
+# The trunk is nothing more than this loop: subtract the Caffe mean pixel (the original weights
+# expect it), then 13 times "$3\times3$ convolution with padding 1, ReLU", with a $2\times2$/2
+# max-pool after the last convolution of each of the 5 blocks. The weights $W_l, b_l$ are the
+# package's (loaded offline); the loop is ours. For §5.2.4 a lower layer such as conv4_3 is its
+# ReLU output followed by one extra $2\times2$/2 max-pool. Both must equal what the package's
+# extractor returned above.
+
+# %% tags=[]
+import torch
+import torch.nn.functional as F
+from selconv_lite.features.backbone import CAFFE_MEAN_RGB, CONV_NAMES
+
+rgb = fx.prepare(path)                                         # (H_I, W_I, 3) uint8 RGB, resized
+convs = [m for m in fx.trunk.features if isinstance(m, torch.nn.Conv2d)]   # the 13 (W_l, b_l)
+block_ends = ("conv1_2", "conv2_2", "conv3_3", "conv4_3", "conv5_3")        # a max-pool follows
+h = torch.from_numpy(rgb).permute(2, 0, 1)[None].float()      # (1, 3, H_I, W_I), values 0-255
+h = h - torch.tensor(CAFFE_MEAN_RGB).view(1, 3, 1, 1)          # Caffe input: mean pixel removed
+mine = {}
+with torch.no_grad():
+    for name, conv in zip(CONV_NAMES, convs):
+        h = F.relu(F.conv2d(h, conv.weight, conv.bias, padding=1))   # 3x3, "same" size
+        if name == "conv4_3":
+            mine[name] = F.max_pool2d(h, 2, 2)                  # §5.2.4: layer + 2x2/2 max-pool
+        if name in block_ends:
+            h = F.max_pool2d(h, 2, 2)                           # floors odd sizes
+mine["pool5"] = h
+for name, t in mine.items():
+    ours = t[0].permute(1, 2, 0).numpy()                        # (K, h, w) -> (h, w, K)
+    np.testing.assert_allclose(ours, feats[name].fmap, rtol=1e-4, atol=1e-3)
+    print(f"{name}: loop {ours.shape} == package extraction {feats[name].fmap.shape}")
+
+# %% [markdown] tags=[]
+# ## 2. Resizing rule and feature-map size
+#
+# **Resizing (§5.1).** Every image is resized so that its longer side is `max_dim` (1024 in the
+# paper, 512 for the embedded set), keeping the aspect ratio, as the authors' MATLAB
+# `imresize(I, max_dim / max(size(I,1), size(I,2)))`: one scale $s = \text{max\_dim}/\max(H_0,
+# W_0)$ for both sides, each side $\lceil s \cdot \text{side} \rceil$. The embedded photos are at
+# most 512 px, so at `max_dim = 512` most of them are **upsampled**.
+#
+# **Feature-map size.** A $3\times3$ convolution with padding 1 keeps the size; each $2\times2$/2
+# max-pool halves it and *floors* odd sizes. pool5 comes after 5 pools (stride 32); conv5_x + its
+# extra pool also after 5; conv4_x + its extra pool after 4 (stride 16).
+
+# %% tags=[]
+import math
+from selconv_lite.features.extraction import load_image, resized_hw
+
+
+def my_resized_hw(hw, max_dim):
+    H0, W0 = hw
+    s = max_dim / max(H0, W0)                      # one scale: the aspect ratio is kept
+    # MATLAB's ceil(s * side); (1 - 1e-9) stops 512 / L * L = 512.0000001 from rounding up
+    return math.ceil(s * H0 * (1 - 1e-9)), math.ceil(s * W0 * (1 - 1e-9))
+
+
+def my_feature_map_hw(hw, layer):
+    n_pools = 4 if layer.startswith("conv4") else 5
+    H, W = hw
+    for _ in range(n_pools):                       # 3x3 convs keep the size; each pool floors
+        H, W = H // 2, W // 2
+    return H, W
+
+
+sizes = {nu.display_path(p): load_image(p).size[::-1] for p in ds.images}   # name -> (H_0, W_0)
+for hw0 in sizes.values():                         # every image, 4 sizes, every layer: exact
+    for md in (362, 512, 724, 1024):
+        hw = my_resized_hw(hw0, md)
+        assert hw == resized_hw(hw0, md), (hw0, md)
+        for name in LAYERS:
+            assert my_feature_map_hw(hw, name) == feature_map_hw(hw, name)
+for name in LAYERS:                                # and the maps the network really produced
+    assert my_feature_map_hw(rgb.shape[:2], name) == feats[name].fmap.shape[:2]
+H0, W0 = sizes[nu.display_path(path)]
+print(f"{nu.display_path(path)}: {W0} x {H0} px -> {rgb.shape[1]} x {rgb.shape[0]} (W x H) at max_dim {max_dim}")
+n_up = sum(max(hw) < max_dim for hw in sizes.values())
+print(f"{n_up} of {len(sizes)} database images are smaller than {max_dim} px: upsampled")
+print(f"longest side of the originals: median {int(np.median([max(hw) for hw in sizes.values()]))} px")
+print("my_resized_hw and my_feature_map_hw == the package's on all images, 4 sizes, 7 layers")
+rec.add("n_database_images_upsampled", n_up)
+
+# %% [markdown] tags=[]
+# ## 3. A tensor is a set of local features
 #
 # For an input image $I$ of size $W_I \times H_I$, the chosen layer gives a tensor of
 # $W \times H \times K$ activations. The paper reads it as **a set of $W \times H$ local
@@ -117,7 +213,7 @@ rec.headline(f"{layer}: fraction of zero activations", zeros)
 rec.add("grid_by_layer", {n: list(feats[n].fmap.shape) for n in LAYERS})
 
 # %% [markdown] tags=[]
-# ## 3. Feature maps as images
+# ## 4. Feature maps as images
 #
 # Each channel $\mathcal{F}^{(k)}$ responds to one visual pattern (Zeiler & Fergus). Below: the
 # image the network sees and the 7 channels of the chosen layer with the largest activation. Note
@@ -141,7 +237,7 @@ fig.axes[1].set_title("sum over the K channels", fontsize=9)
 nu.show_figure(fig)
 
 # %% [markdown] tags=[]
-# ## 4. Receptive fields
+# ## 5. Receptive fields
 #
 # A local feature at grid cell $(x, y)$ is computed from a square region of the image, its
 # **receptive field**. With kernel $k$, stride $s$, padding $p$ per layer, the standard recursion
@@ -157,10 +253,26 @@ nu.show_figure(fig)
 # red cell's receptive field is the dashed box (it extends beyond the image: zero padding).
 
 # %% tags=[]
+def my_receptive_field(layer):
+    """(size, jump) of `layer`: the recursion above over VGG16's blocks of 2, 2, 3, 3, 3 convs."""
+    last = "conv5_3" if layer == "pool5" else layer
+    size, jump = 1, 1                                  # one input pixel
+    for b, n_convs in enumerate((2, 2, 3, 3, 3), start=1):
+        for c in range(1, n_convs + 1):
+            size += (3 - 1) * jump                     # 3x3 conv, stride 1
+            if f"conv{b}_{c}" == last:                 # + the 2x2/2 max-pool after the layer
+                return size + (2 - 1) * jump, 2 * jump
+        size, jump = size + (2 - 1) * jump, 2 * jump   # the 2x2/2 max-pool closing block b
+
+
 print(f"{'layer':8s} {'receptive field':>15s} {'stride':>6s}")
 for name in LAYERS:
     rf = receptive_field(name)
+    assert my_receptive_field(name) == (rf.size, rf.stride), name
     print(f"{name:8s} {rf.size:>9d} px     {rf.stride:>4d}")
+print(f"my_receptive_field == the package's for all {len(LAYERS)} layers; "
+      f"paper (§3.2.1): pool5 212 px, here: {receptive_field('pool5').size} px, "
+      f"{'agrees' if receptive_field('pool5').size == 212 else 'disagrees'}")
 rf = receptive_field(layer)
 rec.headline(f"{layer}: receptive field (px)", rf.size)
 H, W = f.fmap.shape[:2]
@@ -172,21 +284,27 @@ rec.figure(fig, "receptive_field")
 nu.show_figure(fig)
 
 # %% [markdown] tags=[]
-# ## 5. Layer options and image size (§5.1, §5.2.3, §5.2.4)
+# ## 6. Layer options and image size (§5.1, §5.2.3, §5.2.4)
 #
 # The paper resizes every image so that $\max(W_I, H_I) = 1024$ and uses pool5; §5.2.4 compares
 # lower layers (each followed by a $2\times2$ max-pool, so conv5_x has the pool5 grid and conv4_x
 # twice as fine). The number of local features grows with the square of the image size — and so
 # does the cost of everything that follows. The embedded dataset uses `max_dim = 512` to stay fast
-# on a laptop CPU.
+# on a laptop CPU: its pool5 maps are about 16 × 12 instead of the paper's 32 × 24, four times
+# fewer local features per image (numbers below). Keep this in mind in notebook 02: with so
+# few locations, a mask has less to select from.
 
 # %% tags=[]
-from selconv_lite.features.extraction import load_image, resized_hw
-
-W0, H0 = load_image(path).size
 for size in (512, 724, 1024):
-    h, w = feature_map_hw(resized_hw((H0, W0), size), "pool5")
+    h, w = my_feature_map_hw(my_resized_hw((H0, W0), size), "pool5")
     print(f"max_dim {size:>4d}: pool5 grid {w} x {h} = {w * h} local features")
+grids = np.array([my_feature_map_hw(my_resized_hw(hw, max_dim), "pool5") for hw in sizes.values()])
+n_loc = grids.prod(axis=1)
+print(f"all {len(grids)} database images at max_dim {max_dim}: median pool5 grid "
+      f"{int(np.median(grids[:, 1]))} x {int(np.median(grids[:, 0]))} (W x H), "
+      f"{int(n_loc.min())}-{int(n_loc.max())} local features per image")
+rec.add("pool5_local_features_per_image", {"min": int(n_loc.min()), "median": float(np.median(n_loc)),
+                                           "max": int(n_loc.max())})
 
 # %% tags=["nbval-ignore-output"]
 with nu.timed("one forward pass, all 7 layers"):
@@ -198,32 +316,28 @@ _ = rec.save()
 # %% [markdown] tags=[]
 # ## Exercises
 #
-# 1. **Grid size.** Write `my_feature_map_size(image_hw, layer)` returning the `(H, W)` grid of
-#    `layer` for an image of `image_hw = (H_I, W_I)` pixels. Remember that each $2\times2$/2
-#    max-pool *floors* the size. Check it with `check_feature_map_size`.
-# 2. **Receptive field.** Write `my_receptive_field(layer)` with the recursion above (VGG16:
-#    blocks of 2, 2, 3, 3, 3 convolutions $3\times3$, each block followed by a $2\times2$/2
-#    max-pool; conv4_x/conv5_x layers here are followed by one extra max-pool). Check it with
-#    `check_receptive_field`: you should find 212 for pool5.
-# 3. **Think.** At `max_dim = 1024` a 4:3 photo gives a $32 \times 24$ pool5 grid: 768 local
+# 1. **Where is a local feature?** Extend `my_receptive_field` to also track the centre of
+#    feature $(0, 0)$ in pixels: the centre starts at 0 (the centre of pixel 0) and each layer
+#    adds $((k - 1)/2 - p)\cdot j_{\text{in}}$ (padding $p = 1$ for the convolutions, 0 for the
+#    pools). The self-check below compares your value with the package's `receptive_field(layer).offset`
+#    (15.5 for pool5).
+# 2. **Think.** At `max_dim = 1024` a 4:3 photo gives a $32 \times 24$ pool5 grid: 768 local
 #    features of 512 dimensions. How many pairs of local features does Fig. 2 (notebook 02)
 #    compare per image? Why does the paper want to *remove* most of them?
 #
-# The checkers print `FAIL` until you replace the `raise NotImplementedError` lines.
+# Graded version: `course/source/01_features/` (nbgrader).
 
 # %% tags=[]
-from selconv_lite.teaching.checkers import check_feature_map_size, check_receptive_field
+def my_receptive_centre(layer):
+    # your code here: return the centre (pixels) of feature (0, 0) of `layer`
+    return None
 
 
-def my_feature_map_size(image_hw, layer):
-    # your code here: return (H, W) of `layer` for an image of image_hw = (H_I, W_I) pixels
-    raise NotImplementedError("exercise 1")
-
-
-def my_receptive_field(layer):
-    # your code here: return the receptive field size (pixels) of `layer`
-    raise NotImplementedError("exercise 2")
-
-
-_ = check_feature_map_size(my_feature_map_size)
-_ = check_receptive_field(my_receptive_field)
+for name in LAYERS:
+    mine_c = my_receptive_centre(name)
+    if mine_c is None:
+        print("exercise 1: not answered yet")
+        break
+    assert mine_c == receptive_field(name).offset, (name, mine_c, receptive_field(name).offset)
+else:
+    print("exercise 1: correct for all layers")

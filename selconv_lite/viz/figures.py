@@ -90,6 +90,8 @@ def figure1(rows: Sequence[tuple[np.ndarray, object]], masks: Mapping[str, Seque
                 label = f"{label}: {100 * mk.mean():.0f}% kept"
             if i == 0 or j >= 2:
                 ax.set_title(label, fontsize=9)
+    fig.suptitle("masks: kept locations shown as they are, removed locations darkened; "
+                 "yellow dots: SIFT keypoints", fontsize=9)
     return fig
 
 
@@ -106,8 +108,10 @@ def feature_map_grid(fmap: np.ndarray, channels: Sequence[int], rgb: np.ndarray 
         axes[0].set_title(f"input {rgb.shape[1]}x{rgb.shape[0]}", fontsize=9)
         i = 1
     for k in channels:
-        axes[i].imshow(fmap[:, :, k], cmap="magma", interpolation="nearest")
+        im = axes[i].imshow(fmap[:, :, k], cmap="magma", interpolation="nearest")
         axes[i].set_title(f"F^({k}), max {fmap[:, :, k].max():.0f}", fontsize=9)
+        cb = fig.colorbar(im, ax=axes[i], shrink=0.8, label="activation")
+        cb.ax.tick_params(labelsize=9)
         i += 1
     for ax in axes:
         _off(ax)
