@@ -15,7 +15,8 @@ their outputs are stable enough for ``nbval``:
 * :func:`display_path` -- print paths relative to the repository (never absolute machine paths);
 * :func:`has_widget_frontend` -- whether an interactive ipywidgets front end can be assumed
   (``False`` under papermill / nbval, which set ``SELCONV_HEADLESS=1``);
-* :func:`seed_everything` -- fix the seeds of numpy, random and torch;
+* :func:`seed_everything` -- fix the seeds of numpy, random and torch and torch's threads
+  (:func:`thread_environment` gives the variables the runners set);
 * :func:`show_figure` -- display a matplotlib figure as a PNG (any backend, inside widgets too).
 
 JSON schema written by :class:`NotebookRecord` (version 1)::
@@ -113,11 +114,44 @@ def resolve_output_dir(output_dir: str | os.PathLike | None = None, create: bool
     return p
 
 
+def _known_roots() -> list[tuple[Path, str]]:
+    """The folders whose location varies between machines, each with the fixed label that
+    :func:`display_path` prints instead (the folder's default place in the repository)."""
+    roots: list[tuple[Path, str]] = []
+    try:
+        from ..data.datasets import default_data_root, default_dataset_dir
+        roots += [(default_dataset_dir(), "data/default"), (default_data_root(), "datasets")]
+    except ImportError:  # pragma: no cover - part of the package
+        pass
+    roots += [(resolve_cache_dir(None), "cache"), (resolve_output_dir(None, create=False), "outputs")]
+    out = []
+    for folder, label in roots:
+        try:  # both spellings: as configured and with symbolic links resolved
+            for f in dict.fromkeys((Path(folder).expanduser().absolute(), Path(folder).expanduser().resolve())):
+                out.append((f, label))
+        except OSError:  # pragma: no cover - unreadable location
+            continue
+    # the deepest folder first: the default dataset may live inside the cache or the repository
+    return sorted(out, key=lambda fl: len(fl[0].parts), reverse=True)
+
+
 def display_path(path: str | os.PathLike) -> str:
-    """``path`` as a short, machine-independent string for printing in notebook outputs:
-    relative to the repository root when inside it, else relative to the current folder, else
-    ``<...>/name`` (never an absolute machine path)."""
-    p = Path(path).resolve()
+    """``path`` as a short, machine-independent string for printing in notebook outputs.
+
+    A file of the default dataset prints as ``data/default/<name>``, of a downloaded benchmark
+    as ``datasets/<name>``, of the feature cache as ``cache/<name>`` and of the output folder as
+    ``outputs/<name>`` -- wherever those folders really are (env ``SELCONV_DEFAULT_DATA``,
+    ``SELCONV_DATA``, ``SELCONV_CACHE``, ``SELCONV_OUTPUT``). Other paths print relative to the
+    repository root when inside it, else relative to the current folder, else as
+    ``<...>/name``: never an absolute machine path.
+    """
+    p = Path(path).expanduser().resolve()
+    for root, label in _known_roots():
+        try:
+            rel = p.relative_to(root).as_posix()
+        except ValueError:
+            continue
+        return label if rel in ("", ".") else f"{label}/{rel}"
     for base in (find_repo_root(), Path(os.getcwd()).resolve()):
         if base is None:
             continue
@@ -167,29 +201,86 @@ def fmt(x: float, ndigits: int = 3) -> str:
     return "nan" if r is None else f"{r:.{ndigits}f}"
 
 
-def seed_everything(seed: int = 0) -> None:
-    """Fix the seeds of ``random``, ``numpy`` and (if installed) ``torch``."""
+#: Environment variable holding the number of threads the notebooks compute with. The series,
+#: sweep and nbval runners set it (with OpenMP's and the BLAS libraries' own variables, see
+#: :func:`thread_environment`) before a kernel starts; :func:`seed_everything` applies it to torch.
+THREADS_ENV = "SELCONV_THREADS"
+#: The thread count every runner fixes: the reference machine has 2 cores, and a fixed count
+#: (rather than "all cores") keeps the order of floating-point reductions the same everywhere.
+DEFAULT_THREADS = 2
+#: Thread variables read by OpenMP (torch's CPU kernels), MKL, OpenBLAS (numpy / scipy) and numexpr
+#: when a process starts; they must be set before the kernel imports numpy or torch.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                    "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+
+
+def thread_environment(threads: int | str | None = None) -> dict[str, str]:
+    """Environment variables that fix the thread count of a notebook kernel about to start.
+
+    ``threads`` ``None`` means env ``SELCONV_THREADS`` or :data:`DEFAULT_THREADS`. Returns
+    ``{"SELCONV_THREADS": n, "OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n, ...}`` for
+    :func:`selconv_lite.teaching.series.patched_environ` or ``os.environ.update``.
+    """
+    if threads is None:
+        threads = os.environ.get(THREADS_ENV) or DEFAULT_THREADS
+    try:
+        n = int(threads)
+    except (TypeError, ValueError):
+        raise ValueError(f"{THREADS_ENV} / threads must be a positive integer, not {threads!r}") from None
+    if n < 1:
+        raise ValueError(f"{THREADS_ENV} / threads must be a positive integer, not {threads!r}")
+    return {THREADS_ENV: str(n), **{k: str(n) for k in THREAD_VARIABLES}}
+
+
+def seed_everything(seed: int = 0) -> str:
+    """Make a notebook's run repeatable; returns a one-line description for its header.
+
+    Seeds ``random``, ``numpy`` and ``torch``; sets torch's intra-op thread count from env
+    ``SELCONV_THREADS`` (else ``OMP_NUM_THREADS``; unset: torch's default is kept and reported), and
+    asks torch for deterministic algorithms (``torch.use_deterministic_algorithms(True,
+    warn_only=True)``: an operation without a deterministic version warns instead of failing).
+    Floating-point results may still differ in the last bits between CPUs (BLAS kernels), which
+    the notebooks' regression checks tolerate (docs/notebooks.md, "Reproducibility").
+    """
     random.seed(seed)
     np.random.seed(seed)
+    parts = [f"seed {seed}"]
     try:
         import torch
-
-        torch.manual_seed(seed)
     except ImportError:  # pragma: no cover - torch is a hard dependency of the package
+        return parts[0]
+    torch.manual_seed(seed)
+    env = os.environ.get(THREADS_ENV) or os.environ.get("OMP_NUM_THREADS")
+    if env:
+        n = int(thread_environment(env)[THREADS_ENV])
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
+    parts.append(f"{torch.get_num_threads()} threads" + ("" if env else " (not fixed)"))
+    try:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        parts.append("deterministic torch algorithms")
+    except (AttributeError, TypeError):  # pragma: no cover - very old torch
         pass
+    return "; ".join(parts)
 
 
 def tidy_warnings() -> None:
-    """Print warnings as ``Category: message`` with the repository path stripped, instead of
+    """Print warnings as ``Category: message`` with machine paths replaced (the dataset, cache
+    and output folders by their labels, see :func:`display_path`; the repository path stripped), instead of
     Python's ``/abs/path/file.py:LINE: Category: message`` -- so that notebook outputs hold no
     machine paths and do not change when a line number moves."""
     import sys
     import warnings
 
     root = str(find_repo_root() or os.getcwd()) + os.sep
+    # absolute folders that vary between machines -> their fixed labels (see display_path)
+    labels = [(str(folder) + os.sep, label + "/") for folder, label in _known_roots()]
 
     def show(message, category, filename, lineno, file=None, line=None):
-        print(f"{category.__name__}: {str(message).replace(root, '')}", file=file or sys.stderr)
+        text = str(message)
+        for folder, label in labels:
+            text = text.replace(folder, label)
+        print(f"{category.__name__}: {text.replace(root, '')}", file=file or sys.stderr)
 
     warnings.showwarning = show
 
@@ -364,7 +455,10 @@ def dataset_features(ds, layer: str = "pool5", max_dim: int | None = None, cache
             raise ValueError(f"unknown split {split!r}; choose from {list(lists)}")
         paths, crops = lists[split]
         cache.extract_all(paths, crops, progress=progress)
-        out[split] = [cache.load(p, c, layer) for p, c in zip(paths, crops or [None] * len(paths))]
+        feats = [cache.load(p, c, layer) for p, c in zip(paths, crops or [None] * len(paths))]
+        for f, p in zip(feats, paths):  # warnings name the image, not where this machine keeps it
+            f.name = display_path(p)
+        out[split] = feats
     return out
 
 

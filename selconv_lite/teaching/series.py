@@ -15,6 +15,20 @@ the output folder it writes
 * ``series.json`` -- status and wall time of every notebook plus all their records;
 * ``summary.md`` -- one page with the headline numbers and figures of every notebook.
 
+Every kernel computes with the same fixed number of threads (``--threads``, default env
+``SELCONV_THREADS`` or 2: torch, OpenMP and the BLAS libraries, see
+:func:`selconv_lite.teaching.notebook_utils.thread_environment`), talks to papermill over IPC
+rather than TCP, and the series prints its progress and total time.
+
+Re-executing the committed notebooks (after a change of the method or of a notebook) is::
+
+    python -m selconv_lite.teaching.series --in-place --update-references
+
+which executes ``notebooks/NN_*.ipynb`` in place (``notebooks/`` as the working folder, execution
+timestamps stripped so that only outputs change), writes the records into ``--out`` and rewrites
+the regression references ``notebooks/reference/NN_*.json`` from them
+(:mod:`selconv_lite.teaching.regression`). ``scripts/execute_notebooks.sh`` wraps it.
+
 A failing notebook is reported (with the path of its executed copy, which holds the traceback)
 and the series goes on; the exit status is 1 if any notebook failed.
 """
@@ -25,13 +39,15 @@ import json
 import os
 import re
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from .notebook_utils import CACHE_ENV, HEADLESS_ENV, OUTPUT_ENV, find_repo_root, load_record
+from .notebook_utils import (CACHE_ENV, HEADLESS_ENV, OUTPUT_ENV, find_repo_root, load_record,
+                             thread_environment)
 
 NOTEBOOK_PATTERN = re.compile(r"^\d\d_[A-Za-z0-9_\-]+\.ipynb$")
 
@@ -94,6 +110,30 @@ class RunResult:
     record: dict | None = field(default=None)
 
 
+def kernel_config(socket_dir: str | os.PathLike):
+    """traitlets configuration of the kernels papermill starts: IPC transport (local sockets
+    ``<socket_dir>/kernel-ipc-N``, a private temporary folder) instead of TCP on localhost -- no
+    open port, and no "Kernel is running over TCP without encryption" warning on every start."""
+    from traitlets.config import Config
+
+    return Config({"KernelManager": {"transport": "ipc",
+                                     "ip": str(Path(socket_dir) / "kernel-ipc")}})
+
+
+def strip_execution_metadata(path: str | os.PathLike) -> None:
+    """Remove what papermill adds besides outputs -- per-cell timestamps and durations, the
+    notebook's ``papermill`` block (it holds machine paths) -- so that a re-executed committed
+    notebook differs from its previous version only where its outputs changed."""
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    nb.metadata.pop("papermill", None)
+    for cell in nb.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+    nbformat.write(nb, str(path))
+
+
 def _short_error(exc: BaseException) -> str:
     ename = getattr(exc, "ename", type(exc).__name__)
     evalue = getattr(exc, "evalue", str(exc))
@@ -104,16 +144,18 @@ def _short_error(exc: BaseException) -> str:
 def execute(notebook: Path, executed: Path, output_dir: Path, parameters: Mapping[str, Any] | None = None,
             cache_dir: str | os.PathLike | None = None, kernel_name: str | None = None,
             timeout: float | None = None, cwd: str | os.PathLike | None = None,
-            record_name: str | None = None) -> RunResult:
-    """Execute ``notebook`` into ``executed`` with papermill, headless, writing its JSON record into
-    ``output_dir`` (via ``SELCONV_OUTPUT``); never raises on a notebook error."""
+            record_name: str | None = None, threads: int | None = None) -> RunResult:
+    """Execute ``notebook`` into ``executed`` with papermill, headless, with ``threads`` threads
+    (``None``: env ``SELCONV_THREADS`` or 2), writing its JSON record into ``output_dir`` (via
+    ``SELCONV_OUTPUT``); never raises on a notebook error. ``executed`` may be ``notebook``
+    itself (in place)."""
     import papermill as pm
 
     executed.parent.mkdir(parents=True, exist_ok=True)
     output_dir.mkdir(parents=True, exist_ok=True)
     env = {HEADLESS_ENV: "1", OUTPUT_ENV: str(output_dir),
            # silences debugpy's "frozen modules" warning on the kernels' stderr
-           "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+           "PYDEVD_DISABLE_FILE_VALIDATION": "1", **thread_environment(threads)}
     if cache_dir is not None:
         env[CACHE_ENV] = str(Path(cache_dir).resolve())
     record_path = output_dir / f"{record_name or notebook.stem}.json"
@@ -122,12 +164,12 @@ def execute(notebook: Path, executed: Path, output_dir: Path, parameters: Mappin
     t0 = time.perf_counter()
     status, error = "ok", ""
     try:
-        with patched_environ(env):
+        with patched_environ(env), tempfile.TemporaryDirectory(prefix="selconv-kernel-") as sockets:
             pm.execute_notebook(
                 str(notebook), str(executed), parameters=dict(parameters or {}),
                 kernel_name=kernel_name, progress_bar=False, log_output=False,
                 request_save_on_cell_execute=False, cwd=str(cwd or notebook.parent),
-                execution_timeout=timeout)
+                execution_timeout=timeout, config=kernel_config(sockets))
     except Exception as exc:  # papermill raises PapermillExecutionError, kernels may die, ...
         status, error = "failed", _short_error(exc)
     seconds = time.perf_counter() - t0
@@ -193,19 +235,35 @@ def render_summary(results: Sequence[RunResult], out: Path, max_figures: int = 3
 def run_series(out: str | os.PathLike = "outputs", notebooks_dir: str | os.PathLike | None = None,
                only: Sequence[str] | None = None, cache_dir: str | os.PathLike | None = None,
                kernel_name: str | None = None, timeout: float | None = None,
-               echo=None) -> list[RunResult]:
-    """Execute the series; write executed copies, ``series.json`` and ``summary.md`` into ``out``."""
+               echo=None, threads: int | None = None, in_place: bool = False) -> list[RunResult]:
+    """Execute the series; write executed copies, ``series.json`` and ``summary.md`` into ``out``.
+
+    ``in_place`` executes the notebooks into themselves (their execution metadata stripped, see
+    :func:`strip_execution_metadata`) instead of into ``out/notebooks``; a notebook that fails is
+    left as it was (its executed copy with the traceback goes to ``out/notebooks``).
+    """
     echo = echo or (lambda msg: print(msg, flush=True))
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     nbs = list_notebooks(notebooks_dir or default_notebooks_dir(), only)
+    n_threads = thread_environment(threads)["SELCONV_THREADS"]
+    echo(f"[series] {len(nbs)} notebook(s), {n_threads} thread(s) per kernel"
+         + (", executed in place" if in_place else "") + f"; records into {out}")
     results: list[RunResult] = []
+    t_start = time.perf_counter()
     for i, nb in enumerate(nbs, 1):
         echo(f"[series] ({i}/{len(nbs)}) {nb.name} ...")
-        r = execute(nb, out / "notebooks" / nb.name, out, cache_dir=cache_dir,
-                    kernel_name=kernel_name, timeout=timeout)
+        target = out / "notebooks" / nb.name
+        r = execute(nb, target, out, cache_dir=cache_dir, kernel_name=kernel_name,
+                    timeout=timeout, threads=threads)
+        if in_place and r.status == "ok":
+            strip_execution_metadata(target)
+            nb.write_bytes(target.read_bytes())
+            target.unlink()
+            r.executed = str(nb)
         results.append(r)
-        msg = f"[series]     {r.status} in {r.seconds:.1f} s"
+        msg = (f"[series]     {r.status} in {r.seconds:.1f} s "
+               f"({time.perf_counter() - t_start:.0f} s so far)")
         if r.status != "ok":
             msg += f" -- {r.error} (traceback in {r.executed})"
         echo(msg)
@@ -229,11 +287,21 @@ def main(argv: Iterable[str] | None = None) -> int:
                     help="feature cache folder (default: the cache module's default, shared)")
     ap.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the notebooks')")
     ap.add_argument("--timeout", type=float, default=None, help="per-cell timeout in seconds")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="threads per kernel for torch, OpenMP and BLAS (default: env "
+                         "SELCONV_THREADS or 2; the committed outputs use 2)")
+    ap.add_argument("--in-place", action="store_true",
+                    help="execute the notebooks into themselves (re-executing the committed "
+                         "outputs) instead of into OUT/notebooks")
+    ap.add_argument("--update-references", action="store_true",
+                    help="after a run where every notebook succeeded, rewrite the regression "
+                         "references notebooks/reference/NN_*.json from the new records")
     args = ap.parse_args(list(argv) if argv is not None else None)
+    t0 = time.perf_counter()
     try:
         results = run_series(args.out, args.notebooks, args.only, args.cache_dir, args.kernel,
-                             args.timeout)
-    except FileNotFoundError as exc:
+                             args.timeout, threads=args.threads, in_place=args.in_place)
+    except (FileNotFoundError, ValueError) as exc:
         print(f"[series] error: {exc}", file=sys.stderr)
         return 2
     out = Path(args.out)
@@ -243,6 +311,16 @@ def main(argv: Iterable[str] | None = None) -> int:
     print(f"[series] executed notebooks: {out / 'notebooks'}")
     print(f"[series] results (JSON):     {out}/NN_*.json, {out / 'series.json'}")
     print(f"[series] summary:            {out / 'summary.md'}")
+    if args.update_references:
+        if failed:
+            print("[series] references NOT updated: a notebook failed", file=sys.stderr)
+        else:
+            from .regression import update_references
+
+            ref_dir = Path(args.notebooks or default_notebooks_dir()) / "reference"
+            written = update_references([r.record for r in results], ref_dir)
+            print(f"[series] references:         {len(written)} file(s) rewritten in {ref_dir}")
+    print(f"[series] total time {time.perf_counter() - t0:.0f} s")
     return 1 if failed else 0
 
 
