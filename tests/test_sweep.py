@@ -21,7 +21,7 @@ def test_parse_value_and_grid():
     assert grid == [{"mask": "max", "D": 512}, {"mask": "max", "D": 1024},
                     {"mask": "sum", "D": 512}, {"mask": "sum", "D": 1024}]
     assert sweep.point_name(grid[1]) == "mask-max__D-1024"
-    assert sweep.point_name({"w": "a/b c"}) == "w-a_b_c"
+    assert sweep.point_name({"w": "a/b c"}) == "w-a%2Fb%20c"
     with pytest.raises(sweep.SweepError, match="twice"):
         sweep.build_grid([["a", "1"], ["a", "2"]])
     with pytest.raises(sweep.SweepError, match="at least one value"):
@@ -59,3 +59,72 @@ def test_two_parameter_grid_with_one_failing_value(tmp_path, capsys):
     assert "| a | mode | status | a times factor |" in md
     assert "| 2 | x | ok | 4 |" in md
     assert "**failed**: RuntimeError: failing on purpose for mode=y" in md
+
+
+# ------------------------------------------------------------------------------ bad arguments
+def test_point_names_are_unique_and_reversible():
+    values = ["sum 50", "sum_50", "sum/50", "a__b", "_x_", "", "50%", "é"]
+    names = [sweep.point_name({"mask": v}) for v in values]
+    assert len(set(names)) == len(values)
+    for v, n in zip(values, names):
+        assert "/" not in n and " " not in n and "__" not in n.split("-", 1)[1]
+        assert sweep.parse_point_name(n) == {"mask": v}
+    two = sweep.point_name({"a": "x__y", "b": "_"})
+    assert sweep.parse_point_name(two) == {"a": "x__y", "b": "_"}
+
+
+def test_colliding_points_are_refused_before_running(tmp_path):
+    grid = sweep.build_grid([["mode", "sum 50", "sum_50", "sum/50"]])
+    assert len(set(sweep.check_point_names(grid))) == 3
+    with pytest.raises(sweep.SweepError, match="same value twice"):
+        sweep.check_point_names(sweep.build_grid([["mode", "x", "x"]]))
+    with pytest.raises(sweep.SweepError, match="case"):
+        sweep.check_point_names(sweep.build_grid([["mode", "Max", "max"]]))
+    rc = sweep.main([str(FIXTURE), "-p", "mode", "x", "x", "--out", str(tmp_path / "o")])
+    assert rc == 2 and not (tmp_path / "o" / "notebooks").exists()
+
+
+def test_three_spellings_run_into_three_folders(tmp_path):
+    out = tmp_path / "sw"
+    rc = sweep.main([str(FIXTURE), "-p", "fail_on", "sum 50", "sum_50", "sum/50", "--out", str(out),
+                     "--no-progress"])
+    assert rc == 0
+    copies = sorted((out / "notebooks").glob("*.ipynb"))
+    assert len(copies) == 3
+    with open(out / "sweep.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(r["fail_on"] for r in rows) == ["sum 50", "sum/50", "sum_50"]
+    assert len({r["executed"] for r in rows}) == 3
+    for r in rows:
+        assert r["status"] == "ok"
+        assert sweep.parse_point_name(r["point"]) == {"fail_on": r["fail_on"]}
+        assert (out / "points" / r["point"] / "tiny_sweep.json").is_file()
+
+
+def test_values_are_type_checked_against_the_defaults(tmp_path):
+    with pytest.raises(sweep.SweepError, match=r"parameter 'a' expects int .*default.* 1.*'abc'"):
+        sweep.run_sweep(FIXTURE, [["a", "abc"]], out=tmp_path, progress=False)
+    assert sweep.main([str(FIXTURE), "-p", "a", "2", "x1", "--out", str(tmp_path)]) == 2
+    assert sweep.main([str(FIXTURE), "-p", "a", "1", "-s", "a", "0.5", "--out", str(tmp_path)]) == 2
+    declared = {"s": {"default": '"x"'}, "f": {"default": "0.5"}, "n": {"default": "None"},
+                "b": {"default": "True"}}
+    assert sweep.check_parameter_types({"s": 512, "f": 2, "n": "any", "b": False}, declared) == \
+        {"s": "512", "f": 2, "n": "any", "b": False}
+    with pytest.raises(sweep.SweepError, match="'b' expects bool"):
+        sweep.check_parameter_types({"b": 1}, declared)
+
+
+def test_non_json_notebook_is_a_usage_error(tmp_path, capsys):
+    bad = tmp_path / "bad.ipynb"
+    bad.write_text("# just a python file\nprint(1)\n")
+    assert sweep.main([str(bad), "-p", "a", "1", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "bad.ipynb is not a Jupyter notebook" in err and "Traceback" not in err
+
+
+def test_unwritable_out_is_a_usage_error(tmp_path, capsys):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    rc = sweep.main([str(FIXTURE), "-p", "a", "1", "--out", str(blocker / "sub")])
+    assert rc == 2
+    assert "cannot write to the output folder" in capsys.readouterr().err

@@ -30,7 +30,8 @@ the regression references ``notebooks/reference/NN_*.json`` from them
 (:mod:`selconv_lite.teaching.regression`). ``scripts/execute_notebooks.sh`` wraps it.
 
 A failing notebook is reported (with the path of its executed copy, which holds the traceback)
-and the series goes on; the exit status is 1 if any notebook failed.
+and the series goes on; the exit status is 1 if any notebook failed, 2 on a usage error (no
+notebook folder, an output folder that cannot be written).
 """
 from __future__ import annotations
 
@@ -50,6 +51,22 @@ from .notebook_utils import (CACHE_ENV, HEADLESS_ENV, OUTPUT_ENV, find_repo_root
                              thread_environment)
 
 NOTEBOOK_PATTERN = re.compile(r"^\d\d_[A-Za-z0-9_\-]+\.ipynb$")
+
+
+class OutputDirError(OSError):
+    """The output folder cannot be created or written (a usage error: exit status 2)."""
+
+
+def check_output_dir(out: Path) -> Path:
+    """Create ``out`` and make sure a file can be written there; :class:`OutputDirError` otherwise."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as e:
+        raise OutputDirError(f"cannot write to the output folder {out} ({e.strerror or e}); "
+                             "choose another --out") from None
+    return out
 
 
 def default_notebooks_dir() -> Path:
@@ -244,7 +261,7 @@ def run_series(out: str | os.PathLike = "outputs", notebooks_dir: str | os.PathL
     """
     echo = echo or (lambda msg: print(msg, flush=True))
     out = Path(out).resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    check_output_dir(out)  # fail before running anything when the results could not be saved
     nbs = list_notebooks(notebooks_dir or default_notebooks_dir(), only)
     n_threads = thread_environment(threads)["SELCONV_THREADS"]
     echo(f"[series] {len(nbs)} notebook(s), {n_threads} thread(s) per kernel"

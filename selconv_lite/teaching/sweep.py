@@ -6,15 +6,20 @@ ACM MM 2017)::
     python -m selconv_lite.teaching.sweep notebooks/05_postprocessing.ipynb \\
         -p mask max sum sift none -p D 512 1024 --out outputs/sweeps/05
 
-Every grid point is executed headless into ``<out>/notebooks/<stem>__mask-max__D-512.ipynb``,
+Every grid point is executed headless into ``<out>/notebooks/<stem>__mask-max__D-512.ipynb``
+(point names are unique and reversible, see :func:`point_name` / :func:`parse_point_name`),
 its JSON record goes to ``<out>/points/<point>/<stem>.json``; all records are collected into
 ``<out>/sweep.csv`` (one row per point: parameters, status, seconds, headline numbers and scalar
 results) and a markdown table ``<out>/sweep.md``. A failing point is reported and the sweep goes
-on; the exit status is 1 if any point failed, 2 on a usage error.
+on; the exit status is 1 if any point failed, 2 on a usage error (unknown notebook or
+parameter, a file that is not a notebook, a value of the wrong type, an output folder that
+cannot be written).
 
 Values are parsed like Python literals where possible (``512`` -> int, ``0.5`` -> float,
-``True``/``False``/``None``); anything else stays a string. ``-s NAME VALUE`` fixes a parameter
-for every point without sweeping it.
+``True``/``False``/``None``); anything else stays a string. Every value is checked against the
+type of the parameter's default in the notebook's ``parameters`` cell before anything runs
+(an int parameter refuses ``abc``; a str parameter takes ``512`` as the text ``"512"``).
+``-s NAME VALUE`` fixes a parameter for every point without sweeping it.
 """
 from __future__ import annotations
 
@@ -22,13 +27,15 @@ import argparse
 import ast
 import csv
 import itertools
+import json
 import re
 import sys
+import urllib.parse
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from .notebook_utils import display_path, flatten
-from .series import RunResult, default_notebooks_dir, execute
+from .series import OutputDirError, RunResult, check_output_dir, default_notebooks_dir, execute
 
 
 class SweepError(ValueError):
@@ -64,19 +71,113 @@ def notebook_parameters(notebook: Path) -> dict[str, Any]:
     """The parameters declared in the notebook's ``parameters`` cell (name -> papermill info)."""
     import papermill as pm
 
-    params = pm.inspect_notebook(str(notebook))
+    try:
+        with open(notebook, encoding="utf-8") as f:
+            json.load(f)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise SweepError(f"{notebook} is not a Jupyter notebook (not valid JSON: {e})") from None
+    try:
+        params = pm.inspect_notebook(str(notebook))
+    except Exception as e:  # nbformat validation errors and friends
+        raise SweepError(f"{notebook} cannot be read as a notebook ({type(e).__name__}: {e})") from None
     if not params:
         raise SweepError(f"{notebook.name} has no cell tagged 'parameters'; papermill cannot sweep it")
     return params
 
 
+def _encode(text: str) -> str:
+    """Percent-encode everything but ``A-Z a-z 0-9 . + - _``, and ``_`` where it could be read as
+    the ``__`` separator (leading, trailing, or next to another ``_``)."""
+    q = urllib.parse.quote(text, safe=".+-_")
+    return re.sub(r"^_|_$|_(?=_)", "%5F", q)
+
+
 def point_name(point: Mapping[str, Any]) -> str:
-    """A file-name-safe name for a grid point: ``mask-max__D-512``."""
-    parts = []
-    for k, v in point.items():
-        s = re.sub(r"[^A-Za-z0-9.+\-]+", "_", str(v)).strip("_") or "_"
-        parts.append(f"{k}-{s}")
+    """A file-name-safe, reversible name for a grid point: ``mask-max__D-512``.
+
+    Characters other than letters, digits, ``.``, ``+``, ``-`` and single inner ``_`` are
+    percent-encoded (``"sum 50"`` -> ``sum%2050``, ``"sum/50"`` -> ``sum%2F50``), so two
+    different values never share a folder; :func:`parse_point_name` inverts it.
+    """
+    parts = [f"{_encode(str(k))}-{_encode(str(v))}" for k, v in point.items()]
     return "__".join(parts) or "default"
+
+
+def parse_point_name(name: str) -> dict[str, str]:
+    """Inverse of :func:`point_name` (values come back as their text)."""
+    if name == "default":
+        return {}
+    out = {}
+    for part in name.split("__"):
+        k, _, v = part.partition("-")
+        out[urllib.parse.unquote(k)] = urllib.parse.unquote(v)
+    return out
+
+
+def check_point_names(grid: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The names of the grid's points; a :class:`SweepError` if two points would share a folder
+    (the same value given twice, ``1`` and ``'1'``, names differing only in case, which
+    case-insensitive file systems merge, or a name too long for a file name)."""
+    names, seen = [], {}
+    for point in grid:
+        name = point_name(point)
+        key = name.casefold()
+        if key in seen:
+            raise SweepError(f"the grid points {seen[key][1]} and {dict(point)} would both be "
+                             f"written to the folder {name!r} (same value twice, or values that "
+                             "differ only in type or case); give each value once")
+        if len(name) > 200:
+            raise SweepError(f"the grid point {dict(point)} gives a folder name of {len(name)} "
+                             "characters (at most 200); use shorter values")
+        seen[key] = (name, dict(point))
+        names.append(name)
+    return names
+
+
+def _default_value(info: Mapping[str, Any]):
+    try:
+        return True, ast.literal_eval(str(info.get("default", "None")))
+    except (ValueError, SyntaxError):
+        return False, None
+
+
+def check_parameter_types(values: Mapping[str, Any], declared: Mapping[str, Mapping[str, Any]],
+                          where: str = "") -> dict[str, Any]:
+    """Check (and lightly coerce) values against the types of the notebook's defaults.
+
+    An ``int`` default takes an int; a ``float`` default an int or a float; a ``bool`` default
+    a bool; a ``str`` default a str (a number is turned back into its text, ``None`` is
+    allowed); a ``None`` default or a default that is not a literal takes anything.
+
+    Raises
+    ------
+    SweepError
+        Naming the parameter, the expected type (with the default) and the value.
+    """
+    out = {}
+    for name, value in values.items():
+        ok_default, default = _default_value(declared.get(name, {}))
+        if not ok_default or default is None or value is None and not isinstance(default, bool):
+            out[name] = value
+            continue
+        expected = type(default)
+        if expected is bool:
+            good = isinstance(value, bool)
+        elif expected is int:
+            good = isinstance(value, int) and not isinstance(value, bool)
+        elif expected is float:
+            good = isinstance(value, (int, float)) and not isinstance(value, bool)
+        elif expected is str:
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                value = str(value)
+            good = isinstance(value, str)
+        else:
+            good = True
+        if not good:
+            raise SweepError(f"parameter {name!r}{where} expects {expected.__name__} (its default in "
+                             f"the notebook is {default!r}), got {value!r}")
+        out[name] = value
+    return out
 
 
 def build_grid(sweeps: Sequence[Sequence[str]]) -> list[dict[str, Any]]:
@@ -110,14 +211,17 @@ def run_sweep(notebook: str | Path, sweeps: Sequence[Sequence[str]], out: str | 
                          f"{sorted(declared)}")
     if "output_dir" in grid[0] or "output_dir" in fixed:
         raise SweepError("output_dir is set by the sweep itself (one folder per point); use --out")
+    fixed = check_parameter_types(fixed, declared, " (-s)")
+    grid = [check_parameter_types(point, declared) for point in grid]
+    names = check_point_names(grid)
     out = Path(out) if out is not None else Path("outputs") / "sweeps" / nb.stem
-    out = out.resolve()
-    (out / "notebooks").mkdir(parents=True, exist_ok=True)
+    out = check_output_dir(out.resolve())
+    check_output_dir(out / "notebooks")
 
     rows: list[dict] = []
-    bar = tqdm(grid, desc=f"sweep {nb.stem}", unit="point", disable=not progress, file=sys.stderr)
-    for point in bar:
-        name = point_name(point)
+    bar = tqdm(list(zip(grid, names)), desc=f"sweep {nb.stem}", unit="point",
+               disable=not progress, file=sys.stderr)
+    for point, name in bar:
         bar.set_postfix_str(name)
         params = {**fixed, **point}
         if "output_dir" in declared:
@@ -212,7 +316,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         rows, csv_path, md_path = run_sweep(
             args.notebook, args.param, args.out, {k: parse_value(v) for k, v in args.set},
             args.cache_dir, args.kernel, args.timeout, progress=not args.no_progress)
-    except (SweepError, FileNotFoundError) as exc:
+    except (SweepError, FileNotFoundError, OutputDirError) as exc:
         print(f"[sweep] error: {exc}", file=sys.stderr)
         return 2
     failed = [r for r in rows if r["status"] != "ok"]
