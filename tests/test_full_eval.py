@@ -157,6 +157,7 @@ def test_conv5_layers_from_pool4_equal_the_trunk():
     from PIL import Image
     from skimage import data
 
+    from selconv_lite.experiments import finetune as ft
     from selconv_lite.features.backbone import load_vgg16_trunk
 
     trunk = load_vgg16_trunk("caffe-onnx", device="cpu")
@@ -165,9 +166,9 @@ def test_conv5_layers_from_pool4_equal_the_trunk():
     with torch.no_grad():
         o = trunk(x, ("conv4_3", "conv5_1", "conv5_2", "pool5"))
     pool4 = [ImageFeatures(o["conv4_3"][0].permute(1, 2, 0).numpy(), im.shape[:2], name="coffee")]
-    got = fe.conv5_layers_from_pool4("caffe-onnx", pool4)
+    got = ft.conv5_layers_from_pool4("caffe-onnx", pool4)
     for lay, ref in (("conv5_1", "conv5_1"), ("conv5_2", "conv5_2"), ("conv5_3", "pool5")):
         np.testing.assert_allclose(got[lay][0].fmap, o[ref][0].permute(1, 2, 0).numpy(), rtol=1e-5, atol=1e-4)
-    assert list(fe.conv5_layers_from_pool4("caffe-onnx", pool4, ("conv5_1",))) == ["conv5_1"]
+    assert list(ft.conv5_layers_from_pool4("caffe-onnx", pool4, ("conv5_1",))) == ["conv5_1"]
     with pytest.raises(ValueError, match="cannot be computed from pool4"):
-        fe.conv5_layers_from_pool4("caffe-onnx", pool4, ("conv4_2",))
+        ft.conv5_layers_from_pool4("caffe-onnx", pool4, ("conv4_2",))

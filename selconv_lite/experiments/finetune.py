@@ -75,6 +75,7 @@ __all__ = [
     "save_trunk",
     "conv5_block",
     "apply_conv5",
+    "conv5_layers_from_pool4",
     "gem",
     "contrastive_loss",
     "FinetuneConfig",
@@ -461,33 +462,64 @@ def _to_tensor(f: ImageFeatures) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(f.fmap.transpose(2, 0, 1)))[None]
 
 
-def apply_conv5(weights, conv4_maps: Sequence[ImageFeatures]) -> list[ImageFeatures]:
-    """pool5 maps from cached pool4 (``"conv4_3"``) maps, through the conv5 block of ``weights``.
+CONV5_LAYERS = ("conv5_1", "conv5_2", "conv5_3")
 
-    Equal (up to float rounding) to extracting ``"pool5"`` with the full trunk of ``weights``
-    from the same images, but it only runs the conv5 block.
+
+def conv5_layers_from_pool4(weights, pool4: Sequence[ImageFeatures],
+                            layers=CONV5_LAYERS) -> dict[str, list[ImageFeatures]]:
+    """The layers ``conv5_1``, ``conv5_2``, ``conv5_3`` (each ReLU output followed by a 2x2/2
+    max-pool, Sec. 5.2.4 / Fig. 5) from pool4 maps (the backbone's ``"conv4_3"`` layer).
+
+    Equal (up to float rounding) to extracting those layers with the full trunk of ``weights``
+    from the same images (``conv5_3`` is ``"pool5"``), but only the conv5 block runs.
 
     Parameters
     ----------
     weights : VGG16Trunk, nn.Sequential (a :func:`conv5_block`), or anything ``load_vgg16_trunk`` takes
-    conv4_maps : sequence of ImageFeatures
+    pool4 : sequence of ImageFeatures
         ``"conv4_3"`` maps ``(h, w, 512)`` (the SIFT keypoints and image size are carried over).
+    layers : sequence of str
+        Which of ``conv5_1``, ``conv5_2``, ``conv5_3`` to return.
+
+    Returns
+    -------
+    dict
+        ``{layer: [ImageFeatures, ...]}`` of ``(h // 2, w // 2, 512)`` float32 maps.
+    """
+    for lay in layers:
+        if lay not in CONV5_LAYERS:
+            raise ValueError(f"{lay!r} cannot be computed from pool4; choose from {CONV5_LAYERS}")
+    block = _block_from(weights).eval()
+    convs = [block[0], block[2], block[4]]
+    pool = nn.MaxPool2d(2, 2)
+    last = max(layers, key=CONV5_LAYERS.index)
+    out = {lay: [] for lay in layers}
+    with torch.inference_mode():
+        for f in pool4:
+            if f.fmap.ndim != 3 or f.fmap.shape[2] != 512:
+                raise ValueError(f"{f.name}: expected a (h, w, 512) conv4_3 map, got {f.fmap.shape}")
+            h = _to_tensor(f).float()
+            for name, conv in zip(CONV5_LAYERS, convs):
+                h = torch.relu(conv(h))
+                if name in out:
+                    y = pool(h)[0].permute(1, 2, 0).contiguous().numpy().astype(np.float32)
+                    out[name].append(ImageFeatures(fmap=y, image_hw=f.image_hw,
+                                                   keypoints=f.keypoints, name=f.name))
+                if name == last:
+                    break
+    return out
+
+
+def apply_conv5(weights, conv4_maps: Sequence[ImageFeatures]) -> list[ImageFeatures]:
+    """pool5 maps from cached pool4 (``"conv4_3"``) maps, through the conv5 block of ``weights``:
+    the ``"conv5_3"`` entry of :func:`conv5_layers_from_pool4`.
 
     Returns
     -------
     list of ImageFeatures
         ``(h // 2, w // 2, 512)`` float32 pool5 maps.
     """
-    block = _block_from(weights).eval()
-    out = []
-    with torch.inference_mode():
-        for f in conv4_maps:
-            if f.fmap.ndim != 3 or f.fmap.shape[2] != 512:
-                raise ValueError(f"{f.name}: expected a (h, w, 512) conv4_3 map, got {f.fmap.shape}")
-            y = block(_to_tensor(f))[0].permute(1, 2, 0).contiguous().numpy()
-            out.append(ImageFeatures(fmap=y.astype(np.float32), image_hw=f.image_hw,
-                                     keypoints=f.keypoints, name=f.name))
-    return out
+    return conv5_layers_from_pool4(weights, conv4_maps, ("conv5_3",))["conv5_3"]
 
 
 def gem(x: torch.Tensor, p: float = 3.0, eps: float = 1e-6) -> torch.Tensor:

@@ -3,8 +3,6 @@ the paper's Sec. 5 experiments on any :class:`~selconv_lite.data.datasets.Retrie
 
 * :func:`split_features` -- feature maps of the held-out / query / database splits for several
   layers from ONE pass through the shared feature cache;
-* :func:`conv5_layers_from_pool4` -- the conv5_1 / conv5_2 / conv5_3 layers of Fig. 5 computed
-  from cached pool4 (``"conv4_3"``) maps with only the conv5 block (no new pass over the images);
 * :func:`run_table3` -- Table 3 (masks x frameworks) at a chosen ``D`` (:data:`TABLE3_CONFIGS`);
 * :func:`fit_evaluate_model` -- fit any model (pipeline or baseline) on the held-out split and
   score it with and without average query expansion (and Easy / Medium / Hard when the ground
@@ -36,7 +34,6 @@ __all__ = [
     "split_features",
     "LazyMaps",
     "transform_chunked",
-    "conv5_layers_from_pool4",
     "run_table3",
     "fit_evaluate_model",
     "run_table6",
@@ -236,39 +233,6 @@ def transform_chunked(model, images, chunk: int = 256) -> np.ndarray:
         return model.transform(images)
     parts = [model.transform(list(images[s:s + chunk])) for s in range(0, len(images), chunk)]
     return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
-
-
-def conv5_layers_from_pool4(weights, pool4: Sequence, layers=("conv5_1", "conv5_2", "conv5_3")) -> dict:
-    """The Fig. 5 layers ``conv5_1``, ``conv5_2``, ``conv5_3`` (each ReLU output followed by a
-    2x2/2 max-pool, Sec. 5.2.4) from pool4 maps (the backbone's ``"conv4_3"`` layer).
-
-    Equal to extracting those layers with the full trunk of ``weights`` (``conv5_3`` is pool5),
-    but only the conv5 block runs. Returns ``{layer: [ImageFeatures, ...]}``.
-    """
-    import torch
-
-    from .finetune import _block_from, _to_tensor
-    from ..core.types import ImageFeatures
-
-    order = ("conv5_1", "conv5_2", "conv5_3")
-    for lay in layers:
-        if lay not in order:
-            raise ValueError(f"{lay!r} cannot be computed from pool4; choose from {order}")
-    block = _block_from(weights).eval()
-    convs = [block[0], block[2], block[4]]
-    pool = torch.nn.MaxPool2d(2, 2)
-    out = {lay: [] for lay in layers}
-    with torch.inference_mode():
-        for f in pool4:
-            h = _to_tensor(f).float()
-            for name, conv in zip(order, convs):
-                h = torch.relu(conv(h))
-                if name in out:
-                    y = pool(h)[0].permute(1, 2, 0).contiguous().numpy()
-                    out[name].append(ImageFeatures(fmap=y, image_hw=f.image_hw, keypoints=f.keypoints, name=f.name))
-                if name == max(layers, key=order.index):
-                    break
-    return out
 
 
 def training_groups(ds, min_overlap: float = 0.5) -> np.ndarray | None:

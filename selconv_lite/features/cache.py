@@ -38,7 +38,8 @@ from pathlib import Path
 import numpy as np
 
 from .backbone import LAYERS, weights_identity
-from .extraction import FeatureExtractor, ImageError, _name_of, _round_half_away
+from ..core.utils import round_half_away
+from .extraction import FeatureExtractor, ImageError, image_name
 from ..core.types import ImageFeatures
 
 __all__ = [
@@ -108,7 +109,7 @@ def _crop_key(crop, crop_scale, name) -> str:
         return "full"
     # the extractor rounds boxes to whole pixels, so equal rounded boxes give equal results
     try:
-        box = "_".join(str(_round_half_away(float(v))) for v in crop)
+        box = "_".join(str(int(v)) for v in round_half_away([float(v) for v in crop]))
     except (TypeError, ValueError) as e:
         raise ImageError(f"{name}: crop must be (x1, y1, x2, y2) in pixels, got {crop!r}") from e
     return f"crop{box}_{crop_scale}"
@@ -201,7 +202,7 @@ class FeatureCache:
 
     def entry_path(self, path, crop=None, layer="pool5") -> Path:
         """Where the entry of ``(path, crop, layer)`` lives (it may not exist)."""
-        key = f"{self._digest(path)}_{_crop_key(crop, self.crop_scale, _name_of(path))}"
+        key = f"{self._digest(path)}_{_crop_key(crop, self.crop_scale, image_name(path))}"
         return self.layer_dir(layer) / key[:2] / f"{key}.npz"
 
     # ------------------------------------------------------------------ reading/writing entries
@@ -295,7 +296,7 @@ class FeatureCache:
                    disable=not progress or os.environ.get("SELCONV_HEADLESS", "") not in ("", "0"))
         try:
             for path, crop in zip(paths, crops):
-                name = _name_of(path)
+                name = image_name(path)
                 try:
                     entries = [self.entry_path(path, crop, layer) for layer in self.layers]
                     existing = [e for e in entries if e.exists()]
@@ -325,7 +326,7 @@ class FeatureCache:
         """The features of one image (extracted and stored first if missing or corrupt)."""
         if layer not in self.layers:
             raise ValueError(f"layer {layer!r} is not in this cache's layers {self.layers}")
-        name = _name_of(path)
+        name = image_name(path)
         entry = self.entry_path(path, crop, layer)
         if entry.exists():
             try:

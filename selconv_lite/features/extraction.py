@@ -28,10 +28,12 @@ from PIL import Image, ImageOps
 
 from .backbone import LAYERS, default_device, feature_map_hw, layer_stride, load_vgg16_trunk
 from ..core.types import ImageFeatures
+from ..core.utils import round_half_away
 
 __all__ = [
     "ImageError",
     "EmptyFeatureMapError",
+    "image_name",
     "load_image",
     "crop_image",
     "crop_box_pixels",
@@ -55,7 +57,8 @@ class EmptyFeatureMapError(ImageError):
     """The image is too small/thin for the requested layer: its feature map would be empty."""
 
 
-def _name_of(image, name=None) -> str:
+def image_name(image, name=None) -> str:
+    """The name used in messages for ``image``: ``name`` if given, else its path or PIL filename."""
     if name is not None:
         return str(name)
     if isinstance(image, (str, os.PathLike)):
@@ -103,7 +106,7 @@ def load_image(image, name=None) -> Image.Image:
     ImageError
         If the file does not exist, is not an image, or is truncated/corrupt (message names it).
     """
-    name = _name_of(image, name)
+    name = image_name(image, name)
     if isinstance(image, Image.Image):
         try:
             image.load()
@@ -119,11 +122,6 @@ def load_image(image, name=None) -> Image.Image:
             return _to_rgb(ImageOps.exif_transpose(f))
     except Exception as e:
         raise ImageError(f"{name}: cannot read the image ({type(e).__name__}: {e})") from e
-
-
-def _round_half_away(v: float) -> int:
-    """MATLAB's ``round`` (half away from zero)."""
-    return int(np.sign(v) * np.floor(abs(v) + 0.5))
 
 
 def crop_box_pixels(crop, size, name="<image>") -> tuple[int, int, int, int]:
@@ -150,8 +148,9 @@ def crop_box_pixels(crop, size, name="<image>") -> tuple[int, int, int, int]:
     except Exception as e:
         raise ImageError(f"{name}: crop must be (x1, y1, x2, y2) in pixels, got {crop!r}") from e
     W, H = size
-    left, top = max(_round_half_away(x1), 0), max(_round_half_away(y1), 0)
-    right, bottom = min(_round_half_away(x2) + 1, W), min(_round_half_away(y2) + 1, H)
+    x1, y1, x2, y2 = (int(v) for v in round_half_away([x1, y1, x2, y2]))
+    left, top = max(x1, 0), max(y1, 0)
+    right, bottom = min(x2 + 1, W), min(y2 + 1, H)
     if right <= left or bottom <= top:
         raise ImageError(
             f"{name}: crop box {tuple(crop)} is empty or lies outside the {W}x{H} image "
@@ -329,7 +328,7 @@ class FeatureExtractor:
         EmptyFeatureMapError
             The resized image is too small for the deepest requested layer.
         """
-        name = _name_of(image, name)
+        name = image_name(image, name)
         img = load_image(image, name)
         full_hw = (img.height, img.width)
         if crop is not None:
@@ -385,7 +384,7 @@ class FeatureExtractor:
             ``{layer: ImageFeatures(fmap (h, w, K) float32, image_hw, keypoints, name)}``; the
             keypoints (same for every layer) are in the pixels of the resized image ``image_hw``.
         """
-        name = _name_of(image, name)
+        name = image_name(image, name)
         rgb = self.prepare(image, crop, name)
         maps = self.forward(rgb)
         kps = detect_sift(rgb) if self.sift else np.zeros((0, 2), np.float32)

@@ -43,7 +43,7 @@ import warnings
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from .masks import _check_fmap
+from .masks import check_fmap
 from ..core.utils import as_float, check_finite, eigh_descending, l2_normalize_rows
 
 __all__ = [
@@ -57,7 +57,7 @@ __all__ = [
 # ----------------------------------------------------------------------------------------------
 def spoc_pool(fmap):
     """SPoC: ``sum_{h,w} alpha(h, w) f(h, w)`` with the Gaussian centre prior ``(K,)``."""
-    fmap = _check_fmap(fmap)
+    fmap = check_fmap(fmap)
     H, W, _ = fmap.shape
     sigma = min(H, W) / 2.0 / 3.0
     y = np.arange(H) + 0.5 - H / 2.0
@@ -68,13 +68,13 @@ def spoc_pool(fmap):
 
 def mac_pool(fmap):
     """MAC: the max of every channel ``(K,)``."""
-    fmap = _check_fmap(fmap)
+    fmap = check_fmap(fmap)
     return fmap.max(axis=(0, 1))
 
 
 def gem_pool(fmap, p=3.0, eps=1e-6):
     """GeM: ``(mean_{h,w} max(f, eps)^p)^(1/p)`` ``(K,)``; ``p = 1`` is average pooling."""
-    fmap = _check_fmap(fmap)
+    fmap = check_fmap(fmap)
     if p <= 0:
         raise ValueError(f"GeM p must be positive, got {p}")
     x = np.maximum(fmap, eps)
@@ -83,7 +83,7 @@ def gem_pool(fmap, p=3.0, eps=1e-6):
 
 def crow_pool(fmap, a=2.0, b=2.0):
     """CroW: cross-dimensional weighting and pooling ``(K,)``."""
-    fmap = _check_fmap(fmap)
+    fmap = check_fmap(fmap)
     H, W, K = fmap.shape
     s = fmap.sum(axis=2)
     z = np.sum(s ** a) ** (1.0 / a)
@@ -132,7 +132,7 @@ def rmac_regions(H, W, L=3, overlap=0.4):
 
 def rmac_region_vectors(fmap, L=3):
     """MAC of every R-MAC region ``(R, K)`` (not normalised)."""
-    fmap = _check_fmap(fmap)
+    fmap = check_fmap(fmap)
     H, W, _ = fmap.shape
     regs = rmac_regions(H, W, L)
     return np.stack([fmap[y:y + h, x:x + w].max(axis=(0, 1)) for y, x, h, w in regs])
@@ -251,7 +251,7 @@ class _GlobalBaseline(BaseEstimator):
     def _rows(self, im):
         fmap = getattr(im, "fmap", im)
         name = getattr(im, "name", "") or ""
-        _check_fmap(fmap, name)
+        check_fmap(fmap, name)
         return l2_normalize_rows(np.atleast_2d(self._pool(fmap)).astype(np.float64), copy=False)
 
     def fit(self, images, y=None):

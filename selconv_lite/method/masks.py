@@ -35,6 +35,7 @@ __all__ = [
     "apply_mask",
     "compute_mask",
     "mask_locations",
+    "check_fmap",
 ]
 
 MASKS = ("max", "sum", "sift", "none")
@@ -48,7 +49,15 @@ class EmptyMaskError(ValueError):
     """A mask kept no location, so there is no local feature to embed."""
 
 
-def _check_fmap(fmap, name=""):
+def check_fmap(fmap, name=""):
+    """Validate a feature map: a non-empty, finite ``(H, W, K)`` array (returned as an array).
+
+    Raises
+    ------
+    ValueError
+        If ``fmap`` is not 3-D, has an empty axis or contains NaN/inf (the message names the
+        image ``name``).
+    """
     fmap = np.asarray(fmap)
     if fmap.ndim != 3:
         raise ValueError(f"feature map{_of(name)} must be (H, W, K), got shape {fmap.shape}")
@@ -85,7 +94,7 @@ def max_mask(fmap, name=""):
     would break ties differently, so the map is flattened column-major first. An all-zero
     channel selects ``(0, 0)``.
     """
-    fmap = _check_fmap(fmap, name)
+    fmap = check_fmap(fmap, name)
     H, W, K = fmap.shape
     flat = fmap.reshape(H * W, K)  # row-major rows r = h * W + w (a view)
     top = flat.max(axis=0)
@@ -112,7 +121,7 @@ def sum_mask(fmap, name=""):
         At least half of the locations (ties at the median are kept, as in the authors'
         ``mask(:) >= prctile(mask(:), 50)``). The sums are accumulated in float64.
     """
-    fmap = _check_fmap(fmap, name)
+    fmap = check_fmap(fmap, name)
     s = fmap.sum(axis=2, dtype=np.float64)
     return s >= np.median(s)
 
@@ -251,7 +260,7 @@ def compute_mask(method, features, radius=1):
     mask : bool array ``(H, W)``
     """
     name = getattr(features, "name", "") or ""
-    fmap = _check_fmap(features.fmap, name)
+    fmap = check_fmap(features.fmap, name)
     H, W, _ = fmap.shape
     m = str(method).lower()
     if m == "max":

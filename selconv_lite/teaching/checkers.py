@@ -29,6 +29,11 @@ import numpy as np
 
 __all__ = [
     "CheckResult",
+    "CheckFailure",
+    "run_cases",
+    "call_student",
+    "compare_output",
+    "relu_map",
     "check_feature_map_size",
     "check_receptive_field",
     "check_max_mask",
@@ -58,31 +63,32 @@ class CheckResult:
         return str(self)
 
 
-class _Fail(Exception):
+class CheckFailure(Exception):
     """Raised inside a checker to stop at the first failing case."""
 
 
-def _run(name: str, cases, verbose: bool = True) -> CheckResult:
-    """Run ``cases`` (a generator yielding case descriptions, raising _Fail on a mismatch)."""
+def run_cases(name: str, cases, verbose: bool = True) -> CheckResult:
+    """Run ``cases`` (a generator yielding case descriptions, raising CheckFailure on a mismatch)
+    and print/return the :class:`CheckResult`."""
     n = 0
     try:
         for _ in cases:
             n += 1
         res = CheckResult(name, True, f"your implementation matches the reference on all {n} cases.")
-    except _Fail as exc:
+    except CheckFailure as exc:
         res = CheckResult(name, False, str(exc))
     if verbose:
         print(res)
     return res
 
 
-def _call(fn: Callable, *args, case: str = ""):
+def call_student(fn: Callable, *args, case: str = ""):
     """Call the student's function; turn its exceptions into a readable failure."""
     try:
         return fn(*args)
     except Exception as exc:  # the student's code raised: show where
         tb = traceback.extract_tb(exc.__traceback__)[-1]
-        raise _Fail(f"{case}: your function raised {type(exc).__name__}: {exc} "
+        raise CheckFailure(f"{case}: your function raised {type(exc).__name__}: {exc} "
                     f"(at line {tb.lineno}: {tb.line!r})") from None
 
 
@@ -92,34 +98,36 @@ def _as_array(out, case: str, dtype=None) -> np.ndarray:
             out = out.detach().cpu().numpy()
         return np.asarray(out, dtype=dtype)
     except Exception as exc:
-        raise _Fail(f"{case}: could not turn your output ({type(out).__name__}) into an array: {exc}") from None
+        raise CheckFailure(f"{case}: could not turn your output ({type(out).__name__}) into an array: {exc}") from None
 
 
-def _compare(mine, ref, case: str, rtol=1e-4, atol=1e-5, what="output") -> None:
+def compare_output(mine, ref, case: str, rtol=1e-4, atol=1e-5, what="output") -> None:
+    """Raise :class:`CheckFailure` naming the case and the first difference if ``mine`` (the
+    student's output) differs from ``ref`` in shape, dtype (boolean masks) or value."""
     mine = _as_array(mine, case)
     ref = np.asarray(ref)
     if mine.shape != ref.shape:
-        raise _Fail(f"{case}: your {what} has shape {mine.shape}, expected {ref.shape}")
+        raise CheckFailure(f"{case}: your {what} has shape {mine.shape}, expected {ref.shape}")
     if ref.dtype == bool:
         if mine.dtype != bool:
-            raise _Fail(f"{case}: your {what} should be a boolean mask, got dtype {mine.dtype}")
+            raise CheckFailure(f"{case}: your {what} should be a boolean mask, got dtype {mine.dtype}")
         diff = np.argwhere(mine != ref)
         if len(diff):
             ex = ", ".join(f"(y={a}, x={b}): yours {mine[a, b]}, expected {ref[a, b]}"
                            for a, b in diff[:3])
-            raise _Fail(f"{case}: {len(diff)} of {ref.size} locations differ, e.g. {ex}; "
+            raise CheckFailure(f"{case}: {len(diff)} of {ref.size} locations differ, e.g. {ex}; "
                         f"you keep {int(mine.sum())} locations, the reference keeps {int(ref.sum())}")
         return
     if not np.all(np.isfinite(mine)):
-        raise _Fail(f"{case}: your {what} contains NaN or infinity")
+        raise CheckFailure(f"{case}: your {what} contains NaN or infinity")
     if not np.allclose(mine, ref, rtol=rtol, atol=atol):
         err = np.abs(mine.astype(np.float64) - ref)
         i = np.unravel_index(np.argmax(err), err.shape)
-        raise _Fail(f"{case}: your {what} differs from the reference (max abs difference {err.max():.3g} at index {tuple(int(v) for v in i)}: "
+        raise CheckFailure(f"{case}: your {what} differs from the reference (max abs difference {err.max():.3g} at index {tuple(int(v) for v in i)}: "
                     f"yours {mine[i]:.6g}, expected {ref[i]:.6g})")
 
 
-def _relu_map(rng, shape, sparsity=0.5) -> np.ndarray:
+def relu_map(rng, shape, sparsity=0.5) -> np.ndarray:
     """A ReLU-like feature map: non-negative, with many exact zeros (as after VGG's ReLU)."""
     x = rng.standard_normal(shape).astype(np.float32)
     x[rng.random(shape) < sparsity] = 0
@@ -138,13 +146,13 @@ def check_feature_map_size(fn: Callable, verbose: bool = True) -> CheckResult:
         for hw in [(512, 384), (1024, 768), (300, 451), (33, 70)]:
             for layer in LAYERS:
                 case = f"image {hw[0]}x{hw[1]}, layer {layer}"
-                got = _call(fn, hw, layer, case=case)
+                got = call_student(fn, hw, layer, case=case)
                 ref = feature_map_hw(hw, layer)
                 if tuple(int(v) for v in np.ravel(got)) != tuple(ref):
-                    raise _Fail(f"{case}: you return {tuple(np.ravel(got))}, expected (H, W) = {ref} "
+                    raise CheckFailure(f"{case}: you return {tuple(np.ravel(got))}, expected (H, W) = {ref} "
                                 "(each 2x2/2 max-pool floors the size)")
                 yield case
-    return _run("feature map size", cases(), verbose)
+    return run_cases("feature map size", cases(), verbose)
 
 
 def check_receptive_field(fn: Callable, verbose: bool = True) -> CheckResult:
@@ -155,17 +163,17 @@ def check_receptive_field(fn: Callable, verbose: bool = True) -> CheckResult:
 
     def cases():
         for layer in LAYERS:
-            got = _call(fn, layer, case=f"layer {layer}")
+            got = call_student(fn, layer, case=f"layer {layer}")
             ref = receptive_field(layer).size
             try:
                 ok = int(np.ravel(got)[0]) == ref
             except Exception:
                 ok = False
             if not ok:
-                raise _Fail(f"layer {layer}: you return {got!r}, expected {ref} pixels "
+                raise CheckFailure(f"layer {layer}: you return {got!r}, expected {ref} pixels "
                             "(size += (k - 1) * jump for each layer; jump *= stride)")
             yield layer
-    return _run("receptive field", cases(), verbose)
+    return run_cases("receptive field", cases(), verbose)
 
 
 # --------------------------------------------------------------------------------------------
@@ -177,11 +185,11 @@ def _mask_cases(fn, ref_fn, name):
 
     def cases():
         for i, shape in enumerate(shapes):
-            fmap = _relu_map(rng, shape, sparsity=0.6 if i % 2 else 0.3)
+            fmap = relu_map(rng, shape, sparsity=0.6 if i % 2 else 0.3)
             if i == 2:
                 fmap[:, :, 0] = 0  # an all-zero channel
             case = f"{name}: case {i + 1}, feature map {shape}"
-            _compare(_call(fn, fmap.copy(), case=case), ref_fn(fmap), case, what="mask")
+            compare_output(call_student(fn, fmap.copy(), case=case), ref_fn(fmap), case, what="mask")
             yield case
     return cases()
 
@@ -193,7 +201,7 @@ def check_max_mask(fn: Callable, verbose: bool = True) -> CheckResult:
     channel keeps location ``(0, 0)``."""
     from ..method.masks import max_mask
 
-    return _run("MAX mask (Eq. 2)", _mask_cases(fn, max_mask, "MAX mask"), verbose)
+    return run_cases("MAX mask (Eq. 2)", _mask_cases(fn, max_mask, "MAX mask"), verbose)
 
 
 def check_sum_mask(fn: Callable, verbose: bool = True) -> CheckResult:
@@ -201,7 +209,7 @@ def check_sum_mask(fn: Callable, verbose: bool = True) -> CheckResult:
     the median of all sums."""
     from ..method.masks import sum_mask
 
-    return _run("SUM mask (Eq. 3)", _mask_cases(fn, sum_mask, "SUM mask"), verbose)
+    return run_cases("SUM mask (Eq. 3)", _mask_cases(fn, sum_mask, "SUM mask"), verbose)
 
 
 # --------------------------------------------------------------------------------------------
@@ -227,10 +235,10 @@ def check_temb(fn: Callable, verbose: bool = True) -> CheckResult:
             X /= np.linalg.norm(X, axis=1, keepdims=True)
             C = rng.standard_normal((k, d)) * 0.5
             case = f"T-emb: n={n} features, d={d}, |C|={k}"
-            _compare(_call(fn, X.copy(), C.copy(), case=case), _reference_temb(X, C), case,
+            compare_output(call_student(fn, X.copy(), C.copy(), case=case), _reference_temb(X, C), case,
                      what="embedding")
             yield case
-    return _run("T-emb (Eq. 6)", cases(), verbose)
+    return run_cases("T-emb (Eq. 6)", cases(), verbose)
 
 
 # --------------------------------------------------------------------------------------------
@@ -256,16 +264,16 @@ def check_democratic_weights(fn: Callable, verbose: bool = True) -> CheckResult:
                 Phi[: n // 3] = Phi[0] + 0.05 * rng.standard_normal((n // 3, D))
             Phi /= np.linalg.norm(Phi, axis=1, keepdims=True)
             case = f"democratic weights: n={n}, D={D}{' (with a burst)' if bursty else ''}"
-            mine = _as_array(_call(fn, Phi.copy(), case=case), case, dtype=np.float64).ravel()
+            mine = _as_array(call_student(fn, Phi.copy(), case=case), case, dtype=np.float64).ravel()
             ref = np.asarray(democratic_weights(Phi), dtype=np.float64).ravel()
             if mine.shape != ref.shape:
-                raise _Fail(f"{case}: you return {mine.shape[0]} weights, expected one per feature ({n})")
+                raise CheckFailure(f"{case}: you return {mine.shape[0]} weights, expected one per feature ({n})")
             if mine.sum() == 0:
-                raise _Fail(f"{case}: your weights sum to 0")
-            _compare(mine / mine.sum(), ref / ref.sum(), case, rtol=1e-3, atol=1e-6,
+                raise CheckFailure(f"{case}: your weights sum to 0")
+            compare_output(mine / mine.sum(), ref / ref.sum(), case, rtol=1e-3, atol=1e-6,
                      what="normalised weights")
             yield case
-    return _run("democratic weights (Sec. 4.3)", cases(), verbose)
+    return run_cases("democratic weights (Sec. 4.3)", cases(), verbose)
 
 
 # --------------------------------------------------------------------------------------------
@@ -282,9 +290,9 @@ def check_power_law(fn: Callable, verbose: bool = True) -> CheckResult:
             x = rng.standard_normal((3, 17))
             x[0, :3] = 0.0
             case = f"power law: alpha={alpha}, x of shape {x.shape} with zeros and negatives"
-            _compare(_call(fn, x.copy(), alpha, case=case), power_law(x, alpha), case)
+            compare_output(call_student(fn, x.copy(), alpha, case=case), power_law(x, alpha), case)
             yield case
-    return _run("power-law normalisation (Sec. 4.4)", cases(), verbose)
+    return run_cases("power-law normalisation (Sec. 4.4)", cases(), verbose)
 
 
 def check_l2_normalize(fn: Callable, verbose: bool = True) -> CheckResult:
@@ -299,6 +307,6 @@ def check_l2_normalize(fn: Callable, verbose: bool = True) -> CheckResult:
         mat = rng.standard_normal((4, 10))
         mat[2] = 0.0
         for case, x in [("L2: a vector of 10", vec), ("L2: 4 rows of 10, one all-zero", mat)]:
-            _compare(_call(fn, x.copy(), case=case), l2_normalize(x), case)
+            compare_output(call_student(fn, x.copy(), case=case), l2_normalize(x), case)
             yield case
-    return _run("L2 normalisation", cases(), verbose)
+    return run_cases("L2 normalisation", cases(), verbose)

@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 from ..experiments.full_eval import best_per_column
-from .checkers import CheckResult, _call, _compare, _Fail, _relu_map, _run
+from .checkers import CheckFailure, CheckResult, call_student, compare_output, relu_map, run_cases
 
 __all__ = [
     "check_average_precision",
@@ -59,7 +59,7 @@ def check_average_precision(fn: Callable, verbose: bool = True) -> CheckResult:
         ]
         for case, ranked, ok, junk in fixed:
             ref = _ap_reference(ranked, ok, junk)
-            _compare(np.float64(_call(fn, ranked.copy(), ok.copy(), junk.copy(), case=case)), ref, case,
+            compare_output(np.float64(call_student(fn, ranked.copy(), ok.copy(), junk.copy(), case=case)), ref, case,
                      rtol=1e-9, atol=1e-9, what="AP")
             yield case
         for t in range(6):
@@ -71,11 +71,11 @@ def check_average_precision(fn: Callable, verbose: bool = True) -> CheckResult:
                 ranked = ranked[:nb // 2]
             case = f"random case {t} (nb={nb}, {len(ok)} positives, {len(junk)} junk" + (", truncated)" if t == 5 else ")")
             ref = _ap_reference(ranked, ok, junk)
-            _compare(np.float64(_call(fn, ranked.copy(), ok.copy(), junk.copy(), case=case)), ref, case,
+            compare_output(np.float64(call_student(fn, ranked.copy(), ok.copy(), junk.copy(), case=case)), ref, case,
                      rtol=1e-9, atol=1e-9, what="AP")
             yield case
 
-    return _run("average precision", cases(), verbose)
+    return run_cases("average precision", cases(), verbose)
 
 
 def check_query_expansion(fn: Callable, verbose: bool = True) -> CheckResult:
@@ -93,11 +93,11 @@ def check_query_expansion(fn: Callable, verbose: bool = True) -> CheckResult:
             db /= np.linalg.norm(db, axis=1, keepdims=True)
             case = f"{nq} queries, {nb} database vectors, D={D}, k={k}"
             ref = average_query_expansion(q, db, k=k)
-            _compare(_call(fn, q.copy(), db.copy(), k, case=case), ref, case, rtol=1e-6, atol=1e-8,
+            compare_output(call_student(fn, q.copy(), db.copy(), k, case=case), ref, case, rtol=1e-6, atol=1e-8,
                      what="expanded queries")
             yield case
 
-    return _run("average query expansion", cases(), verbose)
+    return run_cases("average query expansion", cases(), verbose)
 
 
 def check_best_per_column(fn: Callable, verbose: bool = True) -> CheckResult:
@@ -112,11 +112,11 @@ def check_best_per_column(fn: Callable, verbose: bool = True) -> CheckResult:
                 ("a missing value", np.array([[np.nan, 2.0], [0.3, np.nan], [0.2, 1.0]])),
                 ("random 6x4", np.round(rng.random((6, 4)), 3))]
         for case, t in tabs:
-            _compare(np.asarray(_call(fn, t.copy(), case=case)), best_per_column(t), case,
+            compare_output(np.asarray(call_student(fn, t.copy(), case=case)), best_per_column(t), case,
                      what="mask")
             yield case
 
-    return _run("best per column", cases(), verbose)
+    return run_cases("best per column", cases(), verbose)
 
 
 # --------------------------------------------------------------------------------------------
@@ -131,13 +131,13 @@ def check_gem(fn: Callable, verbose: bool = True) -> CheckResult:
     def cases():
         rng = np.random.default_rng(7)
         for shape, p in [((3, 4, 5), 1.0), ((7, 9, 16), 3.0), ((5, 5, 8), 2.5), ((2, 3, 4), 20.0)]:
-            x = _relu_map(rng, shape).astype(np.float64)
+            x = relu_map(rng, shape).astype(np.float64)
             case = f"map {shape}, p={p}"
-            _compare(_call(fn, x.copy(), p, case=case), gem_pool(x, p), case, rtol=1e-5, atol=1e-6,
+            compare_output(call_student(fn, x.copy(), p, case=case), gem_pool(x, p), case, rtol=1e-5, atol=1e-6,
                      what="GeM vector")
             yield case
 
-    return _run("GeM pooling", cases(), verbose)
+    return run_cases("GeM pooling", cases(), verbose)
 
 
 def check_contrastive_loss(fn: Callable, verbose: bool = True) -> CheckResult:
@@ -158,12 +158,12 @@ def check_contrastive_loss(fn: Callable, verbose: bool = True) -> CheckResult:
             y = (np.arange(n) % 2 == 0).astype(np.float64)
             case = f"{n} pairs, D={D}, margin={margin}"
             ref = float(contrastive_loss(torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(y), margin))
-            out = _call(fn, a.copy(), b.copy(), y.copy(), margin, case=case)
+            out = call_student(fn, a.copy(), b.copy(), y.copy(), margin, case=case)
             try:
                 out = float(out.item() if hasattr(out, "item") else out)
             except Exception as exc:
-                raise _Fail(f"{case}: your function should return one number, got {type(out).__name__} ({exc})") from None
-            _compare(np.float64(out), ref, case, rtol=1e-6, atol=1e-9, what="loss")
+                raise CheckFailure(f"{case}: your function should return one number, got {type(out).__name__} ({exc})") from None
+            compare_output(np.float64(out), ref, case, rtol=1e-6, atol=1e-9, what="loss")
             yield case
 
-    return _run("contrastive loss", cases(), verbose)
+    return run_cases("contrastive loss", cases(), verbose)

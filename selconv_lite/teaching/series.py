@@ -318,14 +318,16 @@ def main(argv: Iterable[str] | None = None) -> int:
     try:
         results = run_series(args.out, args.notebooks, args.only, args.cache_dir, args.kernel,
                              args.timeout, threads=args.threads, in_place=args.in_place)
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, OutputDirError) as exc:
         print(f"[series] error: {exc}", file=sys.stderr)
         return 2
     out = Path(args.out)
     failed = [r for r in results if r.status != "ok"]
     print(f"[series] {len(results) - len(failed)}/{len(results)} notebooks ok, "
           f"{sum(r.seconds for r in results):.0f} s in all")
-    print(f"[series] executed notebooks: {out / 'notebooks'}")
+    print(f"[series] executed notebooks: "
+          f"{Path(args.notebooks or default_notebooks_dir()) if args.in_place else out / 'notebooks'}"
+          + (" (in place)" if args.in_place else ""))
     print(f"[series] results (JSON):     {out}/NN_*.json, {out / 'series.json'}")
     print(f"[series] summary:            {out / 'summary.md'}")
     if args.update_references:

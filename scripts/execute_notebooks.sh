@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Re-execute the committed notebooks in place and rewrite the regression references.
+#
+#   bash scripts/execute_notebooks.sh              # every notebook
+#   bash scripts/execute_notebooks.sh 01 05        # only those whose name starts with 01 / 05
+#
+# Runs notebooks/NN_*.ipynb with papermill in the CI's conditions: notebooks/ as the working
+# folder, headless (SELCONV_HEADLESS=1), offline, 2 threads for torch / OpenMP / BLAS
+# (SELCONV_THREADS), the shared feature cache. Outputs are written into the notebooks
+# themselves (execution timestamps stripped), the JSON records into outputs/executed/, and
+# notebooks/reference/NN_*.json is rewritten from those records when every notebook succeeded.
+# Prints each notebook's time and the total. Commit the notebooks together with the references.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export SELCONV_THREADS="${SELCONV_THREADS:-2}"
+args=(--in-place --update-references --out "${SELCONV_EXECUTE_OUT:-outputs/executed}" --threads "$SELCONV_THREADS")
+if [ "$#" -gt 0 ]; then
+    args+=(--only "$@")
+fi
+exec .venv/bin/python -m selconv_lite.teaching.series "${args[@]}"
