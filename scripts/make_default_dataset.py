@@ -659,7 +659,7 @@ def main(argv=None) -> int:
         return 0
     from PIL import Image
 
-    from selconv_lite.data.datasets import write_gnd_pickle
+    from selconv_lite.data.groundtruth import write_gnd_pickle
 
     out = Path(args.out)
     (out / "jpg").mkdir(parents=True, exist_ok=True)

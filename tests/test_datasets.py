@@ -9,6 +9,8 @@ import pytest
 from PIL import Image
 
 from selconv_lite.data import datasets as ds
+from selconv_lite.data import groundtruth as gtf
+from selconv_lite.data import loaders
 from selconv_lite.data import evaluation as ev
 
 FIX = Path(__file__).parent / "fixtures"
@@ -23,7 +25,7 @@ def _img(path, size=(24, 16), color=(120, 30, 200)):
 
 # ----------------------------------------------------------------------------- readers
 def test_read_gnd_mat_oxford():
-    gt = ds.read_gnd_mat(FIX / "gnd_oxford5k.mat")
+    gt = gtf.read_gnd_mat(FIX / "gnd_oxford5k.mat")
     assert len(gt["imlist"]) == 5063 and len(gt["gnd"]) == 55
     assert gt["qimlist"][0] == "all_souls_000013"
     assert gt["imlist"][gt["qidx"][0]] == "all_souls_000013"
@@ -35,8 +37,8 @@ def test_read_gnd_mat_oxford():
 
 
 def test_paris_text_ground_truth_equals_authors_mat():
-    mat = ds.read_gnd_mat(FIX / "gnd_paris6k.mat")
-    txt = ds.read_oxford_paris_gt(FIX / "paris_120310_gt.zip", imlist=mat["imlist"])
+    mat = gtf.read_gnd_mat(FIX / "gnd_paris6k.mat")
+    txt = gtf.read_oxford_paris_gt(FIX / "paris_120310_gt.zip", imlist=mat["imlist"])
     assert txt["qimlist"] == mat["qimlist"]
     assert txt["qnames"][0] == "defense_1"
     for a, b in zip(txt["gnd"], mat["gnd"]):
@@ -46,8 +48,8 @@ def test_paris_text_ground_truth_equals_authors_mat():
 
 
 def test_oxford_text_prefix_and_corners():
-    mat = ds.read_gnd_mat(FIX / "gnd_oxford5k.mat")
-    txt = ds.read_oxford_paris_gt(FIX / "oxford_gt", imlist=mat["imlist"])
+    mat = gtf.read_gnd_mat(FIX / "gnd_oxford5k.mat")
+    txt = gtf.read_oxford_paris_gt(FIX / "oxford_gt", imlist=mat["imlist"])
     assert txt["qnames"] == ["all_souls_1", "all_souls_2", "ashmolean_1"]
     # the oxc1_ prefix is gone and names match the image files
     assert txt["qimlist"] == ["all_souls_000013", "all_souls_000026", "ashmolean_000058"]
@@ -59,12 +61,12 @@ def test_oxford_text_prefix_and_corners():
 
 
 def test_oxford_text_without_imlist_and_unknown_names(tmp_path):
-    txt = ds.read_oxford_paris_gt(FIX / "oxford_gt")
+    txt = gtf.read_oxford_paris_gt(FIX / "oxford_gt")
     assert txt["imlist"] == sorted(txt["imlist"])
     assert "all_souls_000013" in txt["imlist"]
-    with pytest.raises(ds.GroundTruthError, match="not in the database"):
-        ds.read_oxford_paris_gt(FIX / "oxford_gt", imlist=["all_souls_000013"])
-    dropped = ds.read_oxford_paris_gt(FIX / "oxford_gt", imlist=txt["imlist"][:400], unknown="drop")
+    with pytest.raises(gtf.GroundTruthError, match="not in the database"):
+        gtf.read_oxford_paris_gt(FIX / "oxford_gt", imlist=["all_souls_000013"])
+    dropped = gtf.read_oxford_paris_gt(FIX / "oxford_gt", imlist=txt["imlist"][:400], unknown="drop")
     assert all(g["ok"].max() < 400 for g in dropped["gnd"])
 
 
@@ -72,16 +74,16 @@ def test_text_query_file_malformed(tmp_path):
     for kind in ("good", "ok", "junk"):
         (tmp_path / f"q_1_{kind}.txt").write_text("a\n")
     (tmp_path / "q_1_query.txt").write_text("oxc1_a 1 2 3\n")
-    with pytest.raises(ds.GroundTruthError, match="x1 y1 x2 y2"):
-        ds.read_oxford_paris_gt(tmp_path)
+    with pytest.raises(gtf.GroundTruthError, match="x1 y1 x2 y2"):
+        gtf.read_oxford_paris_gt(tmp_path)
     (tmp_path / "q_1_query.txt").write_text("oxc1_a 10 10 5 20\n")
-    with pytest.raises(ds.GroundTruthError, match="x, y, w, h"):
-        ds.read_oxford_paris_gt(tmp_path)
+    with pytest.raises(gtf.GroundTruthError, match="x, y, w, h"):
+        gtf.read_oxford_paris_gt(tmp_path)
 
 
 def test_holidays_names_rule_equals_authors_gnd():
-    mat = ds.read_gnd_mat(FIX / "gnd_holidays.mat")
-    gt = ds.holidays_gnd(mat["imlist"])
+    mat = gtf.read_gnd_mat(FIX / "gnd_holidays.mat")
+    gt = gtf.holidays_gnd(mat["imlist"])
     assert len(gt["gnd"]) == 500 == len(mat["gnd"])
     np.testing.assert_array_equal(gt["qidx"], mat["qidx"])
     for a, b in zip(gt["gnd"], mat["gnd"]):
@@ -90,25 +92,25 @@ def test_holidays_names_rule_equals_authors_gnd():
 
 
 def test_ukbench_and_copydays_gnd():
-    gt = ds.ukbench_gnd(12)
+    gt = gtf.ukbench_gnd(12)
     assert gt["gnd"][5]["ok"].tolist() == [4, 5, 6, 7]
-    with pytest.raises(ds.GroundTruthError, match="multiple"):
-        ds.ukbench_gnd(10)
-    cd = ds.copydays_gnd(["200000.jpg", "200100.jpg"], ["crops/10/200100.jpg", "strong/200003.jpg"])
+    with pytest.raises(gtf.GroundTruthError, match="multiple"):
+        gtf.ukbench_gnd(10)
+    cd = gtf.copydays_gnd(["200000.jpg", "200100.jpg"], ["crops/10/200100.jpg", "strong/200003.jpg"])
     assert [g["ok"].tolist() for g in cd["gnd"]] == [[1], [0]]
-    with pytest.raises(ds.GroundTruthError, match="no original"):
-        ds.copydays_gnd(["200000.jpg"], ["strong/201003.jpg"])
+    with pytest.raises(gtf.GroundTruthError, match="no original"):
+        gtf.copydays_gnd(["200000.jpg"], ["strong/201003.jpg"])
 
 
 def test_revisited_pickle_roundtrip_and_protocols(tmp_path):
     p = tmp_path / "gnd_r.pkl"
     gnd = [{"easy": [0, 2], "hard": [3], "junk": [1], "bbx": [1, 2, 10, 12]},
            {"easy": [], "hard": [4], "junk": [], "bbx": None}]
-    ds.write_gnd_pickle(p, [f"im{i}" for i in range(5)], ["qa", "qb"], gnd)
+    gtf.write_gnd_pickle(p, [f"im{i}" for i in range(5)], ["qa", "qb"], gnd)
     with open(p, "rb") as f:
         raw = pickle.load(f)
     assert raw["gnd"][0]["easy"] == [0, 2] and raw["gnd"][0]["bbx"] == [1.0, 2.0, 10.0, 12.0]
-    gt = ds.read_gnd_pickle(p)
+    gt = gtf.read_gnd_pickle(p)
     assert gt["gnd"][0]["ok"].tolist() == [0, 2, 3]  # Medium = easy + hard
     assert gt["gnd"][1]["bbx"] is None
     ranks = np.array([[3, 0, 1, 2, 4], [4, 0, 1, 2, 3]]).T
@@ -138,7 +140,7 @@ def test_byo_folder_loads(tmp_path):
     imgs, p = _byo(tmp_path)
     tr = tmp_path / "train"
     _img(tr / "t1.png"); _img(tr / "sub" / "t2.jpg")
-    d = ds.load_folder(imgs, p, train_dir=tr)
+    d = loaders.load_folder(imgs, p, train_dir=tr)
     assert d.images == [str(imgs / f"{n}.jpg") for n in "abcd"]
     assert d.queries[0].endswith("q1.jpg") and d.query_boxes == [(0.0, 0.0, 20.0, 10.0), None]
     assert len(d.train_images) == 2 and d.protocol == "map"
@@ -156,68 +158,68 @@ def test_byo_folder_loads(tmp_path):
 def test_byo_trainlist_in_pickle_and_overlap(tmp_path):
     imgs, p = _byo(tmp_path, imlist=["a", "b", "c", "d"], trainlist=["t"])
     _img(imgs / "t.jpg")
-    assert ds.load_folder(imgs, p).train_images == [str(imgs / "t.jpg")]
+    assert loaders.load_folder(imgs, p).train_images == [str(imgs / "t.jpg")]
     imgs, p = _byo(tmp_path, trainlist=["a"])
-    with pytest.raises(ds.GroundTruthError, match="held out"):
-        ds.load_folder(imgs, p)
+    with pytest.raises(gtf.GroundTruthError, match="held out"):
+        loaders.load_folder(imgs, p)
 
 
 def test_byo_missing_image(tmp_path):
     imgs, p = _byo(tmp_path)
     os.remove(imgs / "c.jpg")
-    with pytest.raises(ds.GroundTruthError, match=r"missing from .*'c'"):
-        ds.load_folder(imgs, p)
+    with pytest.raises(gtf.GroundTruthError, match=r"missing from .*'c'"):
+        loaders.load_folder(imgs, p)
 
 
 def test_byo_index_out_of_range_with_one_based_hint(tmp_path):
     imgs, p = _byo(tmp_path, gnd=[{"ok": [1, 4], "junk": []}, {"ok": [2], "junk": []}])
-    with pytest.raises(ds.GroundTruthError, match=r"index 4.*1-based"):
-        ds.load_folder(imgs, p)
+    with pytest.raises(gtf.GroundTruthError, match=r"index 4.*1-based"):
+        loaders.load_folder(imgs, p)
     imgs, p = _byo(tmp_path, gnd=[{"ok": [0], "junk": [-1]}, {"ok": [2], "junk": []}])
-    with pytest.raises(ds.GroundTruthError, match=r"gnd\[0\]\['junk'\].*index -1"):
-        ds.load_folder(imgs, p)
+    with pytest.raises(gtf.GroundTruthError, match=r"gnd\[0\]\['junk'\].*index -1"):
+        loaders.load_folder(imgs, p)
 
 
 def test_byo_query_without_positives(tmp_path):
     imgs, p = _byo(tmp_path, gnd=[{"ok": [0], "junk": []}, {"ok": [], "junk": [1]}])
-    with pytest.raises(ds.GroundTruthError, match=r"query 1 \('q2'\) has no positive"):
-        ds.load_folder(imgs, p)
-    assert len(ds.load_folder(imgs, p, allow_empty_positives=True).gnd) == 2
+    with pytest.raises(gtf.GroundTruthError, match=r"query 1 \('q2'\) has no positive"):
+        loaders.load_folder(imgs, p)
+    assert len(loaders.load_folder(imgs, p, allow_empty_positives=True).gnd) == 2
 
 
 def test_byo_bad_structure_and_boxes(tmp_path):
     imgs, p = _byo(tmp_path, gnd=[{"ok": [0], "junk": []}])
-    with pytest.raises(ds.GroundTruthError, match="'qimlist' has 2 queries but 'gnd' has 1"):
-        ds.load_folder(imgs, p)
+    with pytest.raises(gtf.GroundTruthError, match="'qimlist' has 2 queries but 'gnd' has 1"):
+        loaders.load_folder(imgs, p)
     imgs, p = _byo(tmp_path, gnd=[{"junk": []}, {"ok": [1]}])
-    with pytest.raises(ds.GroundTruthError, match="neither 'ok' nor"):
-        ds.load_folder(imgs, p)
+    with pytest.raises(gtf.GroundTruthError, match="neither 'ok' nor"):
+        loaders.load_folder(imgs, p)
     imgs, p = _byo(tmp_path, gnd=[{"ok": [0], "bbx": [0, 0, 500, 10]}, {"ok": [1]}])
-    with pytest.raises(ds.GroundTruthError, match="outside the image"):
-        ds.load_folder(imgs, p)
+    with pytest.raises(gtf.GroundTruthError, match="outside the image"):
+        loaders.load_folder(imgs, p)
     imgs, p = _byo(tmp_path, gnd=[{"ok": [0], "bbx": [10, 5, 4, 4]}, {"ok": [1]}])
-    with pytest.raises(ds.GroundTruthError, match="x, y, w, h"):
-        ds.load_folder(imgs, p)
+    with pytest.raises(gtf.GroundTruthError, match="x, y, w, h"):
+        loaders.load_folder(imgs, p)
     imgs, p = _byo(tmp_path, gnd=[{"ok": [0.5]}, {"ok": [1]}])
-    with pytest.raises(ds.GroundTruthError, match="not an integer"):
-        ds.load_folder(imgs, p)
+    with pytest.raises(gtf.GroundTruthError, match="not an integer"):
+        loaders.load_folder(imgs, p)
     imgs, p = _byo(tmp_path, imlist=["a", "a", "b"])
-    with pytest.raises(ds.GroundTruthError, match="listed twice"):
-        ds.load_folder(imgs, p)
+    with pytest.raises(gtf.GroundTruthError, match="listed twice"):
+        loaders.load_folder(imgs, p)
     (tmp_path / "junk.pkl").write_bytes(b"not a pickle")
-    with pytest.raises(ds.GroundTruthError, match="junk.pkl.*pickle"):
-        ds.read_gnd_pickle(tmp_path / "junk.pkl")
-    with pytest.raises(ds.DatasetNotFoundError, match="not found"):
-        ds.read_gnd_pickle(tmp_path / "nope.pkl")
-    with pytest.raises(ds.DatasetNotFoundError, match="image folder"):
-        ds.load_folder(tmp_path / "nope", p)
+    with pytest.raises(gtf.GroundTruthError, match="junk.pkl.*pickle"):
+        gtf.read_gnd_pickle(tmp_path / "junk.pkl")
+    with pytest.raises(gtf.DatasetNotFoundError, match="not found"):
+        gtf.read_gnd_pickle(tmp_path / "nope.pkl")
+    with pytest.raises(gtf.DatasetNotFoundError, match="image folder"):
+        loaders.load_folder(tmp_path / "nope", p)
 
 
 # --------------------------------------------------------- benchmarks from placed files
 def _oxford_root(tmp_path):
     """A hand-placed miniature oxford5k/paris6k/flickr100k tree with the official text gt."""
     root = tmp_path / "data"
-    txt = ds.read_oxford_paris_gt(FIX / "oxford_gt")
+    txt = gtf.read_oxford_paris_gt(FIX / "oxford_gt")
     gtdir = root / "oxford5k" / "gt"
     gtdir.mkdir(parents=True)
     for f in (FIX / "oxford_gt").iterdir():
@@ -243,7 +245,7 @@ def test_load_oxford_from_hand_placed_files(tmp_path):
     assert len(d105.images) == len(d.images) + 7
     assert d105.gnd[0]["ok"].tolist() == d.gnd[0]["ok"].tolist()
     # Paris: the held-out set is Oxford
-    with pytest.raises(ds.DatasetNotFoundError, match="no ground truth"):
+    with pytest.raises(gtf.DatasetNotFoundError, match="no ground truth"):
         ds.load_dataset("paris6k", root=root)
 
 
@@ -251,7 +253,7 @@ def test_load_revisited_from_hand_placed_files(tmp_path):
     root, txt = _oxford_root(tmp_path)
     gnd = [{"easy": g["ok"][:3], "hard": g["ok"][3:5], "junk": g["junk"], "bbx": g["bbx"]}
            for g in txt["gnd"]]
-    ds.write_gnd_pickle(root / "roxford5k" / "gnd_roxford5k.pkl", txt["imlist"], txt["qimlist"], gnd)
+    gtf.write_gnd_pickle(root / "roxford5k" / "gnd_roxford5k.pkl", txt["imlist"], txt["qimlist"], gnd)
     d = ds.load_dataset("R-Oxford5k", root=root)
     assert d.protocol == "revisited" and d.has_revisited
     assert d.gnd[0]["ok"].tolist() == list(txt["gnd"][0]["ok"][:5])
@@ -259,7 +261,7 @@ def test_load_revisited_from_hand_placed_files(tmp_path):
 
 
 def test_missing_dataset_message_says_what_to_do(tmp_path):
-    with pytest.raises(ds.DatasetNotFoundError, match=r"download_dataset\('oxford5k'.*by hand"):
+    with pytest.raises(gtf.DatasetNotFoundError, match=r"download_dataset\('oxford5k'.*by hand"):
         ds.load_dataset("oxford5k", root=tmp_path)
     with pytest.raises(KeyError, match="unknown dataset"):
         ds.load_dataset("imagenet", root=tmp_path)
@@ -280,8 +282,8 @@ def test_holidays_rotated_and_flickr_train(tmp_path):
     assert t1 != ds.load_dataset("holidays", root=root, n_train=5, train_seed=1).train_images
     r = ds.load_dataset("holidays_rotated", root=root, n_train=5)
     assert "rotated" in r.images[0] and r.gnd[1]["ok"].tolist() == [3, 4]
-    with pytest.raises(ds.DatasetNotFoundError, match="only 30"):
-        ds.sample_flickr_train(root, n=100)
+    with pytest.raises(gtf.DatasetNotFoundError, match="only 30"):
+        loaders.sample_flickr_train(root, n=100)
 
 
 def test_copydays_and_ukbench_from_placed_files(tmp_path):

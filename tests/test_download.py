@@ -1,5 +1,6 @@
 """Tests of selconv_lite.data.download with the network mocked (no test touches the network)."""
 import email.message
+import hashlib
 import io
 import tarfile
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from selconv_lite.core.files import file_digest
 from selconv_lite.data import datasets as ds
 from selconv_lite.data import download as dl
 
@@ -58,7 +60,7 @@ def online(monkeypatch):
 def test_download_full_and_checksum(tmp_path, monkeypatch):
     srv = FakeServer({"http://x/a.bin": PAYLOAD})
     monkeypatch.setattr(dl.urllib.request, "urlopen", srv)
-    out = dl.download_file("http://x/a.bin", tmp_path / "a.bin", sha256=dl.hashlib.sha256(PAYLOAD).hexdigest(),
+    out = dl.download_file("http://x/a.bin", tmp_path / "a.bin", sha256=hashlib.sha256(PAYLOAD).hexdigest(),
                            progress=False, chunk=1000)
     assert out.read_bytes() == PAYLOAD and not (tmp_path / "a.bin.part").exists()
     # present file: no request at all
@@ -161,7 +163,7 @@ def test_hand_placed_archives_unpack_offline_and_load(tmp_path, monkeypatch):
     dl.download_dataset("holidays", root=tmp_path, progress=False)
     d = ds.load_dataset("holidays", root=tmp_path, n_train=2)
     assert len(d.images) == 4 and len(d.queries) == 2 and len(d.train_images) == 2
-    assert (arch / "holidays_jpg1.tar.gz.sha256").read_text().split()[0] == dl.sha256sum(
+    assert (arch / "holidays_jpg1.tar.gz.sha256").read_text().split()[0] == file_digest(
         arch / "holidays_jpg1.tar.gz")
 
 

@@ -12,17 +12,19 @@ Files go under a data root (env ``SELCONV_DATA`` or ``<repo>/datasets``) in the 
     <root>/copydays/original/ crop/ jpeg/ strong/
     <root>/ukbench/
 
-Downloads resume (HTTP Range on a ``.part`` file), show a tqdm progress bar and are checked
-against a SHA-256 where one is known (none of the official sites publishes one, so
-:data:`KNOWN_SHA256` starts empty; after a download the digest is written next to the archive
-as ``<file>.sha256`` and checked on every later use). Without network access a download fails
+Downloads go over https where the host offers it, resume (HTTP Range on a ``.part`` file),
+show a tqdm progress bar and are checked against a SHA-256 where one is known
+(:data:`KNOWN_SHA256`; none of the official sites publishes digests, see
+``docs/reliability.md``). Otherwise the digest is recorded next to the file as
+``<file>.sha256`` -- only once the file has been used successfully (unpacked, or read) -- and
+checked on every later use, so a file that changes afterwards is caught; a file that fails to
+unpack is never recorded nor marked unpacked. Without network access a download fails
 at once with :class:`OfflineError`, whose message says where to put the files by hand; set
 ``SELCONV_OFFLINE=1`` to skip even the attempt. Archives placed by hand in
 ``<root>/_archives/`` are unpacked without any network access.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import socket
@@ -34,7 +36,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .datasets import default_data_root
+from ..core.files import file_digest
+from .datasets import dataset_key
+from .loaders import default_data_root
 
 __all__ = [
     "Resource",
@@ -47,13 +51,14 @@ __all__ = [
     "unpack_archive",
     "download_dataset",
     "manual_instructions",
-    "sha256sum",
 ]
 
 OX = "https://www.robots.ox.ac.uk/~vgg/data/oxbuildings"
 PA = "https://www.robots.ox.ac.uk/~vgg/data/parisbuildings"
-CNN = "http://cmp.felk.cvut.cz/cnnimageretrieval/data/test"
-ROP = "http://cmp.felk.cvut.cz/revisitop/data/datasets"
+CNN = "https://cmp.felk.cvut.cz/cnnimageretrieval/data/test"
+ROP = "https://cmp.felk.cvut.cz/revisitop/data/datasets"
+#: the INRIA host is not known to serve https; its archives are only unpacked (tar members
+#: are confined to the destination folder) and decoded as images, never executed
 INRIA = "http://pascal.inrialpes.fr/data/holidays"
 
 
@@ -126,7 +131,9 @@ RESOURCES: dict[str, list[Resource]] = {
     "ukbench": [Resource("https://archive.org/download/ukbench/ukbench.zip", "ukbench.zip", "ukbench")],
 }
 
-#: filename -> sha256, for files whose digest is known in advance (none published officially)
+#: filename -> sha256, for files whose publisher's bytes are known in advance. None of the
+#: hosts publishes digests and none is pinned here (docs/reliability.md says so file by file);
+#: the ground-truth pickles are read with a restricted unpickler whatever their bytes.
 KNOWN_SHA256: dict[str, str] = {}
 
 
@@ -140,15 +147,6 @@ class OfflineError(DownloadError):
 
 class ChecksumError(DownloadError):
     """A file's SHA-256 differs from the expected one."""
-
-
-def sha256sum(path, chunk: int = 1 << 20) -> str:
-    """SHA-256 hex digest of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _offline_message(url: str, dest: Path, reason: str) -> str:
@@ -196,8 +194,9 @@ def download_file(url: str, dest, sha256: str | None = None, resume: bool = True
     """
     dest = Path(dest)
     if dest.is_file():
-        if sha256 and sha256sum(dest) != sha256:
-            raise ChecksumError(f"{dest} exists but its SHA-256 is not {sha256}; delete it and retry")
+        if sha256 and file_digest(dest) != sha256:
+            raise ChecksumError(f"{dest} exists but its SHA-256 is {file_digest(dest)}, not the "
+                                f"expected {sha256}; delete it and retry")
         return dest
     if os.environ.get("SELCONV_OFFLINE", "").strip() not in ("", "0"):
         raise OfflineError(_offline_message(url, dest, "SELCONV_OFFLINE is set"))
@@ -253,7 +252,7 @@ def download_file(url: str, dest, sha256: str | None = None, resume: bool = True
                 raise DownloadError(f"incomplete download of {url}: {got} of {total} bytes; run "
                                     "again to resume")
     if sha256:
-        digest = sha256sum(part)
+        digest = file_digest(part)
         if digest != sha256:
             bad = dest.with_name(dest.name + ".corrupt")
             os.replace(part, bad)
@@ -287,20 +286,29 @@ def unpack_archive(archive, dest) -> Path:
     -------
     Path
         ``dest``.
+
+    Raises
+    ------
+    DownloadError
+        The archive is damaged, empty, or has a member that would land outside ``dest``.
     """
     archive, dest = Path(archive), Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     name = archive.name.lower()
+    n_files = None  # unknown for RAR (an external tool unpacks it)
     try:
         if name.endswith((".tar", ".tgz", ".tar.gz", ".tar.bz2", ".tar.xz")):
             with tarfile.open(archive) as t:
                 kw = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-                t.extractall(dest, members=list(_safe_members(t, dest)), **kw)
+                members = list(_safe_members(t, dest))
+                n_files = sum(m.isfile() for m in members)
+                t.extractall(dest, members=members, **kw)
         elif name.endswith(".zip"):
             with zipfile.ZipFile(archive) as z:
                 for n in z.namelist():
                     if not str((dest / n).resolve()).startswith(str(dest.resolve())):
                         raise DownloadError(f"refusing to unpack {n!r}: it points outside {dest}")
+                n_files = sum(not i.is_dir() for i in z.infolist())
                 z.extractall(dest)
         elif name.endswith(".rar"):
             commands = {
@@ -321,15 +329,31 @@ def unpack_archive(archive, dest) -> Path:
         else:
             raise DownloadError(f"do not know how to unpack {archive}")
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, subprocess.CalledProcessError) as e:
-        raise DownloadError(f"cannot unpack {archive} ({e}); delete it and download again") from e
+        raise DownloadError(f"cannot unpack {archive} ({e}); delete it and download again (no "
+                            f"checksum was recorded for it, so a good copy placed there is "
+                            f"accepted)") from e
+    if n_files == 0:
+        raise DownloadError(f"{archive} holds no file to unpack (an empty archive); delete it and "
+                            "download again (it was not marked unpacked and no checksum was "
+                            "recorded for it)")
     return dest
+
+
+def _check_ground_truth(path: Path) -> None:
+    """Read a downloaded ground-truth pickle (restricted unpickler) before recording it."""
+    from .groundtruth import GroundTruthError, read_gnd_pickle
+
+    try:
+        read_gnd_pickle(path, allow_empty_positives=True)
+    except GroundTruthError as e:
+        raise DownloadError(f"{e}\nThe downloaded file {path} is not a valid ground truth; it was "
+                            "not recorded. Delete it and download again (or place a good copy "
+                            "there).") from e
 
 
 def manual_instructions(name: str, root=None) -> str:
     """Text saying which files to fetch by hand and where to put them for dataset ``name``."""
-    name = name.lower().replace("-", "")
-    if name not in RESOURCES:
-        raise KeyError(f"no download recipe for {name!r}; choose from {', '.join(RESOURCES)}")
+    name = dataset_key(name, RESOURCES)
     root = Path(root) if root is not None else default_data_root()
     seen, lines = set(), [f"To install {name} by hand under {root}:"]
     for r in RESOURCES[name]:
@@ -372,9 +396,7 @@ def download_dataset(name: str, root=None, progress: bool = True, unpack: bool =
     OfflineError
         With :func:`manual_instructions` appended.
     """
-    key = name.lower().replace("-", "")
-    if key not in RESOURCES:
-        raise KeyError(f"no download recipe for {name!r}; choose from {', '.join(RESOURCES)}")
+    key = dataset_key(name, RESOURCES)
     root = Path(root) if root is not None else default_data_root()
     arch = root / "_archives"
     done = set()
@@ -384,21 +406,31 @@ def download_dataset(name: str, root=None, progress: bool = True, unpack: bool =
         done.add(r.filename)
         marker = root / r.dest / f".unpacked_{r.filename}"
         target = (arch / r.filename) if r.unpack else (root / r.dest / r.filename)
-        if marker.is_file() or (not r.unpack and target.is_file()):
+        side = target.with_name(target.name + ".sha256")
+        if marker.is_file() or (not r.unpack and target.is_file() and side.is_file()):
             continue
         sha = KNOWN_SHA256.get(r.filename)
-        side = target.with_name(target.name + ".sha256")
-        if sha is None and side.is_file():
+        recorded = sha is None and side.is_file()
+        if recorded:
             sha = side.read_text().split()[0]
         try:
             download_file(r.url, target, sha256=sha, progress=progress, timeout=timeout)
         except OfflineError as e:
             raise OfflineError(f"{e}\n\n{manual_instructions(key, root)}") from None
-        if not side.is_file():
-            side.write_text(f"{sha256sum(target)}  {target.name}\n")
+        except ChecksumError as e:
+            if not recorded:
+                raise
+            raise ChecksumError(
+                f"{e}\nThe expected digest was recorded in {side} when {target.name} was first "
+                f"used successfully. If you replaced {target} on purpose with a good copy, delete "
+                f"{side} as well; then run the same call again.") from None
         if r.unpack and unpack and not r.filename.endswith(".rar"):
             unpack_archive(target, root / r.dest)
             marker.write_text("ok\n")
+        elif not r.unpack and target.suffix == ".pkl":
+            _check_ground_truth(target)
+        if not side.is_file() and (not r.unpack or marker.is_file()):
+            side.write_text(f"{file_digest(target)}  {target.name}\n")
     # multi-part RAR (Flickr100k): unpacking part01 reads all parts, so do it once at the end
     first = next((r for r in RESOURCES[key] if r.filename.endswith(".part01.rar")), None)
     if unpack and first is not None:
@@ -406,4 +438,9 @@ def download_dataset(name: str, root=None, progress: bool = True, unpack: bool =
         if not marker.is_file():
             unpack_archive(arch / first.filename, root / first.dest)
             marker.write_text("ok\n")
+        for r in RESOURCES[key]:
+            part = arch / r.filename
+            side = part.with_name(part.name + ".sha256")
+            if r.filename.endswith(".rar") and part.is_file() and not side.is_file():
+                side.write_text(f"{file_digest(part)}  {part.name}\n")
     return root

@@ -9,6 +9,12 @@ Everything here follows the authors' MATLAB evaluation code (``compute_map.m``,
 * ``gnd`` is a list (one entry per query) of dicts with 0-based integer arrays ``"ok"`` and
   ``"junk"`` (and, for the revisited protocol, ``"easy"``, ``"hard"``, ``"junk"``).
 
+Impossible input is refused with a ``ValueError`` rather than scored: a rank column that
+repeats a database index (not a permutation; this also catches ranks passed transposed when
+``nq == nb``), negative or non-integer ranks, gnd indices outside the database (1-based MATLAB
+indices, :class:`~selconv_lite.data.groundtruth.GroundTruthError`), non-finite vectors, and an
+empty query set.
+
 Paper Sec. 5.1: "the retrieval performance is reported as mean average precision (mAP) ...
 the junk images ... are removed from the ranking."
 """
@@ -17,6 +23,9 @@ from __future__ import annotations
 from typing import Iterable, Sequence
 
 import numpy as np
+
+from ..core.utils import check_finite
+from .groundtruth import validate_gnd_indices
 
 __all__ = [
     "rank_by_inner_product",
@@ -68,6 +77,12 @@ def rank_by_inner_product(qvecs, dbvecs, k: int | None = None) -> np.ndarray:
     """
     q = _as_2d("qvecs", qvecs).astype(np.float64, copy=False)
     db = _as_2d("dbvecs", dbvecs).astype(np.float64, copy=False)
+    if q.shape[0] == 0:
+        raise ValueError(_NO_QUERY)
+    if db.shape[0] == 0:
+        raise ValueError("dbvecs is empty: there is no database vector to rank")
+    check_finite(q, "qvecs")
+    check_finite(db, "dbvecs")
     if q.shape[1] != db.shape[1]:
         raise ValueError(
             f"qvecs has dimension {q.shape[1]} but dbvecs has dimension {db.shape[1]}"
@@ -114,7 +129,22 @@ def compute_ap(pos, n_positives: int) -> float:
     return float(np.sum((prec0 + prec1) * recall_step / 2.0))
 
 
-def _check_ranks(ranks, nq: int) -> np.ndarray:
+_NO_QUERY = "no queries: the query set (gnd / qvecs) is empty, there is nothing to evaluate"
+
+#: Above this many cells (nq x largest index) the permutation check sorts instead of scattering.
+_SCATTER_LIMIT = 50_000_000
+
+
+def _check_ranks(ranks, nq: int) -> tuple[np.ndarray, int | None]:
+    """Validate ``ranks`` (k, nq); return it as int64 and the database size when implied.
+
+    Every column must list distinct non-negative database indices (a permutation of the
+    database, or its first ``k`` entries). When every column is a permutation of ``0..k-1``
+    the ranks are complete and the database has ``k`` images; that size is returned (None
+    otherwise) so that gnd indices can be checked against it.
+    """
+    if nq == 0:
+        raise ValueError(_NO_QUERY)
     ranks = np.asarray(ranks)
     if ranks.ndim == 1:
         ranks = ranks[:, None]
@@ -130,7 +160,36 @@ def _check_ranks(ranks, nq: int) -> np.ndarray:
             f"ranks has {ranks.shape[1]} columns (queries) but gnd has {nq} entries; "
             "ranks must be (nb, nq) -- did you pass its transpose?"
         )
-    return ranks
+    k = ranks.shape[0]
+    if k == 0:
+        raise ValueError("ranks is empty (0 rows): nothing was ranked")
+    lo, hi = int(ranks.min()), int(ranks.max())
+    if lo < 0:
+        raise ValueError(f"ranks contains the negative database index {lo}; ranks hold 0-based "
+                         "indices")
+    if nq * (hi + 1) <= _SCATTER_LIMIT:
+        seen = np.zeros((nq, hi + 1), dtype=bool)
+        seen[np.broadcast_to(np.arange(nq), ranks.shape), ranks] = True
+        n_distinct = seen.sum(axis=1)
+        dup_cols = np.flatnonzero(n_distinct != k)
+    else:
+        srt = np.sort(ranks, axis=0)
+        dup_cols = np.flatnonzero((srt[1:] == srt[:-1]).any(axis=0))
+    if dup_cols.size:
+        i = int(dup_cols[0])
+        vals, counts = np.unique(ranks[:, i], return_counts=True)
+        raise ValueError(
+            f"ranks column {i} lists database index {int(vals[counts > 1][0])} more than once: "
+            f"each column must be a permutation of the database indices (or its first k rows); "
+            f"{dup_cols.size} of {nq} columns are not"
+            + (" -- ranks has as many rows as columns: did you pass its transpose?"
+               if k == nq else ""))
+    return ranks.astype(np.int64, copy=False), (k if hi == k - 1 else None)
+
+
+def _check_gnd(gnd, nb_implied: int | None, n_database: int | None) -> None:
+    n = n_database if n_database is not None else nb_implied
+    validate_gnd_indices(gnd, n, "gnd")
 
 
 def _adjusted_positions(col: np.ndarray, ok, junk) -> np.ndarray:
@@ -145,7 +204,7 @@ def _adjusted_positions(col: np.ndarray, ok, junk) -> np.ndarray:
     return pos
 
 
-def compute_map(ranks, gnd: Sequence[dict]) -> tuple[float, np.ndarray]:
+def compute_map(ranks, gnd: Sequence[dict], n_database: int | None = None) -> tuple[float, np.ndarray]:
     """Mean average precision, exactly as the authors' ``compute_map.m``.
 
     Junk images are removed from the ranking (each positive's position is lowered by the
@@ -160,14 +219,24 @@ def compute_map(ranks, gnd: Sequence[dict]) -> tuple[float, np.ndarray]:
         0-based database indices, most similar first (see :func:`rank_by_inner_product`).
     gnd : sequence of dict
         One dict per query with 0-based integer arrays ``"ok"`` and optionally ``"junk"``.
+    n_database : int, optional
+        Number of database images, to check the gnd indices against when ``ranks`` is
+        truncated (complete ranks imply it).
 
     Returns
     -------
     mAP : float
     aps : np.ndarray of float64, shape (nq,)
+
+    Raises
+    ------
+    ValueError
+        No query, a rank column that is not a permutation (or its head), negative ranks, gnd
+        indices out of range (:class:`~selconv_lite.data.groundtruth.GroundTruthError`).
     """
     gnd = list(gnd)
-    ranks = _check_ranks(ranks, len(gnd))
+    ranks, nb = _check_ranks(ranks, len(gnd))
+    _check_gnd(gnd, nb, n_database)
     aps = np.zeros(len(gnd), dtype=np.float64)
     for i, g in enumerate(gnd):
         if "ok" not in g:
@@ -175,11 +244,11 @@ def compute_map(ranks, gnd: Sequence[dict]) -> tuple[float, np.ndarray]:
         ok = np.asarray(g["ok"]).ravel()
         pos = _adjusted_positions(ranks[:, i], ok, g.get("junk"))
         aps[i] = compute_ap(pos, ok.size)
-    mAP = float(aps.mean()) if aps.size else float("nan")
-    return mAP, aps
+    return float(aps.mean()), aps
 
 
-def compute_map_and_precision(ranks, gnd: Sequence[dict], kappas: Iterable[int] = (1, 5, 10)):
+def compute_map_and_precision(ranks, gnd: Sequence[dict], kappas: Iterable[int] = (1, 5, 10),
+                              n_database: int | None = None):
     """mAP and mP@k as the revisitop code (Radenovic et al., CVPR 2018) computes them.
 
     Identical to :func:`compute_map` except that a query with no positive is skipped
@@ -194,6 +263,8 @@ def compute_map_and_precision(ranks, gnd: Sequence[dict], kappas: Iterable[int] 
     ranks : array_like of int, shape (nb or k, nq)
     gnd : sequence of dict with ``"ok"`` and ``"junk"``
     kappas : iterable of int
+    n_database : int, optional
+        As in :func:`compute_map`.
 
     Returns
     -------
@@ -204,7 +275,8 @@ def compute_map_and_precision(ranks, gnd: Sequence[dict], kappas: Iterable[int] 
     """
     gnd = list(gnd)
     kappas = [int(k) for k in kappas]
-    ranks = _check_ranks(ranks, len(gnd))
+    ranks, nb = _check_ranks(ranks, len(gnd))
+    _check_gnd(gnd, nb, n_database)
     nq = len(gnd)
     aps = np.full(nq, np.nan)
     prs = np.full((nq, len(kappas)), np.nan)
@@ -244,6 +316,8 @@ def revisited_gnd(gnd: Sequence[dict], protocol: str) -> list[dict]:
     list of dict with ``"ok"`` and ``"junk"``
     """
     protocol = protocol.lower()
+    if not len(gnd):
+        raise ValueError(_NO_QUERY)
     out = []
     for i, g in enumerate(gnd):
         missing = [k for k in ("easy", "hard", "junk") if k not in g]
@@ -266,7 +340,8 @@ def revisited_gnd(gnd: Sequence[dict], protocol: str) -> list[dict]:
     return out
 
 
-def evaluate_revisited(ranks, gnd: Sequence[dict], kappas: Iterable[int] = (1, 5, 10)) -> dict:
+def evaluate_revisited(ranks, gnd: Sequence[dict], kappas: Iterable[int] = (1, 5, 10),
+                       n_database: int | None = None) -> dict:
     """The revisited Oxford/Paris protocol: mAP and mP@k for Easy, Medium and Hard.
 
     Parameters
@@ -274,6 +349,8 @@ def evaluate_revisited(ranks, gnd: Sequence[dict], kappas: Iterable[int] = (1, 5
     ranks : array_like of int, shape (nb, nq)
     gnd : sequence of dict with ``"easy"``, ``"hard"``, ``"junk"``
     kappas : iterable of int, default (1, 5, 10)
+    n_database : int, optional
+        As in :func:`compute_map`.
 
     Returns
     -------
@@ -283,7 +360,8 @@ def evaluate_revisited(ranks, gnd: Sequence[dict], kappas: Iterable[int] = (1, 5
     kappas = list(kappas)
     res = {}
     for p in ("easy", "medium", "hard"):
-        m, aps, mpr, _ = compute_map_and_precision(ranks, revisited_gnd(gnd, p), kappas)
+        m, aps, mpr, _ = compute_map_and_precision(ranks, revisited_gnd(gnd, p), kappas,
+                                                   n_database)
         d = {"mAP": m, "aps": aps}
         for k, v in zip(kappas, mpr):
             d[f"mP@{k}"] = float(v)
@@ -316,6 +394,7 @@ def ukbench_score(ranks, group_size: int = 4, k: int | None = None) -> float:
     ranks = np.asarray(ranks)
     if ranks.ndim != 2:
         raise ValueError(f"ranks must be 2-D (nb, nq), got shape {ranks.shape}")
+    ranks, _ = _check_ranks(ranks, ranks.shape[1])
     k = group_size if k is None else k
     top = ranks[:k].astype(np.int64)
     q = np.arange(ranks.shape[1])
@@ -394,15 +473,22 @@ def evaluate(qvecs, dbvecs, gnd: Sequence[dict], qe_k: int = 0, kappas=(1, 5, 10
         has ``"easy"``/``"hard"``, the keys ``"easy"``, ``"medium"``, ``"hard"`` of
         :func:`evaluate_revisited` as well.
     """
+    gnd = list(gnd)
+    if not gnd:
+        raise ValueError(_NO_QUERY)
+    nb = _as_2d("dbvecs", dbvecs).shape[0]
+    validate_gnd_indices(gnd, nb, "gnd")
     if qe_k:
         qvecs = average_query_expansion(qvecs, dbvecs, k=qe_k)
     ranks = rank_by_inner_product(qvecs, dbvecs)
-    gnd = list(gnd)
     res = {}
-    if gnd and "easy" in gnd[0] and "hard" in gnd[0]:
-        res.update(evaluate_revisited(ranks, gnd, kappas))
-    if gnd and "ok" in gnd[0]:
-        m, aps = compute_map(ranks, gnd)
+    if "easy" in gnd[0] and "hard" in gnd[0]:
+        res.update(evaluate_revisited(ranks, gnd, kappas, n_database=nb))
+    if "ok" in gnd[0]:
+        m, aps = compute_map(ranks, gnd, n_database=nb)
         res.update({"mAP": m, "aps": aps})
+    elif "easy" not in gnd[0]:
+        raise ValueError("gnd[0] has neither 'ok' nor 'easy'/'hard': nothing to score "
+                         f"(keys: {sorted(gnd[0])})")
     res["ranks"] = ranks
     return res

@@ -59,7 +59,8 @@ import torch
 from torch import nn
 
 from ..features.backbone import CONV_NAMES, VGG16Trunk, WeightsError, load_vgg16_trunk
-from ..data.download import DownloadError, OfflineError, sha256sum
+from ..core.files import file_digest
+from ..data.download import DownloadError, OfflineError
 from ..data.download import download_file as _download
 from ..core.types import ImageFeatures
 
@@ -166,7 +167,7 @@ def download_file(url: str, dest, sha256_prefix: str | None = None, timeout: flo
         except OfflineError as e:
             raise OfflineError(f"Downloading {url} needs internet access. {e} (You may also pass "
                                "the file's path to the convert_* function.)") from e
-    digest = sha256sum(dest)
+    digest = file_digest(dest)
     if sha256_prefix and not digest.startswith(sha256_prefix):
         if not placed:
             dest.unlink()

@@ -119,7 +119,7 @@ def _known_roots() -> list[tuple[Path, str]]:
     :func:`display_path` prints instead (the folder's default place in the repository)."""
     roots: list[tuple[Path, str]] = []
     try:
-        from ..data.datasets import default_data_root, default_dataset_dir
+        from ..data.loaders import default_data_root, default_dataset_dir
         roots += [(default_dataset_dir(), "data/default"), (default_data_root(), "datasets")]
     except ImportError:  # pragma: no cover - part of the package
         pass
