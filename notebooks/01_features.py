@@ -325,7 +325,7 @@ _ = rec.save()
 #    features of 512 dimensions. How many pairs of local features does Fig. 2 (notebook 02)
 #    compare per image? Why does the paper want to *remove* most of them?
 #
-# Graded version: `course/source/01_features/` (nbgrader).
+# Graded version: `course/source/a1_features_masks/` (nbgrader).
 
 # %% tags=[]
 def my_receptive_centre(layer):
