@@ -8,6 +8,7 @@ import pytest
 from selconv_lite.experiments import full_eval as fe
 from selconv_lite.data.datasets import RetrievalDataset
 from selconv_lite.core.types import ImageFeatures
+from selconv_lite.method.baselines import rmac_regions
 
 
 def test_result_table_marks_the_best_of_each_column():
@@ -61,8 +62,13 @@ def test_table6_rows_baselines_ours_skips_and_published():
     rows = fe.run_table6(ds, feats, ours=[(512, "none"), (4096, "max")], baselines=("MAC", "GeM"), qe_k=2,
                          skipped=skipped)
     names = [r["method"] for r in rows]
-    # 14 held-out images < 512 dimensions: the baselines are not whitened ("auto")
+    # 14 held-out images < 512 dimensions: the baselines are not whitened ("auto"), and say so
     assert names == ["MAC (no whitening)", "GeM (no whitening)", "M_NONE+T-emb+demo"]
+    assert [r["label"] for r in rows] == ["MAC (L2 only, not whitened, 512-D)", "GeM (L2 only, not whitened, 512-D)",
+                                          "M_NONE+T-emb+demo"]
+    assert [r.get("whitened") for r in rows] == [False, False, None]
+    assert rows[0]["train"] == "train split (14 images)"
+    assert "14 held-out images give 14" in rows[0]["whitening"] and "at most 13" in rows[0]["whitening"]
     assert len(skipped) == 1 and "4096-D skipped" in skipped[0] and "masked local features" in skipped[0]
     for r in rows:
         assert 0.9 <= r["mAP"] <= 1.0 and 0 <= r["mAP_qe"] <= 1.0  # easy synthetic scenes
@@ -70,15 +76,55 @@ def test_table6_rows_baselines_ours_skips_and_published():
     assert rows[2]["D"] == 512 and rows[0]["D"] == 512
     txt = fe.table6_text(rows, "T6")
     assert "M_NONE+T-emb+demo" in txt and "paper" not in txt.splitlines()[1]
-    # forced whitening keeps at most n - 1 = 13 components
-    rows_w = fe.run_table6(ds, feats, ours=[], baselines=("MAC",), qe_k=0, baseline_whitening=True)
-    assert rows_w[0]["method"] == "MAC" and rows_w[0]["D"] == 13
+    assert "MAC (L2 only, not whitened, 512-D)" in txt and "baselines' whitening:" in txt
+    assert "at most 13 dimensions" in txt  # the reason is printed with the table
+    # forced whitening refuses (it would keep at most n - 1 = 13 of 512 dimensions)
+    with pytest.raises(ValueError, match="MAC\\(whiten=True\\).*at most 13 dimensions"):
+        fe.run_table6(ds, feats, ours=[], baselines=("MAC",), qe_k=0, baseline_whitening=True)
+    with pytest.raises(ValueError, match="baseline_whitening must be"):
+        fe.run_table6(ds, feats, ours=[], baselines=("MAC",), qe_k=0, baseline_whitening="yes")
+
+
+def test_table6_both_variants_labelled_with_training_set_and_dimension():
+    # 30 held-out images of 512 channels: MAC's 30 vectors cannot support a 512-D whitening (its
+    # whitened row is skipped with the reason), R-MAC's 30 x 20 = 600 regional vectors can
+    ds, feats = _synthetic_dataset(n_train=30)
+    skipped = []
+    rows = fe.run_table6(ds, feats, ours=[], baselines=("R-MAC", "MAC"), qe_k=0, baseline_whitening="both",
+                         skipped=skipped)
+    assert [r["label"] for r in rows] == ["R-MAC (L2 only, not whitened, 512-D)", "R-MAC (whitened on train split, 512-D)",
+                                          "MAC (L2 only, not whitened, 512-D)"]
+    assert rows[1]["train"] == "train split (30 images, 600 regions)" and rows[1]["model"].n_train_vectors_ == 600
+    assert all(r["D"] == 512 for r in rows)
+    assert len(skipped) == 1 and skipped[0].startswith("MAC whitened skipped") and "at most 29 dimensions" in skipped[0]
+    # enough held-out images: both variants are reachable, labelled, with the training set
+    ds, feats = _synthetic_dataset(n_train=40, K=32)
+    rows = fe.run_table6(ds, feats, ours=[], baselines=("MAC", "R-MAC"), qe_k=0, baseline_whitening="both")
+    assert [r["label"] for r in rows] == ["MAC (L2 only, not whitened, 32-D)", "MAC (whitened on train split, 32-D)",
+                                          "R-MAC (L2 only, not whitened, 32-D)", "R-MAC (whitened on train split, 32-D)"]
+    assert [r["whitened"] for r in rows] == [False, True, False, True]
+    n_reg = 40 * len(rmac_regions(6, 8))
+    assert rows[1]["train"] == "train split (40 images)" and rows[3]["train"] == f"train split (40 images, {n_reg} regions)"
+    assert rows[1]["whitening"] == "PCA-whitening learned on the train split (40 images)"
+    assert rows[0]["whitening"].startswith("not whitened (whiten=False)")
+    assert not np.allclose(rows[0]["dbvecs"], rows[1]["dbvecs"])
+    # the same two variants through "auto" (whitened: 40 > 32) and False
+    auto = fe.run_table6(ds, feats, ours=[], baselines=("MAC",), qe_k=0)
+    plain = fe.run_table6(ds, feats, ours=[], baselines=("MAC",), qe_k=0, baseline_whitening=False)
+    np.testing.assert_array_equal(auto[0]["dbvecs"], rows[1]["dbvecs"])
+    np.testing.assert_array_equal(plain[0]["dbvecs"], rows[0]["dbvecs"])
 
 
 def test_table6_published_difference_for_a_paper_dataset():
     ds, feats = _synthetic_dataset()
     ds.name = "oxford5k"
+    # only the whitened 512-D MAC is the paper's (whitened) baseline; L2 only is not compared
+    rows = fe.run_table6(ds, feats, ours=[], baselines=("MAC",), qe_k=0, baseline_whitening=False)
+    assert rows[0]["published"] is None and rows[0]["diff"] is None
+    ds, feats = _synthetic_dataset(n_groups=3, n_train=520, hw=(2, 2))
+    ds.name = "oxford5k"
     rows = fe.run_table6(ds, feats, ours=[], baselines=("MAC",), qe_k=0, baseline_whitening=True)
+    assert rows[0]["label"] == "MAC (whitened on train split, 512-D)"
     assert rows[0]["published"] == pytest.approx(0.564)
     assert rows[0]["diff"] == pytest.approx(rows[0]["mAP"] - 0.564)
     assert fe.table6_text(rows, "T6").splitlines()[1].split()[-2:] == ["paper", "diff"]

@@ -384,49 +384,57 @@ def run_table3(ds, feats: Mapping[str, list], D: int = 1024, masks=("max", "sum"
 # ----------------------------------------------------------------------------------------------
 # Table 6
 # ----------------------------------------------------------------------------------------------
-class _Unwhitened:
-    """A baseline without its whitening: pool -> L2 (R-MAC: L2 per region, sum, L2).
-
-    Used when the held-out set has fewer images than the baseline's dimension, where a
-    PCA-whitening could keep at most ``n - 1`` components."""
-
-    def __init__(self, base):
-        self.base = base
-
-    def fit(self, images, y=None):
-        self.output_dim_ = int(self.base._rows(images[0]).shape[1])
-        return self
-
-    def transform(self, images):
-        from ..core.utils import l2_normalize_rows
-
-        out = np.empty((len(images), self.output_dim_), dtype=np.float32)
-        for i, im in enumerate(images):
-            out[i] = l2_normalize_rows(self.base._rows(im).sum(axis=0)[None, :], copy=False)[0]
-        return out
-
-
-def _baseline(name: str, whiten: bool = True):
+def _baseline(name: str, whiten="auto"):
+    """The Table 6 baseline ``name`` with the whitening policy ``whiten`` (``"auto"``, True or
+    False; see :mod:`selconv_lite.method.baselines`): SPoC whitened to the paper's 256-D, the
+    others to ``K`` (512 for VGG16 pool5)."""
     from ..method.baselines import CroW, GeM, MAC, RMAC, SPoC
 
     cls = {"SPoC": SPoC, "MAC": MAC, "R-MAC": RMAC, "CroW": CroW, "GeM": GeM}[name]
-    b = cls(n_components=BASELINE_DIMS[name])
-    return b if whiten else _Unwhitened(b)
+    return cls(n_components=BASELINE_DIMS[name] if name == "SPoC" else None, whiten=whiten)
+
+
+def _baseline_row(name: str, whiten, ds, feats, qe_k: int) -> dict:
+    """Fit and score one baseline; label the row with its whitening, training set and dimension.
+
+    ``whiten="auto"``'s fallback warning is kept in the row (``whitening``) and printed by
+    :func:`table6_text`. A ``whiten=True`` that the held-out set cannot support raises."""
+    import warnings
+
+    from ..method.baselines import WhiteningFallbackWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", WhiteningFallbackWarning)
+        r = fit_evaluate_model(_baseline(name, whiten), ds, feats, qe_k=qe_k)
+    for w in caught:  # anything else is passed on
+        if not issubclass(w.category, WhiteningFallbackWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    m = r["model"]
+    regions = f", {m.n_train_vectors_} regions" if name == "R-MAC" else ""
+    r["train"] = f"train split ({m.n_train_images_} images{regions})"
+    if m.whitened_:
+        r["label"] = f"{name} (whitened on train split, {m.output_dim_}-D)"
+        r["whitening"] = f"PCA-whitening learned on the {r['train']}"
+    else:
+        r["label"] = f"{name} (L2 only, not whitened, {m.output_dim_}-D)"
+        fallback = [str(w.message) for w in caught if issubclass(w.category, WhiteningFallbackWarning)]
+        r["whitening"] = fallback[0] if fallback else "not whitened (whiten=False): L2-normalised pooled vectors"
+    r.update(method=name if m.whitened_ else f"{name} (no whitening)", dim=BASELINE_DIMS[name], ours=False,
+             whitened=bool(m.whitened_))
+    return r
 
 
 def learnable(pipe: SelectiveConvPipeline, train: Sequence) -> tuple[bool, str]:
     """Whether ``pipe``'s T-emb / F-FAemb whitening can be learned on ``train``: it needs at least
     as many masked local features as the embedded dimension (else the covariance is singular).
     Returns ``(ok, reason)``."""
-    from ..method.embeddings import EMBEDDINGS  # noqa: F401  (validates the module is importable)
+    from ..method.embeddings import embedding_class
     from ..method.masks import compute_mask
-    from ..method.pipeline import embedding_dim
 
-    e = pipe._emb_name()
-    if e not in ("temb", "ffaemb"):
+    if not embedding_class(pipe.embedding).whitened:
         return True, ""
     n = sum(int(compute_mask(pipe.mask, im, radius=pipe.sift_radius).sum()) for im in train)
-    De = embedding_dim(e, pipe._d(), pipe._k())
+    De = pipe.embedded_dim()
     if n < De:
         return False, (f"the held-out set has {n} masked local features, fewer than the "
                        f"{De} dimensions of the embedding to whiten")
@@ -444,17 +452,28 @@ def run_table6(ds, feats: Mapping[str, list], ours: Sequence[tuple] = ((512, "si
     Returns
     -------
     list of dict
-        One row per method: ``method``, ``dim`` (the paper's), ``D`` (measured output size; the
-        baselines' whitening cannot exceed the number of held-out images minus one), ``mAP``,
-        ``mAP_qe``, revisited ``easy``/``medium``/``hard`` when available, ``published`` (mAP in
-        [0, 1] or None) and ``diff`` (measured minus published), ``online_s_per_image``, and the
-        fitted ``model``.
+        One row per method: ``method`` (the paper's name; ``"MAC (no whitening)"`` etc. for a
+        baseline that is not whitened), ``label`` (the printed row label; for
+        a baseline it says whether it is whitened and its dimension, e.g. ``"R-MAC (whitened on
+        train split, 512-D)"`` or ``"MAC (L2 only, not whitened, 512-D)"``), ``dim`` (the
+        paper's), ``D`` (measured output size), ``mAP``, ``mAP_qe``, revisited
+        ``easy``/``medium``/``hard`` when available, ``published`` (mAP in [0, 1] or None) and
+        ``diff`` (measured minus published), ``online_s_per_image``, and the fitted ``model``.
+        Baseline rows also have ``whitened`` (bool), ``train`` (the held-out set the whitening
+        is learned on, e.g. ``"train split (44 images, 880 regions)"``) and ``whitening`` (how
+        the row was whitened, or why not).
 
     Notes
     -----
-    ``baseline_whitening``: ``True`` / ``False``, or ``"auto"`` (default): whiten a baseline only
-    when the held-out set has more images than its dimension (true for the paper's held-out sets;
-    the embedded set's small training split would cap the whitening at ``n - 1`` components).
+    ``baseline_whitening`` is the baselines' ``whiten`` policy
+    (:mod:`selconv_lite.method.baselines`): ``"auto"`` (default) whitens a baseline when its
+    training vectors (one per held-out image; R-MAC: one per region) outnumber its dimension
+    and span it (true for the paper's held-out sets), and keeps L2-normalised ``K``-D vectors
+    otherwise, with the reason in the row's ``whitening``; ``True`` whitens every baseline and
+    raises if the held-out set cannot support it; ``False`` whitens none; ``"both"`` gives two
+    rows per baseline, L2 only and whitened, and skips a whitening the held-out set cannot
+    support (the reason appended to ``skipped``). Only whitened rows at the paper's dimension
+    are compared with the published (whitened) numbers.
     A configuration of ours whose whitening cannot be learned on the held-out set (fewer masked
     local features than embedded dimensions, see :func:`learnable`) is skipped, with the
     reason appended to ``skipped`` when a list is given.
@@ -464,19 +483,26 @@ def run_table6(ds, feats: Mapping[str, list], ours: Sequence[tuple] = ((512, "si
     skipped = [] if skipped is None else skipped
 
     rows = []
-    import warnings
-
-    n_train = len(feats["train"])
+    if baseline_whitening == "both":
+        variants = (False, True)
+    elif isinstance(baseline_whitening, (bool, np.bool_)) or baseline_whitening == "auto":
+        variants = (baseline_whitening,)
+    else:
+        raise ValueError(f"baseline_whitening must be 'auto', True, False or 'both', got {baseline_whitening!r}")
     for name in baselines:
-        whiten = baseline_whitening if isinstance(baseline_whitening, bool) else n_train > BASELINE_DIMS[name]
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="whitening:")
-            r = fit_evaluate_model(_baseline(name, whiten), ds, feats, qe_k=qe_k)
-        r.update(method=name if whiten else f"{name} (no whitening)", dim=BASELINE_DIMS[name], ours=False,
-                 whitened=whiten)
-        rows.append(r)
-        if progress is not None:
-            progress(f"{r['method']:24s} mAP {r['mAP']:.3f}")
+        for whiten in variants:
+            try:
+                r = _baseline_row(name, whiten, ds, feats, qe_k)
+            except ValueError as e:
+                if baseline_whitening != "both" or "(whiten=True)" not in str(e):
+                    raise
+                skipped.append(f"{name} whitened skipped: {e}")
+                if progress is not None:
+                    progress(skipped[-1])
+                continue
+            rows.append(r)
+            if progress is not None:
+                progress(f"{r['label']:40s} mAP {r['mAP']:.3f}")
     for D, mask in ours:
         pipe = SelectiveConvPipeline.from_preset(D=D, mask=mask, seed=seed, alpha=alpha)
         method = f"M_{mask.upper()}+T-emb+demo"
@@ -487,12 +513,13 @@ def run_table6(ds, feats: Mapping[str, list], ours: Sequence[tuple] = ((512, "si
                 progress(skipped[-1])
             continue
         r = fit_evaluate_model(pipe, ds, feats, qe_k=qe_k)
-        r.update(method=method, dim=int(D), ours=True, mask=mask)
+        r.update(method=method, label=method, dim=int(D), ours=True, mask=mask)
         rows.append(r)
         if progress is not None:
             progress(f"{r['method']:24s} {D:5d}  mAP {r['mAP']:.3f}")
     for r in rows:
-        pub = table6_value(ds.name, r["method"], r["dim"])
+        comparable = r["ours"] or (r["whitened"] and r["D"] == r["dim"])
+        pub = table6_value(ds.name, r["method"], r["dim"]) if comparable else None
         r["published"] = None if pub is None else pub / 100.0
         r["diff"] = None if pub is None else r["mAP"] - pub / 100.0
     return rows
@@ -505,7 +532,7 @@ def table6_text(rows: Sequence[dict], title: str) -> str:
     cols = ["dim", "D", "mAP", "+QE"] + (["E", "M", "H"] if has_rev else []) + (["paper", "diff"] if has_pub else [])
     best = max(r["mAP"] for r in rows)
     best_qe = max(r.get("mAP_qe", -1) for r in rows)
-    w0 = max(len(r["method"]) for r in rows) + 2
+    w0 = max(len(r.get("label", r["method"])) for r in rows) + 2
     lines = [title, "method".ljust(w0) + "".join(c.rjust(8) for c in cols)]
     for r in rows:
         cells = [f"{r['dim']:8d}", f"{r['D']:8d}",
@@ -516,8 +543,12 @@ def table6_text(rows: Sequence[dict], title: str) -> str:
         if has_pub:
             cells += [f"{r['published']:8.3f}" if r.get("published") is not None else "-".rjust(8),
                       f"{r['diff']:+8.3f}" if r.get("diff") is not None else "-".rjust(8)]
-        lines.append(r["method"].ljust(w0) + "".join(cells))
+        lines.append(r.get("label", r["method"]).ljust(w0) + "".join(cells))
     lines.append("(dim: the paper's dimensionality; D: measured; * best of the column)")
+    base = [r for r in rows if not r["ours"] and "whitening" in r]
+    if base:
+        lines.append("baselines' whitening:")
+        lines += [f"  {r['label']}: {r['whitening']}" for r in base]
     return "\n".join(lines)
 
 

@@ -35,6 +35,33 @@ the held-out vectors, made well behaved when the held-out set is small relative 
   PCA-whitening that the reference implementations learn (e.g. cirtorch's / the revisitop
   ``pcawhitenlearn``: eigen-decomposition of the covariance, ``P = diag(ev^-1/2) V'``, no
   regularisation). ``shrinkage=0`` gives exactly that.
+
+Whitening policy (the same for every baseline, R-MAC included)
+--------------------------------------------------------------
+The whitening is learned on the *training vectors*: the L2-normalised pooled vectors of the
+held-out images, one per image (R-MAC: one per region, ``n_images x regions``). A whitening to
+``m`` dimensions (``m = n_components``, or the number of channels ``K`` when ``None``) is
+*supported* when
+
+    ``n_train_vectors > m``  and  the centred training vectors have numerical rank ``>= m``
+
+(``n`` centred vectors span at most ``n - 1`` dimensions; beyond that the eigenvalues are 0 and
+the whitening weights ``ev^-1/2`` infinite). ``whiten`` chooses what happens:
+
+* ``"auto"`` (default): whiten when supported; otherwise keep the L2-normalised pooled vectors
+  (``K``-D; R-MAC: the L2-normalised sum of the L2-normalised regional vectors) and emit a
+  :class:`WhiteningFallbackWarning` that gives the numbers (training vectors, supported and
+  requested dimensions, output dimension);
+* ``True``: whiten; when not supported, ``fit`` raises a ``ValueError`` with the same numbers;
+* ``False``: never whiten (L2-normalised pooled vectors, ``K``-D).
+
+The output dimension never changes silently: it is ``m`` when whitened, ``K`` otherwise, and
+the fitted estimator reports it (``output_dim_``), together with ``whitened_``,
+``n_train_images_``, ``n_train_vectors_`` and ``input_dim_``. For example 44 held-out images
+with 512-channel maps support at most a 43-D whitening: MAC / GeM / CroW / SPoC warn and give
+512-D L2-normalised vectors under ``"auto"`` and raise under ``True``, whereas R-MAC (20 regions
+per image at ``L = 3`` on a 3:4 grid such as 12 x 16: 880 training vectors) is whitened to 512-D. The paper's
+Table 6 baselines are whitened on a held-out set of thousands of images, where the rule holds.
 """
 from __future__ import annotations
 
@@ -48,7 +75,7 @@ from ..core.utils import as_float, check_finite, eigh_descending, l2_normalize_r
 
 __all__ = [
     "spoc_pool", "mac_pool", "gem_pool", "crow_pool", "rmac_regions", "rmac_region_vectors",
-    "PCAWhitening", "SPoC", "MAC", "RMAC", "CroW", "GeM", "BASELINES",
+    "PCAWhitening", "WhiteningFallbackWarning", "SPoC", "MAC", "RMAC", "CroW", "GeM", "BASELINES",
 ]
 
 
@@ -170,7 +197,8 @@ class PCAWhitening(TransformerMixin, BaseEstimator):
     Attributes
     ----------
     mean_ : ``(K,)``; components_ : ``(m, K)`` (whitening rows); eigval_ : ``(m,)`` (the sample
-    eigenvalues); shrinkage_ : float (the coefficient used).
+    eigenvalues); shrinkage_ : float (the coefficient used); n_supported_ : int (the number of
+    components the held-out vectors support: ``min(n - 1, numerical rank)``).
     """
 
     def __init__(self, n_components=None, shrinkage="auto", rank_tol=1e-10):
@@ -220,6 +248,7 @@ class PCAWhitening(TransformerMixin, BaseEstimator):
         a = self._shrinkage(Xc)
         ev_s = (1.0 - a) * ev[:m] + a * float(np.trace(cov)) / K
         self.mean_ = mean
+        self.n_supported_ = supported
         self.eigval_ = ev[:m]
         self.shrinkage_ = a
         self.components_ = V[:, :m].T / np.sqrt(ev_s)[:, None]
@@ -235,15 +264,61 @@ class PCAWhitening(TransformerMixin, BaseEstimator):
 # ----------------------------------------------------------------------------------------------
 # the baselines
 # ----------------------------------------------------------------------------------------------
-class _GlobalBaseline(BaseEstimator):
-    """pool -> L2 -> whitening (learned on the held-out set) -> L2 [-> sum -> L2].
+class WhiteningFallbackWarning(UserWarning):
+    """A baseline with ``whiten="auto"`` kept L2-normalised pooled vectors because the held-out
+    set does not support the requested whitening (the message gives the numbers)."""
 
-    Every baseline takes ``n_components`` (capped at what the held-out set supports, see
-    :class:`PCAWhitening`) and ``shrinkage`` (the whitening's eigenvalue shrinkage, default
-    Ledoit-Wolf ``"auto"``; ``0`` = plain PCA-whitening).
+
+_WHITEN_PARAMS = """shrinkage : "auto", float in [0, 1] or None, default "auto"
+        Eigenvalue shrinkage of the whitening (:class:`PCAWhitening`; ``0``: plain
+        PCA-whitening as the reference implementations).
+    whiten : "auto", True or False, default "auto"
+        The whitening policy of every baseline (module docstring): the whitening to
+        ``m = n_components`` dimensions (``K`` when None) is learned when
+        ``n_train_vectors > m`` and the training vectors have numerical rank ``>= m``
+        (``n_train_vectors``: see ``n_train_vectors_``). Otherwise ``"auto"`` keeps the
+        ``K``-D L2-normalised pooled vectors with a :class:`WhiteningFallbackWarning` that says
+        why, and ``True`` raises ``ValueError``. ``False``: ``K``-D L2-normalised pooled vectors.
+
+    Attributes
+    ----------
+    whitened_ : bool
+        Whether the PCA-whitening was learned and is applied.
+    output_dim_ : int
+        Dimension of :meth:`transform`'s vectors (``n_components`` or ``K`` when whitened,
+        ``K`` otherwise).
+    input_dim_ : int
+        ``K``, the number of channels of the training maps.
+    n_train_images_, n_train_vectors_ : int
+        Held-out images and the training vectors pooled from them (the whitening's samples).
+    whitening_ : PCAWhitening or None
+        The learned whitening (None when not whitened).
     """
 
-    shrinkage = "auto"
+
+def _with_whitening_params(cls):
+    """Completes a baseline's docstring with the shared parameters and attributes."""
+    cls.__doc__ = cls.__doc__.replace("<whitening parameters>", _WHITEN_PARAMS.rstrip())
+    return cls
+
+
+def _check_whiten(whiten, owner):
+    if isinstance(whiten, (bool, np.bool_)):
+        return bool(whiten)
+    if isinstance(whiten, str) and whiten == "auto":
+        return "auto"
+    raise ValueError(f"{owner}: whiten must be 'auto', True or False, got {whiten!r}")
+
+
+class _GlobalBaseline(BaseEstimator):
+    """pool -> L2 -> [whitening learned on the held-out set -> L2] [-> sum -> L2] (R-MAC).
+
+    The whitening policy (module docstring) is implemented here once for every baseline.
+    Subclasses define ``_pool(fmap)`` (rows ``(r, K)``) and ``_vectors`` (what a training
+    vector is, for the messages).
+    """
+
+    _vectors = "pooled vectors, one per image"
 
     def _pool(self, fmap):  # (r, K) rows
         raise NotImplementedError
@@ -254,17 +329,64 @@ class _GlobalBaseline(BaseEstimator):
         check_fmap(fmap, name)
         return l2_normalize_rows(np.atleast_2d(self._pool(fmap)).astype(np.float64), copy=False)
 
+    def _requested_dim(self, K):
+        owner = type(self).__name__
+        if self.n_components is None:
+            return K
+        m = int(self.n_components)
+        if not 1 <= m <= K:
+            raise ValueError(f"{owner}: n_components must be in 1..{K} (the {K} channels of the "
+                             f"training maps) or None, got {self.n_components!r}")
+        return m
+
+    def _learn_whitening(self, rows, m):
+        """``(PCAWhitening or None, supported dimensions)``: the whitening to ``m`` dimensions
+        when the training vectors support it."""
+        n = rows.shape[0]
+        if not np.any(rows != rows[0]):
+            return None, 0
+        if n - 1 < m:  # too few vectors: how many dimensions they span, for the message
+            sv = np.linalg.svd(rows - rows.mean(axis=0), compute_uv=False)
+            return None, min(n - 1, int(np.sum(sv ** 2 > PCAWhitening().rank_tol * sv[0] ** 2)))
+        with warnings.catch_warnings():  # a rank-deficient set: reported by the caller
+            warnings.filterwarnings("ignore", message="whitening: .* span only", category=UserWarning)
+            w = PCAWhitening(n_components=m, shrinkage=self.shrinkage).fit(rows)
+        if w.components_.shape[0] < m:
+            return None, w.n_supported_
+        return w, w.n_supported_
+
     def fit(self, images, y=None):
-        """Learn the whitening on held-out images (ImageFeatures or raw ``(H, W, K)`` maps)."""
-        rows = np.concatenate([self._rows(im) for im in images])
-        self.whitening_ = PCAWhitening(n_components=self.n_components,
-                                       shrinkage=self.shrinkage).fit(rows)
-        self.output_dim_ = self.whitening_.components_.shape[0]
+        """Pool the held-out images (ImageFeatures or raw ``(H, W, K)`` maps) and learn the
+        whitening on them according to ``whiten`` (module docstring). Returns ``self``."""
+        owner = type(self).__name__
+        whiten = _check_whiten(self.whiten, owner)
+        per_image = [self._rows(im) for im in images]
+        if not per_image:
+            raise ValueError(f"{owner}.fit: the held-out set is empty")
+        rows = np.concatenate(per_image)
+        n, K = rows.shape
+        m = self._requested_dim(K)
+        self.n_train_images_, self.n_train_vectors_, self.input_dim_ = len(per_image), n, K
+        self.whitening_ = None
+        if whiten is not False:
+            self.whitening_, supported = self._learn_whitening(rows, m)
+            if self.whitening_ is None:
+                why = (f"a {m}-D whitening needs more than {m} training vectors of rank >= {m}, but the "
+                       f"{len(per_image)} held-out images give {n} {self._vectors}, which span at most "
+                       f"{supported} dimensions")
+                if whiten is True:
+                    raise ValueError(f"{owner}(whiten=True): {why}. Use more held-out images, a smaller "
+                                     f"n_components, or whiten='auto' / False for L2-normalised {K}-D vectors")
+                warnings.warn(f"{owner}(whiten='auto') keeps the L2-normalised pooled vectors ({K}-D) "
+                              f"without PCA-whitening: {why}. Pass whiten=False to ask for this explicitly",
+                              WhiteningFallbackWarning, stacklevel=2)
+        self.whitened_ = self.whitening_ is not None
+        self.output_dim_ = m if self.whitened_ else K
         return self
 
     def transform(self, images):
-        """Final vectors ``(n, D)`` float32."""
-        if not hasattr(self, "whitening_"):
+        """Final vectors ``(n, output_dim_)`` float32, L2-normalised."""
+        if not hasattr(self, "whitened_"):
             raise RuntimeError(f"{type(self).__name__} is not fitted yet: call fit(held_out) first")
         if hasattr(images, "fmap") or (isinstance(images, np.ndarray) and images.ndim == 3):
             images = [images]
@@ -274,65 +396,129 @@ class _GlobalBaseline(BaseEstimator):
         return out
 
     def encode(self, image):
-        """The final vector ``(D,)`` of one image (float64)."""
-        w = l2_normalize_rows(self.whitening_.transform(self._rows(image)), copy=False)
-        return l2_normalize_rows(w.sum(axis=0)[None, :], copy=False)[0]
+        """The final vector ``(output_dim_,)`` of one image (float64)."""
+        if not hasattr(self, "whitened_"):
+            raise RuntimeError(f"{type(self).__name__} is not fitted yet: call fit(held_out) first")
+        rows = self._rows(image)
+        if rows.shape[1] != self.input_dim_:
+            name = getattr(image, "name", "") or ""
+            raise ValueError(f"{type(self).__name__}: feature map {name!r} has {rows.shape[1]} channels, "
+                             f"the baseline was fitted on {self.input_dim_}")
+        if self.whitened_:
+            rows = l2_normalize_rows(self.whitening_.transform(rows), copy=False)
+        return l2_normalize_rows(rows.sum(axis=0)[None, :], copy=False)[0]
 
 
+@_with_whitening_params
 class SPoC(_GlobalBaseline):
-    """SPoC (Table 6, 256-D): centre-prior sum pooling + PCA-whitening to ``n_components``."""
+    """SPoC (Table 6, 256-D): centre-prior sum pooling, L2, PCA-whitening to 256-D, L2.
 
-    def __init__(self, n_components=256, shrinkage="auto"):
+    Parameters
+    ----------
+    n_components : int or None, default 256
+        Output dimension when whitened (the paper's 256); ``None``: ``K``.
+    <whitening parameters>
+    """
+
+    def __init__(self, n_components=256, shrinkage="auto", whiten="auto"):
         self.n_components = n_components
         self.shrinkage = shrinkage
+        self.whiten = whiten
 
     def _pool(self, fmap):
         return spoc_pool(fmap)
 
 
+@_with_whitening_params
 class MAC(_GlobalBaseline):
-    """MAC (Table 6, 512-D): channel max + whitening."""
+    """MAC (Table 6, 512-D): channel max, L2, PCA-whitening, L2.
 
-    def __init__(self, n_components=None, shrinkage="auto"):
+    Parameters
+    ----------
+    n_components : int or None, default None
+        Output dimension when whitened; ``None``: ``K`` (512 for VGG16 pool5).
+    <whitening parameters>
+    """
+
+    def __init__(self, n_components=None, shrinkage="auto", whiten="auto"):
         self.n_components = n_components
         self.shrinkage = shrinkage
+        self.whiten = whiten
 
     def _pool(self, fmap):
         return mac_pool(fmap)
 
 
+@_with_whitening_params
 class RMAC(_GlobalBaseline):
-    """R-MAC (Table 6, 512-D): regional MACs at ``L`` scales, each L2 + whitened + L2, summed."""
+    """R-MAC (Table 6, 512-D): regional MACs at ``L`` scales, each L2, whitened and L2, summed, L2.
 
-    def __init__(self, L=3, n_components=None, shrinkage="auto"):
+    The whitening is learned on the regional vectors of the held-out images (as Tolias et al.),
+    so its training vectors are the regions: ``n_train_vectors_ = n_images x regions``.
+
+    Parameters
+    ----------
+    L : int, default 3
+        Number of region scales (:func:`rmac_regions`).
+    n_components : int or None, default None
+        Output dimension when whitened; ``None``: ``K`` (512 for VGG16 pool5).
+    <whitening parameters>
+    """
+
+    _vectors = "regional vectors"
+
+    def __init__(self, L=3, n_components=None, shrinkage="auto", whiten="auto"):
         self.L = L
         self.n_components = n_components
         self.shrinkage = shrinkage
+        self.whiten = whiten
 
     def _pool(self, fmap):
         return rmac_region_vectors(fmap, self.L)
 
 
+@_with_whitening_params
 class CroW(_GlobalBaseline):
-    """CroW (Table 6, 512-D): cross-dimensional weighting + whitening."""
+    """CroW (Table 6, 512-D): cross-dimensional weighting and sum pooling, L2, PCA-whitening, L2.
 
-    def __init__(self, n_components=None, a=2.0, b=2.0, shrinkage="auto"):
+    Parameters
+    ----------
+    n_components : int or None, default None
+        Output dimension when whitened; ``None``: ``K`` (512 for VGG16 pool5).
+    a, b : float, default 2
+        Exponents of the spatial weights (:func:`crow_pool`).
+    <whitening parameters>
+    """
+
+    def __init__(self, n_components=None, a=2.0, b=2.0, shrinkage="auto", whiten="auto"):
         self.n_components = n_components
         self.shrinkage = shrinkage
         self.a = a
         self.b = b
+        self.whiten = whiten
 
     def _pool(self, fmap):
         return crow_pool(fmap, self.a, self.b)
 
 
+@_with_whitening_params
 class GeM(_GlobalBaseline):
-    """GeM (p = 3) + whitening."""
+    """GeM (Table 6 companion, 512-D): generalised mean pooling ``p``, L2, PCA-whitening, L2.
 
-    def __init__(self, p=3.0, n_components=None, shrinkage="auto"):
+    Parameters
+    ----------
+    p : float, default 3
+        GeM exponent (:func:`gem_pool`; 1: average pooling).
+    n_components : int or None, default None
+        Output dimension when whitened; ``None``: ``K`` (512 for VGG16 pool5).
+    <whitening parameters>
+    """
+
+    def __init__(self, p=3.0, n_components=None, shrinkage="auto", whiten="auto"):
         self.p = p
         self.n_components = n_components
         self.shrinkage = shrinkage
+        self.whiten = whiten
 
     def _pool(self, fmap):
         return gem_pool(fmap, self.p)
