@@ -52,16 +52,18 @@ def _faiss():
 
 
 def _as_2d(name, x):
+    """``x`` as ``(n, D)`` numbers (one vector becomes one row); NaN/inf are refused."""
     x = np.asarray(x)
-    if x.ndim == 1:
-        x = x[None, :]
-    if x.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (n, D), got shape {x.shape}")
-    if not np.issubdtype(x.dtype, np.number):
-        raise TypeError(f"{name} must be numeric, got dtype {x.dtype}")
-    if x.shape[0] and not np.all(np.isfinite(x)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return x
+    bad = None
+    if x.ndim not in (1, 2):
+        bad = f"{name} must be a 2-D array (n, D), got shape {x.shape}"
+    elif not np.issubdtype(x.dtype, np.number):
+        bad = f"{name} must be numeric, got dtype {x.dtype}"
+    elif x.size and not np.isfinite(x).all():
+        bad = f"{name} contains NaN or infinite values"
+    if bad:
+        raise ValueError(bad)
+    return np.atleast_2d(x)
 
 
 class SearchIndex:
