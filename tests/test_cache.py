@@ -140,8 +140,8 @@ def test_write_then_rename_leaves_no_partial_entry(store, images, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(np, "savez_compressed", crash_midway)
-    with pytest.raises(OSError, match="disk full"):
-        store.extract_all(images[:1], progress=False)
+    with pytest.raises(cache_mod.CacheWriteError, match="disk full"):
+        store.extract_all(images[:1], progress=False, on_error="skip")  # not an image failure
     assert _entries(store.root) == []         # neither the entry nor the temporary file
     monkeypatch.undo()
     assert store.extract_all(images[:1], progress=False).n_extracted == 1
@@ -267,15 +267,16 @@ def test_default_cache_dir(tmp_path, monkeypatch):
     assert FeatureCache().root == tmp_path / "mine"
     monkeypatch.delenv("SELCONV_CACHE")
     repo = tmp_path / "repo"
-    (repo / ".git").mkdir(parents=True)
+    (repo / "selconv_lite").mkdir(parents=True)
+    (repo / "pyproject.toml").write_text("")
     (repo / "notebooks").mkdir()
     monkeypatch.chdir(repo / "notebooks")
     assert default_cache_dir() == repo.resolve() / "cache"
+    # outside any checkout: the checkout the package was imported from (one shared cache)
     plain = tmp_path / "plain"
     plain.mkdir()
     monkeypatch.chdir(plain)
-    monkeypatch.setattr(Path, "parents", property(lambda self: []))
-    assert default_cache_dir() == plain.resolve() / "cache"
+    assert default_cache_dir() == Path(cache_mod.__file__).resolve().parents[2] / "cache"
 
 
 def test_trunk_is_not_loaded_when_everything_is_cached(store, images):

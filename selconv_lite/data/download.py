@@ -329,7 +329,8 @@ def unpack_archive(archive, dest) -> Path:
         else:
             raise DownloadError(f"do not know how to unpack {archive}")
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, subprocess.CalledProcessError) as e:
-        raise DownloadError(f"cannot unpack {archive} ({e}); delete it and download again (no "
+        reason = " ".join(str(e).split())
+        raise DownloadError(f"cannot unpack {archive} ({reason}); delete it and download again (no "
                             f"checksum was recorded for it, so a good copy placed there is "
                             f"accepted)") from e
     if n_files == 0:

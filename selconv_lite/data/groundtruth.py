@@ -77,8 +77,8 @@ class UnsafePickleError(GroundTruthError):
 #: scalar (protocol 2 pickles encode array bytes with ``_codecs.encode``) and the builtin
 #: containers that have no opcode of their own. Nothing here can run code or touch files.
 SAFE_PICKLE_GLOBALS = frozenset({
-    ("builtins", "set"), ("builtins", "frozenset"), ("builtins", "complex"),
-    ("builtins", "slice"), ("builtins", "range"), ("builtins", "bytearray"),
+    *((mod, name) for mod in ("builtins", "__builtin__")  # protocol < 3 says __builtin__
+      for name in ("set", "frozenset", "complex", "slice", "range", "bytearray", "bytes")),
     ("collections", "OrderedDict"), ("_codecs", "encode"),
     ("numpy", "ndarray"), ("numpy", "dtype"),
     ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),

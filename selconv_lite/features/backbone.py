@@ -31,7 +31,6 @@ itself, so callers never deal with the input convention.
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
 import os
 import sys
@@ -40,6 +39,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+
+from ..core.files import file_digest
 
 __all__ = [
     "LAYERS",
@@ -136,23 +137,17 @@ def _check_layer(layer: str) -> None:
         raise ValueError(f"unknown layer {layer!r}; choose one of {', '.join(LAYERS)}")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 @functools.lru_cache(maxsize=32)
-def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
-    return _sha256(Path(path))
+def _sha256_cached(path: str, dev: int, ino: int, size: int, mtime_ns: int, ctime_ns: int) -> str:
+    return file_digest(path, "sha256", 1 << 22)
 
 
 def _file_sha256(path) -> str:
-    """SHA-256 of a file, computed once per process for a given (path, size, mtime)."""
+    """SHA-256 of a file, computed once per process while its identity (device, inode, size,
+    mtime and ctime) is unchanged, so a file replaced in place is hashed again."""
     st = os.stat(path)
-    return _sha256_cached(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    return _sha256_cached(str(Path(path).resolve()), st.st_dev, st.st_ino, st.st_size,
+                          st.st_mtime_ns, st.st_ctime_ns)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -14,11 +14,22 @@ reuses the same maps. :class:`FeatureCache` stores one entry per (image, crop, l
   re-extracted with a warning;
 * **memory-bounded**: images are processed one at a time and written straight away;
   :meth:`FeatureCache.iter` yields maps lazily;
-* ``dtype="float16"`` halves the disk use (maps are returned as float32 either way).
+* ``dtype="float16"`` halves the disk use (maps are returned as float32 either way);
+* **never stale**: the content hash of a file is memoised per cache object only while the
+  file's identity is unchanged -- device, inode, size, ``mtime_ns`` *and* ``ctime_ns``. Tools
+  that copy a file keeping its size and mtime (``cp -p``, ``rsync -t``) either write in place,
+  which sets a new ``ctime`` (the kernel sets it on every write; user space cannot set it back),
+  or rename a new file into place, which gives a new inode; either way the file is hashed
+  again. Hashing the content on every access would be safe too but reads every image twice;
+* **writes fail loudly**: a store that cannot be written (read-only folder, full disk) raises
+  :class:`CacheWriteError` naming the folder, also with ``on_error="skip"`` (which skips bad
+  *images* only);
+* **tidy**: temporary files left by a killed writer (``.tmp-*.npz``) are removed when a cache
+  is opened, once older than :data:`STALE_TMP_SECONDS` or when the process named in them on
+  this host has died.
 
 Location: ``root`` if given, else the environment variable ``SELCONV_CACHE``, else ``cache/``
-in the root of the git repository containing the current directory (else the current
-directory). See :func:`default_cache_dir`.
+in the repository root (:func:`selconv_lite.core.files.repo_root`). See :func:`default_cache_dir`.
 
 Layout::
 
@@ -26,10 +37,11 @@ Layout::
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
+import socket
 import tempfile
+import time
 import warnings
 import zipfile
 from dataclasses import dataclass, field
@@ -37,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.files import file_digest, repo_root
 from .backbone import LAYERS, weights_identity
 from ..core.utils import round_half_away
 from .extraction import FeatureExtractor, ImageError, image_name
@@ -47,6 +60,8 @@ __all__ = [
     "ExtractionSummary",
     "ExtractionError",
     "CorruptEntryWarning",
+    "CacheWriteError",
+    "STALE_TMP_SECONDS",
     "default_cache_dir",
     "extract_features",
 ]
@@ -59,20 +74,26 @@ class ExtractionError(RuntimeError):
     """Some images of a list could not be extracted (``on_error="raise"``)."""
 
 
+class CacheWriteError(RuntimeError):
+    """The store cannot be written (read-only folder, full disk, ...); never a per-image failure."""
+
+
+#: Age after which a temporary entry file is taken as left over by a killed writer.
+STALE_TMP_SECONDS = 3600.0
+
+
 class CorruptEntryWarning(UserWarning):
     """A cache entry could not be read back and is being re-extracted."""
 
 
 def default_cache_dir() -> Path:
-    """``$SELCONV_CACHE`` if set, else ``<git repo root of the cwd>/cache``, else ``./cache``."""
+    """``$SELCONV_CACHE`` if set, else ``<repository root>/cache``
+    (:func:`selconv_lite.core.files.repo_root`: the checkout holding the current folder, else
+    the one this package was imported from, else the current folder)."""
     env = os.environ.get(_ENV)
     if env:
         return Path(env).expanduser()
-    cwd = Path.cwd().resolve()
-    for d in (cwd, *cwd.parents):
-        if (d / ".git").exists():
-            return d / "cache"
-    return cwd / "cache"
+    return repo_root() / "cache"
 
 
 @dataclass
@@ -94,14 +115,6 @@ class ExtractionSummary:
         if self.failures:
             s += ":\n" + "\n".join(f"  {p}: {m}" for p, m in self.failures)
         return s
-
-
-def _file_digest(path) -> str:
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _crop_key(crop, crop_scale, name) -> str:
@@ -172,6 +185,7 @@ class FeatureCache:
         self.weights_id = weights_identity(weights, convention)
         self._extractor = None
         self._digests: dict = {}
+        self.n_stale_removed = self._remove_stale_tmp()
 
     # ------------------------------------------------------------------ paths and keys
     @property
@@ -194,10 +208,10 @@ class FeatureCache:
             st = p.stat()
         except OSError as e:
             raise ImageError(f"{path}: no such image file") from e
-        k = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+        k = (str(p.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         d = self._digests.get(k)
         if d is None:
-            d = self._digests[k] = _file_digest(p)
+            d = self._digests[k] = file_digest(p, "sha1")
         return d
 
     def entry_path(self, path, crop=None, layer="pool5") -> Path:
@@ -206,9 +220,47 @@ class FeatureCache:
         return self.layer_dir(layer) / key[:2] / f"{key}.npz"
 
     # ------------------------------------------------------------------ reading/writing entries
+    def _tmp_prefix(self) -> str:
+        return f".tmp-{socket.gethostname().replace('-', '_')}-{os.getpid()}-"
+
+    def _remove_stale_tmp(self, max_age: float | None = None) -> int:
+        """Delete the ``.tmp-*.npz`` files of this configuration left by killed writers.
+
+        A file goes if it is older than ``max_age`` seconds (default
+        :data:`STALE_TMP_SECONDS`) or if it names a process of this host that no longer runs.
+        Returns the number of files removed.
+        """
+        max_age = STALE_TMP_SECONDS if max_age is None else max_age
+        host = socket.gethostname().replace("-", "_")
+        now, n = time.time(), 0
+        for layer in self.layers:
+            d = self.layer_dir(layer)
+            if not d.is_dir():
+                continue
+            for tmp in d.glob("*/.tmp-*.npz"):
+                try:
+                    age = now - tmp.stat().st_mtime
+                except OSError:
+                    continue
+                parts = tmp.name.split("-")
+                dead = (len(parts) >= 4 and parts[1] == host and parts[2].isdigit()
+                        and not _pid_alive(int(parts[2])))
+                if age > max_age or dead:
+                    try:
+                        tmp.unlink()
+                        n += 1
+                    except OSError:
+                        pass
+        return n
+
     def _write(self, dest: Path, f: ImageFeatures) -> None:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=dest.parent)
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=self._tmp_prefix(), suffix=".npz", dir=dest.parent)
+        except OSError as e:
+            raise CacheWriteError(f"cannot write to the feature cache {self.root} "
+                                  f"({e.strerror or e}); make it writable or pass another "
+                                  "cache folder (root=..., env SELCONV_CACHE)") from None
         try:
             with os.fdopen(fd, "wb") as fh:
                 save = np.savez_compressed if self.compress else np.savez
@@ -218,11 +270,14 @@ class FeatureCache:
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, dest)
-        except BaseException:
+        except BaseException as e:
             try:
                 os.unlink(tmp)
             except OSError:
                 pass
+            if isinstance(e, OSError):
+                raise CacheWriteError(f"cannot write the cache entry {dest} ({e.strerror or e}); "
+                                      "is the disk full or the folder read-only?") from e
             raise
 
     def _read(self, entry: Path, name: str) -> ImageFeatures:
@@ -371,3 +426,13 @@ def extract_features(paths, crops=None, layer="pool5", max_dim=1024, cache_dir=N
     summary = cache.extract_all(paths, crops, on_error=on_error, progress=progress)
     failed = {p for p, _ in summary.failures}
     return [cache.load(p, c, layer) for p, c in zip(paths, crops) if str(p) not in failed]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True

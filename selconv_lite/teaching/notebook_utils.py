@@ -40,6 +40,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ..core.files import find_repo_root, repo_root
+
 #: Environment variable that, when set to a non-empty value other than "0", tells the notebooks
 #: that no widget front end is attached (set by the series and sweep runners and by the nbval
 #: conftest), so interactive explorers fall back to static figures.
@@ -55,24 +57,6 @@ SCHEMA_VERSION = 1
 # --------------------------------------------------------------------------------------------
 # folders and paths
 # --------------------------------------------------------------------------------------------
-def find_repo_root(start: str | os.PathLike | None = None) -> Path | None:
-    """The nearest folder at or above ``start`` (default: the current directory) that holds the
-    selconv_lite checkout (a ``pyproject.toml`` next to a ``selconv_lite`` package), or ``None``."""
-    here = Path(start or os.getcwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "pyproject.toml").is_file() and (folder / "selconv_lite").is_dir():
-            return folder
-    # fall back to the checkout this module was imported from (editable installs)
-    pkg_parent = Path(__file__).resolve().parents[2]
-    if (pkg_parent / "pyproject.toml").is_file() and (pkg_parent / "notebooks").is_dir():
-        return pkg_parent
-    return None
-
-
-def _base_dir() -> Path:
-    return find_repo_root() or Path(os.getcwd()).resolve()
-
-
 def resolve_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
     """The feature-cache folder for a notebook's ``cache_dir`` parameter.
 
@@ -90,9 +74,9 @@ def resolve_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
         except ImportError:
             pass
         env = os.environ.get(CACHE_ENV)
-        return Path(env).resolve() if env else _base_dir() / "cache"
+        return Path(env).resolve() if env else repo_root() / "cache"
     p = Path(cache_dir).expanduser()
-    return p if p.is_absolute() else (_base_dir() / p).resolve()
+    return p if p.is_absolute() else (repo_root() / p).resolve()
 
 
 def resolve_output_dir(output_dir: str | os.PathLike | None = None, create: bool = True) -> Path:
@@ -103,11 +87,11 @@ def resolve_output_dir(output_dir: str | os.PathLike | None = None, create: bool
     """
     if output_dir is None:
         env = os.environ.get(OUTPUT_ENV)
-        p = Path(env) if env else _base_dir() / "outputs"
+        p = Path(env) if env else repo_root() / "outputs"
     else:
         p = Path(output_dir).expanduser()
         if not p.is_absolute():
-            p = _base_dir() / p
+            p = repo_root() / p
     p = p.resolve()
     if create:
         p.mkdir(parents=True, exist_ok=True)
