@@ -324,7 +324,8 @@ class FeatureCache:
         ----------
         paths : sequence of str or Path
         crops : sequence of (x1, y1, x2, y2) or None, optional
-            One per path (None for no crop), in original-image pixels.
+            One per path (None for no crop), in the pixels of the image as displayed (EXIF
+            orientation applied).
         on_error : {"raise", "skip"}
             ``"raise"`` (default): stop at the first bad image with an error naming it.
             ``"skip"``: go on, then warn once listing every failure (also in the summary).

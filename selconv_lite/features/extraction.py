@@ -4,8 +4,10 @@ For one image this module
 
 1. loads it with PIL, honouring the EXIF orientation and converting grayscale, bilevel,
    palette, RGBA/LA (composited on white), CMYK and 16-bit images to 8-bit RGB;
-2. optionally crops it to a box ``(x1, y1, x2, y2)`` in original-image pixels (the Oxford/Paris
-   query protocol, Sec. 5.1: "we use the cropped query images based on provided bounding boxes");
+2. optionally crops it to a box ``(x1, y1, x2, y2)`` in the pixels of the image as displayed,
+   i.e. after its EXIF orientation -- the one frame in which boxes are defined, checked by
+   :func:`selconv_lite.data.loaders.load_folder` and cropped here (the Oxford/Paris query
+   protocol, Sec. 5.1: "we use the cropped query images based on provided bounding boxes");
 3. resizes it so that ``max(W, H) == max_dim`` keeping the aspect ratio (Sec. 5.1: "All images
    are resized so that the maximum dimension is 1024 while preserving aspect ratios"). A cropped
    query is, by default, resized by the factor that brings its *full* image to ``max_dim``, so
@@ -373,8 +375,9 @@ class FeatureExtractor:
         ----------
         image : str, Path or PIL.Image.Image
         crop : (x1, y1, x2, y2), optional
-            Box in original-image pixels (after EXIF orientation; x2, y2 inclusive as in the
-            Oxford/Paris protocol, see :func:`crop_box_pixels`), applied before resizing.
+            Box in the pixels of the image as displayed (EXIF orientation applied, the frame of
+            the ground-truth boxes; x2, y2 inclusive as in the Oxford/Paris protocol, see
+            :func:`crop_box_pixels`), applied before resizing.
         name : str, optional
             Identifier stored in the result and used in error messages (default: the path).
 

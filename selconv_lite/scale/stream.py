@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.files import file_digest
 from ..features.extraction import FeatureExtractor
 
 __all__ = ["StreamEncoder", "StreamSummary", "ShardError", "IdentityMismatchError",
@@ -114,14 +115,6 @@ def encode_images(pipeline, extractor: FeatureExtractor, paths, crops=None, laye
     return out
 
 
-def _sha256_file(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _write_atomic(path: Path, write):
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     with open(tmp, "wb") as fh:
@@ -138,7 +131,7 @@ def _shard_problem(out_dir: Path, rec, dim) -> str | None:
     f = out_dir / rec["file"]
     if not f.is_file():
         return f"{f} is missing"
-    if _sha256_file(f) != rec["sha256"]:
+    if file_digest(f) != rec["sha256"]:
         return f"{f} does not match its recorded sha256 (truncated or altered)"
     try:
         arr = np.load(f, mmap_mode="r")
@@ -241,7 +234,7 @@ class StreamEncoder:
         name = f"shard_{s:05d}.npy"
         _write_atomic(self.out_dir / name, lambda fh: np.save(fh, np.ascontiguousarray(vecs, np.float32)))
         man["shards"][str(s)] = {"file": name, "count": int(vecs.shape[0]),
-                                 "sha256": _sha256_file(self.out_dir / name)}
+                                 "sha256": file_digest(self.out_dir / name)}
         self._save_manifest(man)
 
     def plan(self, n):
