@@ -9,16 +9,29 @@
 # %% [markdown] tags=[]
 # # 02 — Selective features: SIFT, SUM and MAX masks (paper §3.2–3.3)
 #
-# A pool5 tensor gives hundreds of local features per image, and many of them are nearly the
-# same (flat sky, wall, background): the **burstiness** problem known from SIFT. The paper's main
-# contribution is to keep only a *representative subset* of locations, chosen by a **mask**
-# $\mathcal{M}$ on the $W \times H$ grid. This notebook
+# **What this notebook covers (§3.2 Eqs. 1–3, §3.3 Fig. 1–2).** A pool5 tensor gives hundreds of
+# local features per image, and many of them are nearly the same (flat sky, wall, background):
+# the **burstiness** problem known from SIFT. The paper's main contribution is to keep only a
+# *representative subset* of locations, chosen by a **mask** $\mathcal{M}$ on the $W \times H$
+# grid. This notebook
 #
-# 1. defines the three masks (Eqs. 1–3) and draws them over real images (the paper's **Fig. 1**);
+# 1. writes the three masks (Eqs. 1–3) in a few lines of numpy each, checks them against the
+#    package on every database image, and draws them over real images (the paper's **Fig. 1**);
 # 2. lets you explore image × mask × layer interactively (an ipywidgets explorer; a static figure
 #    when no front end is attached, e.g. under papermill);
 # 3. measures over the whole dataset how many features each mask keeps (**Fig. 2a**) and how
-#    much less correlated the kept features are (**Fig. 2b–e**).
+#    correlated the kept features are (**Fig. 2b–e**), again computed in the notebook first;
+# 4. shows how the image size changes what the masks keep.
+#
+# **Prerequisites:** [01 — Local deep convolutional features](01_features.ipynb) (feature maps,
+# grid size, receptive fields).
+#
+# **Run time** on 2 idle CPU cores: about 3 min cold (it extracts the features of the 161
+# database images into the shared cache, plus 3 images at two larger sizes), about 40 s warm
+# (2 min measured on the shared machine at load ~13).
+#
+# **Series:** previous: [01 — Local features](01_features.ipynb) · next:
+# [03 — Embeddings](03_embeddings.ipynb) · overview: [docs/notebooks.md](../docs/notebooks.md).
 
 # %% tags=["parameters"]
 dataset = "default"      # "default": the embedded offline set; "oxford5k", "paris6k", ... need the data on disk
@@ -34,6 +47,8 @@ seed = 0                 # seed of every random choice
 cache_dir = None         # feature cache; None: the shared default (env SELCONV_CACHE or <repo>/cache)
 output_dir = None        # JSON results and figures; None: env SELCONV_OUTPUT or <repo>/outputs
 interactive = "auto"     # the explorer: True (widgets), False (static figure), "auto" (widgets if a front end is attached)
+size_images = ["building_2", "bridge_2", "picos_2"]   # images of the image-size experiment
+size_max_dims = [512, 724, 1024]                                 # max_dim values compared there
 
 # %% tags=[]
 import numpy as np
@@ -44,11 +59,10 @@ from selconv_lite.data.datasets import load_dataset
 from selconv_lite.viz.figures import bar_chart, dot_product_histograms, figure1, network_view
 from selconv_lite.method.masks import apply_mask, compute_mask
 
-nu.seed_everything(seed)
+print(nu.seed_everything(seed))   # runtime settings: seeds and threads
 nu.tidy_warnings()
 ds = load_dataset(dataset)
 max_dim = max_dim or ds.default_max_dim
-cache = FeatureCache(cache_dir, weights=weights, layers=(layer,), max_dim=max_dim)
 rec = nu.NotebookRecord("02_masks", output_dir, params=dict(
     dataset=dataset, weights=weights, layer=layer, max_dim=max_dim, mask=mask, band=band, seed=seed))
 print(ds.summary())
@@ -90,19 +104,130 @@ print(ds.summary())
 # \Sigma^{\mathcal{F}}_{(x,y)} = \sum_{k=1}^{K} \mathcal{F}^{(k)}_{(x,y)},\quad \alpha = \operatorname{median}(\Sigma^{\mathcal{F}}) .
 # $$
 #
-# `selconv_lite.method.masks.compute_mask(name, features)` returns any of them as a boolean `(H, W)` array.
+# Below, each mask is written out with numpy, run on the pool5 maps of the 161 database images,
+# and compared with `selconv_lite.method.masks.compute_mask(name, features)` (a boolean `(H, W)`
+# array, tested against the authors' MATLAB output). First the features (the first run extracts
+# them into the shared cache):
+
+# %% tags=["nbval-ignore-output"]
+db = nu.dataset_features(ds, layer=layer, max_dim=max_dim, cache_dir=cache_dir, weights=weights,
+                         splits=("db",))["db"]
+print(f"{len(db)} database images, {layer} grids from {min(f.fmap.shape[0] * f.fmap.shape[1] for f in db)} "
+      f"to {max(f.fmap.shape[0] * f.fmap.shape[1] for f in db)} cells")
+
+# %% [markdown] tags=[]
+# ### MAX mask (Eq. 2)
+#
+# `argmax` over the locations of every channel. One detail matters for an exact match with the
+# authors' MATLAB code: when a channel reaches its maximum at several places (e.g. an all-zero
+# channel), MATLAB's `max` returns the first one in **column-major** order (down the columns
+# first). So the locations are listed column-major before `argmax`, which also returns the first
+# maximum.
+
+# %% tags=[]
+import warnings
+from selconv_lite.method.masks import SiftMaskFallbackWarning
+
+
+def my_max_mask(fmap):
+    H, W, K = fmap.shape
+    F_cm = fmap.transpose(1, 0, 2).reshape(W * H, K)   # row w * H + h: column-major locations
+    first = F_cm.argmax(axis=0)                        # per channel: first maximum (MATLAB max)
+    keep = np.zeros(W * H, dtype=bool)
+    keep[first] = True                                 # at most K locations
+    return keep.reshape(W, H).T                        # back to (H, W)
+
+
+for f in db:
+    assert np.array_equal(my_max_mask(f.fmap), compute_mask("max", f)), f.name
+n_tied = sum(int(((f.fmap == f.fmap.max(axis=(0, 1))).sum(axis=(0, 1)) > 1).sum()) for f in db)
+n_zero = sum(int((f.fmap.max(axis=(0, 1)) == 0).sum()) for f in db)
+print(f"my_max_mask == compute_mask('max') on all {len(db)} images; {n_tied} of their "
+      f"{sum(f.fmap.shape[2] for f in db)} channels have tied maxima ({n_zero} are all zero): "
+      "there the column-major rule decides")
+
+# %% [markdown] tags=[]
+# ### SUM mask (Eq. 3)
+#
+# Sum over the channels, keep the locations at or above the median (`>=`: ties at the median are
+# kept, as MATLAB's `mask >= prctile(mask, 50)`).
+
+# %% tags=[]
+def my_sum_mask(fmap):
+    s = fmap.sum(axis=2, dtype=np.float64)             # Sigma^F_(x,y), summed in float64
+    return s >= np.median(s)                           # alpha = median
+
+
+for f in db:
+    assert np.array_equal(my_sum_mask(f.fmap), compute_mask("sum", f)), f.name
+print(f"my_sum_mask == compute_mask('sum') on all {len(db)} images")
+
+# %% [markdown] tags=[]
+# ### SIFT mask (Eq. 1, as the authors' code)
+#
+# The keypoints come from OpenCV's SIFT detector with the authors' VLFeat settings (peak
+# threshold 4, edge threshold 10) on the image the network sees; they are 0-based, VLFeat's are
+# 1-based, hence the `+ 1`. Each keypoint goes to the cell $\operatorname{round}(x W / W_I)$,
+# $\operatorname{round}(y H / H_I)$ (1-based) with **MATLAB's `round`** (halves away from zero;
+# `np.round` rounds halves to even), and the authors' code marks the **3 × 3 neighbourhood** of
+# that cell, clipped at the grid border. An image with no keypoint in the grid keeps every
+# location (§5.1: "the SIFT-mask is ignored").
+
+# %% tags=[]
+def matlab_round(v):
+    return np.sign(v) * np.floor(np.abs(v) + 0.5)
+
+
+def my_sift_mask(keypoints_xy, image_hw, grid_hw, radius=1):
+    (H_I, W_I), (H, W) = image_hw, grid_hw
+    kp = np.asarray(keypoints_xy, dtype=np.float64).reshape(-1, 2) + 1      # 1-based, as VLFeat
+    x = matlab_round(kp[:, 0] / (W_I / W)).astype(int)                       # 1-based column
+    y = matlab_round(kp[:, 1] / (H_I / H)).astype(int)                       # 1-based row
+    mask = np.zeros((H, W), dtype=bool)
+    for dy in range(-radius, radius + 1):                                    # the 3x3 neighbourhood
+        for dx in range(-radius, radius + 1):
+            r, c = y + dy, x + dx
+            ok = (r >= 1) & (r <= H) & (c >= 1) & (c <= W)                   # clipped at the border
+            mask[r[ok] - 1, c[ok] - 1] = True
+    if not mask.any():
+        mask[:] = True                                                       # §5.1 fallback
+    return mask
+
+
+fallback = []
+for f in db:
+    with warnings.catch_warnings(record=True) as caught:     # the package warns on the fallback
+        warnings.simplefilter("always", SiftMaskFallbackWarning)
+        ref = compute_mask("sift", f)
+    fallback += [f.name for w in caught if issubclass(w.category, SiftMaskFallbackWarning)]
+    assert np.array_equal(my_sift_mask(f.keypoints, f.image_hw, f.fmap.shape[:2]), ref), f.name
+
+
+def cell_coordinates(f):                                # the values Eq. 1 rounds, x and y
+    kp = np.asarray(f.keypoints, dtype=np.float64).reshape(-1, 2) + 1
+    (H_I, W_I), (H, W) = f.image_hw, f.fmap.shape[:2]
+    return np.concatenate([kp[:, 0] / (W_I / W), kp[:, 1] / (H_I / H)])
+
+
+n_diff = [int(np.sum(np.round(u) != matlab_round(u))) for u in map(cell_coordinates, db)]
+print(f"my_sift_mask == compute_mask('sift') on all {len(db)} images; np.round instead of "
+      f"MATLAB's round would move {sum(n_diff)} keypoint coordinates in {np.count_nonzero(n_diff)} images")
+print(f"SIFT fallback (no keypoint in the grid -> all locations kept, §5.1) on {len(fallback)} "
+      f"of {len(db)} images: {', '.join(n.split('/')[-1] for n in fallback)}")
+rec.add("sift_fallback_images", len(fallback))
 
 # %% [markdown] tags=[]
 # ## 2. Fig. 1 — the masks over real images
 #
 # Columns as in the paper: (a) the image, (b) its SIFT keypoints, (c) SIFT, (d) SUM and (e) MAX
-# masks. Darkened cells are removed.
+# masks. Kept cells are shown as they are, removed cells are darkened (the convention of every
+# mask figure in the series).
 
 # %% tags=[]
 idx = nu.pick_images(ds.images, figure_images)
 rows, masks = [], {m: [] for m in ("sift", "sum", "max")}
 for i in idx:
-    f = cache.load(ds.images[i], layer=layer)
+    f = db[i]
     rows.append((network_view(ds.images[i], max_dim), f))
     for m in masks:
         masks[m].append(compute_mask(m, f))
@@ -131,24 +256,30 @@ explorer.show(interactive)
 # %% [markdown] tags=[]
 # ## 4. Fig. 2a — how many local features does each mask keep?
 #
-# Averaged over the database images. The paper (at $\max(W_I, H_I) = 1024$, a $32 \times 24$ pool5
-# grid) reports that about 25%, 50% and 70% of the features are **removed** by the SIFT, SUM and
-# MAX masks. The SUM mask keeps half by construction. At our smaller images the grid has fewer
-# cells than there are channels, so the MAX mask keeps a larger fraction: at most $K$ locations
-# out of $W \cdot H$.
-
-# %% tags=["nbval-ignore-output"]
-db = nu.dataset_features(ds, layer=layer, max_dim=max_dim, cache_dir=cache_dir, weights=weights,
-                         splits=("db",))["db"]
-print(f"{len(db)} database images, {layer} grids from {min(f.fmap.shape[0] * f.fmap.shape[1] for f in db)} "
-      f"to {max(f.fmap.shape[0] * f.fmap.shape[1] for f in db)} cells")
+# The percentage of the $W \cdot H$ locations a mask keeps, averaged over the database images.
+# The paper (at $\max(W_I, H_I) = 1024$, a $32 \times 24$ pool5 grid) reports that about 25%,
+# 50% and 70% of the features are **removed** by the SIFT, SUM and MAX masks, i.e. about 75%,
+# 50% and 30% kept. The SUM mask keeps half by construction. The MAX mask keeps at most $K = 512$
+# locations, so its share depends on the grid size: on our 512 px images the grid has only
+# 112–256 cells — fewer than there are channels.
 
 # %% tags=[]
-stats = mask_statistics(db, masks=("sift", "sum", "max", "none"), band=band)
-print(f"{'mask':6s} {'kept %':>7s} {'dot products in band %':>23s}")
-for m, s in stats.items():
-    print(f"{m:6s} {s['kept_pct']:7.1f} {s['band_pct']:23.1f}")
-    rec.headline(f"{m} mask: features kept (%)", s["kept_pct"])
+masks_fn = {"sift": lambda f: my_sift_mask(f.keypoints, f.image_hw, f.fmap.shape[:2]),
+            "sum": lambda f: my_sum_mask(f.fmap), "max": lambda f: my_max_mask(f.fmap),
+            "none": lambda f: np.ones(f.fmap.shape[:2], dtype=bool)}
+kept = {m: np.mean([100 * fn(f).mean() for f in db]) for m, fn in masks_fn.items()}
+with warnings.catch_warnings():                         # the fallback images are reported above
+    warnings.simplefilter("ignore", SiftMaskFallbackWarning)
+    stats = mask_statistics(db, masks=("sift", "sum", "max", "none"), band=band)
+for m in masks_fn:                                      # the package's Fig. 2 statistics agree
+    np.testing.assert_allclose(kept[m], stats[m]["kept_pct"], rtol=1e-12)
+paper_kept = {"sift": 75, "sum": 50, "max": 30}         # §3.3: ~25 / 50 / 70 % removed
+for m, p in paper_kept.items():
+    here = stats[m]["kept_pct"]
+    print(f"{m:4s} mask kept: paper ~{p}%, here {here:.1f}%, "
+          f"{'agrees' if abs(here - p) <= 5 else 'disagrees'} (criterion: within 5 points)")
+    rec.headline(f"{m} mask: features kept (%)", here)
+rec.headline("none mask: features kept (%)", stats["none"]["kept_pct"])
 rec.add("fig2", stats)
 fig = bar_chart({m: stats[m]["kept_pct"] for m in ("sift", "sum", "max")}, "features kept (%)",
                 f"Fig. 2a: kept local features, {layer}, max_dim {max_dim}")
@@ -156,19 +287,41 @@ rec.figure(fig, "fig2a")
 nu.show_figure(fig)
 
 # %% [markdown] tags=[]
+# The MAX mask is the one that disagrees, and the reason is arithmetic: it keeps at most one
+# location per channel, so at most $\min(1, K / (W H))$ of the grid. Section 7 below measures the
+# same images at larger sizes.
+
+# %% [markdown] tags=[]
 # ## 5. Fig. 2b–d — are the kept features less correlated?
 #
 # L2-normalise the local features of one image and compute the dot products of all pairs (the
 # paper calls them covariances). Pool5 features are non-negative, so the values lie in $[0, 1]$; a
-# value near 1 means two nearly identical features — burstiness. With a mask, the histogram moves
-# towards 0 and loses its tail.
+# value near 1 means two nearly identical features — burstiness. The paper (1024 px images) finds
+# that after masking the histograms "have much higher peaks around 0 and have smaller tails". The
+# lines printed below say whether that holds for the first Fig. 1 image here.
 
 # %% tags=[]
+def my_dot_products(X):
+    Xn = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-300)   # zero rows stay 0
+    G = Xn @ Xn.T                                       # all pairwise dot products
+    return G[np.triu_indices(len(X), k=1)]              # each pair i < j once
+
+
 i0 = idx[0]
-f0 = cache.load(ds.images[i0], layer=layer)
-dots = {m: pairwise_dot_products(apply_mask(f0.fmap, compute_mask(m, f0))) for m in ("none", "sift", "sum", "max")}
+f0 = db[i0]
+dots = {}
+for m, fn in masks_fn.items():
+    X = f0.fmap[fn(f0)].astype(np.float64)             # the kept local features, one per row
+    dots[m] = my_dot_products(X)
+    ref = pairwise_dot_products(apply_mask(f0.fmap, compute_mask(m, f0)))
+    np.testing.assert_allclose(np.sort(dots[m]), np.sort(ref), atol=1e-12)   # same pairs, any order
 for m, v in dots.items():
     print(f"{m:5s}: {len(v):6d} pairs, mean {nu.fmt(v.mean(), 3)}, in [-{band}, {band}]: {nu.fmt(100 * fraction_in_band(v, band), 1)}%")
+for m in ("sift", "sum", "max"):
+    d_in = 100 * (fraction_in_band(dots[m], band) - fraction_in_band(dots["none"], band))
+    print(f"{m:4s} vs no mask on {f0.name.split('/')[-1]}: paper: more pairs near 0; here: "
+          f"{d_in:+.1f} points in the band, mean dot product {dots[m].mean() - dots['none'].mean():+.3f}, "
+          f"{'agrees' if d_in > 0 else 'disagrees'}")
 fig = dot_product_histograms(dots, band=band)
 rec.figure(fig, "fig2bcd")
 nu.show_figure(fig)
@@ -176,16 +329,70 @@ nu.show_figure(fig)
 # %% [markdown] tags=[]
 # ## 6. Fig. 2e — the fraction of nearly orthogonal pairs, over the dataset
 #
-# The average percentage of pairwise dot products in $[-0.15, 0.15]$. Higher means the selected
-# features are more decorrelated, i.e. less redundant.
+# The average percentage of pairwise dot products in $[-0.15, 0.15]$ (computed in section 4 by
+# `mask_statistics`; here recomputed with `my_dot_products` and compared). The paper's Fig. 2e
+# shows a higher percentage for every mask than without a mask: the kept features are more
+# decorrelated, i.e. less redundant.
 
 # %% tags=[]
+for m, fn in masks_fn.items():
+    mine_band = np.mean([100 * fraction_in_band(my_dot_products(f.fmap[fn(f)].astype(np.float64)), band)
+                         for f in db])
+    np.testing.assert_allclose(mine_band, stats[m]["band_pct"], rtol=1e-9)
+    rec.headline(f"{m} mask: pairs in band (%)", stats[m]["band_pct"])
+for m in ("sift", "sum", "max"):
+    here, base = stats[m]["band_pct"], stats["none"]["band_pct"]
+    print(f"{m:4s}: paper: more pairs in the band than no mask; here {here:.1f}% vs {base:.1f}%, "
+          f"{'agrees' if here > base else 'disagrees'}")
 fig = bar_chart({m: stats[m]["band_pct"] for m in ("none", "sift", "sum", "max")},
                 f"pairs in [-{band}, {band}] (%)", "Fig. 2e: nearly orthogonal pairs")
-for m in ("none", "sift", "sum", "max"):
-    rec.headline(f"{m} mask: pairs in band (%)", stats[m]["band_pct"])
 rec.figure(fig, "fig2e")
 nu.show_figure(fig)
+
+# %% [markdown] tags=[]
+# Where a line above says *disagrees*, the mask made the kept features **more** alike here, not
+# less. Two things differ from the paper's setting. Our maps are about $16 \times 12$ instead of
+# $32 \times 24$: each cell covers a larger share of the image, so a $3 \times 3$ SIFT
+# neighbourhood or the upper half of the channel sums (SUM) takes one contiguous region — the
+# building — and drops the weakly activated background cells. Those background features are
+# sparse (few channels fire), and two sparse features with different active channels have a dot
+# product near 0: removing them removes many "orthogonal" pairs. The MAX mask keeps scattered
+# cells, one per channel peak, and so keeps the feature set diverse. Fig. 2 is an analysis of
+# redundancy, not of retrieval quality: notebooks 04–06 measure what the masks do to mAP.
+
+# %% [markdown] tags=[]
+# ## 7. Image size and selectivity
+#
+# The paper feeds 1024 px images; the embedded photos are at most 512 px, so at `max_dim` 724 or
+# 1024 they are **upsampled** (no new detail, but a finer grid: four times as many cells at 1024).
+# Kept % of each mask on a few images (`size_images`), extracted at each size through the shared
+# cache (the larger sizes are extracted only for these images).
+
+# %% tags=[]
+size_idx = nu.pick_images(ds.images, size_images)
+print(f"{'max_dim':>7s} {'grid (mean cells)':>18s} " + " ".join(f"{m + ' kept %':>11s}" for m in ("sift", "sum", "max"))
+      + f" {'K/(W*H) %':>10s}")
+size_kept = {}
+for md in size_max_dims:
+    c = FeatureCache(cache_dir, weights=weights, layers=(layer,), max_dim=md)
+    fs = [c.load(ds.images[i], layer=layer) for i in size_idx]
+    cells = np.mean([f.fmap.shape[0] * f.fmap.shape[1] for f in fs])
+    size_kept[md] = {m: float(np.mean([100 * masks_fn[m](f).mean() for f in fs])) for m in ("sift", "sum", "max")}
+    bound = np.mean([100 * min(1, f.fmap.shape[2] / (f.fmap.shape[0] * f.fmap.shape[1])) for f in fs])
+    print(f"{md:>7d} {cells:>18.0f} " + " ".join(f"{size_kept[md][m]:>11.1f}" for m in ("sift", "sum", "max"))
+          + f" {bound:>10.1f}")
+rec.add("kept_pct_by_max_dim", {str(k): v for k, v in size_kept.items()})
+lo, hi = min(size_max_dims), max(size_max_dims)
+print(f"MAX mask kept: {size_kept[lo]['max']:.0f}% at {lo} px -> {size_kept[hi]['max']:.0f}% at {hi} px "
+      f"(paper, 1024 px: ~30%)")
+
+# %% [markdown] tags=[]
+# With a finer grid the MAX mask becomes much more selective, because the number of channel peaks
+# ($\le K$, and many channels share a peak) grows more slowly than the number of cells — the
+# table shows by how much on these upsampled photos. The SUM mask keeps half at every size, by
+# definition. So the weaker selectivity on the embedded set is mostly a consequence of its small
+# images, not of the mask: on Oxford/Paris at 1024 px (`dataset="oxford5k"`, `max_dim=1024`)
+# the paper's setting is reproduced.
 
 # %% tags=[]
 _ = rec.save()
@@ -193,27 +400,38 @@ _ = rec.save()
 # %% [markdown] tags=[]
 # ## Exercises
 #
-# 1. **MAX mask.** Implement `my_max_mask(fmap)` for an `(H, W, K)` array: a boolean `(H, W)` mask
-#    with `True` at the arg-max location of every channel. Check it with `check_max_mask`.
-# 2. **SUM mask.** Implement `my_sum_mask(fmap)` (Eq. 3: sum over channels, keep `>=` median).
-#    Check it with `check_sum_mask`. What goes wrong with `>` instead of `>=`?
-# 3. **Think.** Re-run the notebook with `max_dim=1024` (papermill `-p max_dim 1024`, or
-#    `python -m selconv_lite.teaching.sweep 02 -p max_dim 512 1024`). How does the fraction kept by the MAX
-#    mask change, and why? Compare with the paper's ~30%.
+# 1. **Eq. 1 literally.** The paper's Eq. 1 marks only the cell under each keypoint; the
+#    authors' code marks its $3 \times 3$ neighbourhood. With `radius=0`, `my_sift_mask` drops a
+#    keypoint whose rounded cell falls outside the grid (a keypoint in the first half cell rounds
+#    to cell 0), while the package's `sift_mask(..., radius=0)` clamps such a cell to the border
+#    (MATLAB would fail on index 0). The cell below counts the images where this matters. Write
+#    `my_sift_mask_eq1` with the clamping; the self-check compares it with the package.
+# 2. **Think.** What goes wrong in the SUM mask with `>` instead of `>=`? Try it on a feature map
+#    whose channel sums are all equal.
+#
+# Graded version: `course/source/a1_features_masks/` (nbgrader).
 
 # %% tags=[]
-from selconv_lite.teaching.checkers import check_max_mask, check_sum_mask
+from selconv_lite.method.masks import sift_mask
+
+with_kp = [f for f in db if len(f.keypoints)]
+eq1 = [sift_mask(f.keypoints, f.image_hw, f.fmap.shape[:2], radius=0) for f in with_kp]
+n_diff0 = sum(not np.array_equal(my_sift_mask(f.keypoints, f.image_hw, f.fmap.shape[:2], radius=0), m)
+              for f, m in zip(with_kp, eq1))
+print(f"SIFT mask, radius 0 (Eq. 1): {np.mean([100 * m.mean() for m in eq1]):.1f}% kept on average, "
+      f"radius 1 (the authors' code): {kept['sift']:.1f}%")
+print(f"dropping instead of clamping out-of-grid cells changes the radius-0 mask of {n_diff0} of "
+      f"{len(with_kp)} images with keypoints")
 
 
-def my_max_mask(fmap):
-    # your code here: fmap is (H, W, K); return a boolean (H, W) mask
-    raise NotImplementedError("exercise 1")
+def my_sift_mask_eq1(keypoints_xy, image_hw, grid_hw):
+    # your code here: Eq. 1 (radius 0), out-of-grid cells clamped to the border
+    return None
 
 
-def my_sum_mask(fmap):
-    # your code here
-    raise NotImplementedError("exercise 2")
-
-
-_ = check_max_mask(my_max_mask)
-_ = check_sum_mask(my_sum_mask)
+if my_sift_mask_eq1(with_kp[0].keypoints, with_kp[0].image_hw, with_kp[0].fmap.shape[:2]) is None:
+    print("exercise 1: not answered yet")
+else:
+    for f, m in zip(with_kp, eq1):
+        assert np.array_equal(my_sift_mask_eq1(f.keypoints, f.image_hw, f.fmap.shape[:2]), m), f.name
+    print("exercise 1: correct on every image")

@@ -162,7 +162,7 @@ def dot_product_histograms(dots: Mapping[str, np.ndarray], band: float = 0.15,
         ax.set_xlim(0, 1)
         ax.set_xlabel("dot product of L2-normalised features")
         ax.set_title(f"Fig. 2{letter}: {MASK_LABELS[m]} vs no mask", fontsize=9)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=9)
     axes[0].set_ylabel("fraction of pairs")
     return fig
 
@@ -176,7 +176,7 @@ def bar_chart(values: Mapping[str, float], ylabel: str, title: str, fmt: str = "
     bars = ax.bar([MASK_LABELS.get(n, n) for n in names], vals,
                   color=[MASK_COLORS.get(n, "tab:blue") for n in names])
     for b, v in zip(bars, vals):
-        ax.text(b.get_x() + b.get_width() / 2, v, fmt.format(v), ha="center", va="bottom", fontsize=8)
+        ax.text(b.get_x() + b.get_width() / 2, v, fmt.format(v), ha="center", va="bottom", fontsize=9)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
     ax.set_ylim(0, max(vals) * 1.15 if vals and max(vals) > 0 else 1)
