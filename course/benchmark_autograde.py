@@ -1,0 +1,73 @@
+"""Time nbgrader's autograding of a class of N submissions (prints figures; asserts nothing).
+
+The class cycles through the four simulated students of :mod:`simulated_class` (correct,
+typical mistakes, library calls, unanswered) under the names ``s000``, ``s001``, ... A copy of
+the course is released and graded in a temporary folder. Usage (from the repository root)::
+
+    .venv/bin/python course/benchmark_autograde.py --students 8 [--threads 1]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import simulated_class  # noqa: E402
+
+
+def nbgrader(course_dir: Path, env: dict, *args: str) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course_dir, env=env, check=True,
+                   capture_output=True, text=True)
+    return time.perf_counter() - t0
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--students", type=int, default=8)
+    ap.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP threads of each kernel")
+    args = ap.parse_args(argv)
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env[var] = str(args.threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        shutil.copy(HERE / "nbgrader_config.py", root)
+        shutil.copytree(HERE / "source", root / "source")
+        names = sorted(p.name for p in (root / "source").iterdir() if p.is_dir())
+        t_release = sum(nbgrader(root, env, "generate_assignment", n, "--force") for n in names)
+        simulated_class.write_submissions(root)
+        sub = root / "submitted"
+        for i in range(args.students):  # rename and copy the four simulated students into N
+            src = sub / simulated_class.STUDENTS[i % len(simulated_class.STUDENTS)]
+            shutil.copytree(src, sub / f"s{i:03d}")
+        for s in simulated_class.STUDENTS:
+            shutil.rmtree(sub / s)
+        load = os.getloadavg()[0]
+        print(f"release of {len(names)} assignments: {t_release:.1f} s")
+        total = 0.0
+        for n in names:
+            t = nbgrader(root, env, "autograde", n, "--force")
+            total += t
+            print(f"autograde {n}: {args.students} submissions in {t:.1f} s ({t / args.students:.1f} s each)")
+        t_fb = sum(nbgrader(root, env, "generate_feedback", n, "--force") for n in names)
+        print(f"autograde, all assignments: {total:.1f} s for {args.students} students "
+              f"({total / args.students:.1f} s per student); feedback: {t_fb:.1f} s")
+        print(f"{os.cpu_count()} CPUs, load average at the start of grading {load:.1f}, "
+              f"{args.threads} thread(s) per kernel")
+        nb = nbformat.read(root / "autograded" / "s000" / names[0] / f"{names[0]}.ipynb", as_version=4)
+        assert nb.cells, "autograded notebook is empty"
+
+
+if __name__ == "__main__":
+    main()
