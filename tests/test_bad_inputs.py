@@ -592,6 +592,14 @@ def test_truncated_ranks_are_accepted_and_checked_against_the_database_size():
         ev.compute_map(ranks, [{"ok": np.array([5, 9])}, {"ok": np.array([3])}], n_database=8)
 
 
+def test_truncated_ranks_that_look_complete_say_how_to_pass_the_database_size():
+    ranks = np.array([[1, 0]]).T  # the top 2 of a 10-image database happen to be 0 and 1
+    with pytest.raises(gtf.GroundTruthError, match=r"implied by ranks.*pass n_database="):
+        ev.compute_map(ranks, [{"ok": np.array([1, 5])}])
+    m, aps = ev.compute_map(ranks, [{"ok": np.array([1, 5])}], n_database=10)
+    assert aps[0] == pytest.approx(ev.compute_ap(np.array([0]), 2))
+
+
 def test_nan_or_empty_vectors_and_queries_are_refused():
     db = np.eye(4)
     q = np.array([[1.0, np.nan, 0, 0]])

@@ -25,7 +25,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ..core.utils import check_finite
-from .groundtruth import validate_gnd_indices
+from .groundtruth import GroundTruthError, validate_gnd_indices
 
 __all__ = [
     "rank_by_inner_product",
@@ -135,8 +135,9 @@ _NO_QUERY = "no queries: the query set (gnd / qvecs) is empty, there is nothing 
 _SCATTER_LIMIT = 50_000_000
 
 
-def _check_ranks(ranks, nq: int) -> tuple[np.ndarray, int | None]:
-    """Validate ``ranks`` (k, nq); return it as int64 and the database size when implied.
+def _check_ranks(ranks, nq: int) -> tuple[np.ndarray, int | None, int]:
+    """Validate ``ranks`` (k, nq); return it as int64, the database size when implied, and
+    the largest index in it.
 
     Every column must list distinct non-negative database indices (a permutation of the
     database, or its first ``k`` entries). When every column is a permutation of ``0..k-1``
@@ -168,10 +169,10 @@ def _check_ranks(ranks, nq: int) -> tuple[np.ndarray, int | None]:
         raise ValueError(f"ranks contains the negative database index {lo}; ranks hold 0-based "
                          "indices")
     if nq * (hi + 1) <= _SCATTER_LIMIT:
-        seen = np.zeros((nq, hi + 1), dtype=bool)
-        seen[np.broadcast_to(np.arange(nq), ranks.shape), ranks] = True
-        n_distinct = seen.sum(axis=1)
-        dup_cols = np.flatnonzero(n_distinct != k)
+        seen = np.zeros(nq * (hi + 1), dtype=bool)
+        seen[ranks + np.arange(0, nq * (hi + 1), hi + 1)[None, :]] = True
+        dup_cols = (np.empty(0, np.int64) if np.count_nonzero(seen) == ranks.size else
+                    np.flatnonzero(seen.reshape(nq, hi + 1).sum(axis=1) != k))
     else:
         srt = np.sort(ranks, axis=0)
         dup_cols = np.flatnonzero((srt[1:] == srt[:-1]).any(axis=0))
@@ -184,24 +185,49 @@ def _check_ranks(ranks, nq: int) -> tuple[np.ndarray, int | None]:
             f"{dup_cols.size} of {nq} columns are not"
             + (" -- ranks has as many rows as columns: did you pass its transpose?"
                if k == nq else ""))
-    return ranks.astype(np.int64, copy=False), (k if hi == k - 1 else None)
+    return ranks.astype(np.int64, copy=False), (k if hi == k - 1 else None), hi
 
 
 def _check_gnd(gnd, nb_implied: int | None, n_database: int | None) -> None:
-    n = n_database if n_database is not None else nb_implied
-    validate_gnd_indices(gnd, n, "gnd")
+    if n_database is not None or nb_implied is None:
+        validate_gnd_indices(gnd, n_database, "gnd")
+        return
+    try:
+        validate_gnd_indices(gnd, nb_implied, "gnd")
+    except GroundTruthError as e:
+        raise GroundTruthError(
+            f"{e} (the database size {nb_implied} is implied by ranks, whose columns are all "
+            f"permutations of 0..{nb_implied - 1}; if ranks is truncated, pass n_database=)") from None
 
 
-def _adjusted_positions(col: np.ndarray, ok, junk) -> np.ndarray:
-    """0-based positions of positives in ``col``, each lowered by the junk ranked before it."""
-    ok = np.asarray(ok, dtype=np.int64).ravel()
-    junk = np.asarray(junk, dtype=np.int64).ravel() if junk is not None else np.empty(0, np.int64)
-    pos = np.flatnonzero(np.isin(col, ok))  # sorted
-    jpos = np.flatnonzero(np.isin(col, junk))  # sorted
-    if jpos.size:
-        # number of junk positions strictly before each positive (as the .m while loop)
-        pos = pos - np.searchsorted(jpos, pos, side="left")
-    return pos
+class _Flags:
+    """Two reusable boolean tables over the database indices: membership of a query's
+    positives and junk is one gather per rank column instead of a sort (``np.isin``)."""
+
+    def __init__(self, hi: int, gnd):
+        top = hi
+        for g in gnd:
+            for key in ("ok", "junk"):
+                a = g.get(key)
+                if a is not None and np.size(a):
+                    top = max(top, int(np.max(a)))
+        self.ok = np.zeros(top + 1, dtype=bool)
+        self.junk = np.zeros(top + 1, dtype=bool)
+
+    def adjusted_positions(self, col: np.ndarray, ok, junk) -> np.ndarray:
+        """0-based positions of positives in ``col``, each lowered by the junk ranked before it."""
+        ok = np.asarray(ok, dtype=np.int64).ravel()
+        junk = np.asarray(junk, dtype=np.int64).ravel() if junk is not None else np.empty(0, np.int64)
+        self.ok[ok] = True
+        self.junk[junk] = True
+        pos = np.flatnonzero(self.ok[col])  # sorted
+        jpos = np.flatnonzero(self.junk[col]) if junk.size else junk
+        self.ok[ok] = False
+        self.junk[junk] = False
+        if jpos.size:
+            # number of junk positions strictly before each positive (as the .m while loop)
+            pos = pos - np.searchsorted(jpos, pos, side="left")
+        return pos
 
 
 def compute_map(ranks, gnd: Sequence[dict], n_database: int | None = None) -> tuple[float, np.ndarray]:
@@ -235,14 +261,15 @@ def compute_map(ranks, gnd: Sequence[dict], n_database: int | None = None) -> tu
         indices out of range (:class:`~selconv_lite.data.groundtruth.GroundTruthError`).
     """
     gnd = list(gnd)
-    ranks, nb = _check_ranks(ranks, len(gnd))
+    ranks, nb, hi = _check_ranks(ranks, len(gnd))
     _check_gnd(gnd, nb, n_database)
+    flags = _Flags(hi, gnd)
     aps = np.zeros(len(gnd), dtype=np.float64)
     for i, g in enumerate(gnd):
         if "ok" not in g:
             raise KeyError(f"gnd[{i}] has no 'ok' entry (keys: {sorted(g)})")
         ok = np.asarray(g["ok"]).ravel()
-        pos = _adjusted_positions(ranks[:, i], ok, g.get("junk"))
+        pos = flags.adjusted_positions(ranks[:, i], ok, g.get("junk"))
         aps[i] = compute_ap(pos, ok.size)
     return float(aps.mean()), aps
 
@@ -275,8 +302,9 @@ def compute_map_and_precision(ranks, gnd: Sequence[dict], kappas: Iterable[int] 
     """
     gnd = list(gnd)
     kappas = [int(k) for k in kappas]
-    ranks, nb = _check_ranks(ranks, len(gnd))
+    ranks, nb, hi = _check_ranks(ranks, len(gnd))
     _check_gnd(gnd, nb, n_database)
+    flags = _Flags(hi, gnd)
     nq = len(gnd)
     aps = np.full(nq, np.nan)
     prs = np.full((nq, len(kappas)), np.nan)
@@ -284,7 +312,7 @@ def compute_map_and_precision(ranks, gnd: Sequence[dict], kappas: Iterable[int] 
         ok = np.asarray(g["ok"]).ravel()
         if ok.size == 0:
             continue
-        pos = _adjusted_positions(ranks[:, i], ok, g.get("junk"))
+        pos = flags.adjusted_positions(ranks[:, i], ok, g.get("junk"))
         aps[i] = compute_ap(pos, ok.size)
         pos1 = pos + 1
         for j, k in enumerate(kappas):
@@ -394,7 +422,7 @@ def ukbench_score(ranks, group_size: int = 4, k: int | None = None) -> float:
     ranks = np.asarray(ranks)
     if ranks.ndim != 2:
         raise ValueError(f"ranks must be 2-D (nb, nq), got shape {ranks.shape}")
-    ranks, _ = _check_ranks(ranks, ranks.shape[1])
+    ranks, _, _ = _check_ranks(ranks, ranks.shape[1])
     k = group_size if k is None else k
     top = ranks[:k].astype(np.int64)
     q = np.arange(ranks.shape[1])
