@@ -67,7 +67,7 @@ class ImageIndex:
             raise DatasetNotFoundError(f"image folder not found: {self.root}")
         self.by_name: dict[str, Path] = {}
         self.by_stem: dict[str, Path] = {}
-        self.ambiguous: dict[str, set] = {}
+        self.ambiguous: dict[int, dict[str, set]] = {id(self.by_name): {}, id(self.by_stem): {}}
         for dirpath, dirnames, filenames in os.walk(self.root):
             dirnames.sort()
             for fn in sorted(filenames):
@@ -82,7 +82,7 @@ class ImageIndex:
     def _add(self, table, key, p):
         old = table.setdefault(key, p)
         if old != p:
-            self.ambiguous.setdefault(key, {old}).add(p)
+            self.ambiguous[id(table)].setdefault(key, {old}).add(p)
 
     def __len__(self):
         return len({p for p in self.by_name.values()})
@@ -91,8 +91,9 @@ class ImageIndex:
         """The one file ``name`` designates, or None; raises when it designates several."""
         for table in (self.by_name, self.by_stem):
             if name in table:
-                if name in self.ambiguous and not (table is self.by_stem and name in self.by_name):
-                    hits = sorted(p.relative_to(self.root).as_posix() for p in self.ambiguous[name])
+                clash = self.ambiguous[id(table)].get(name)
+                if clash:
+                    hits = sorted(p.relative_to(self.root).as_posix() for p in clash)
                     raise GroundTruthError(
                         f"the name {name!r} is ambiguous in {self.root}: it fits {len(hits)} files "
                         f"({', '.join(hits[:4])}); use the path relative to the folder, with "
