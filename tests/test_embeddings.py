@@ -9,6 +9,7 @@ import tracemalloc
 import numpy as np
 import pytest
 import scipy.io as sio
+from sklearn.exceptions import NotFittedError
 
 from selconv_lite.method.embeddings import (PCAL2, VLAD, FFAEmbedding, FisherVector,
                                      TriangulationEmbedding, ffa_coefficients, make_embedding,
@@ -102,7 +103,7 @@ def test_pca_bad_inputs():
     X[3, 3] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         PCAL2(d=4).fit(X)
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         PCAL2(d=4).transform(X)
     # a local feature equal to the mean maps to a zero vector, not NaN
     p = PCAL2(d=4).fit(rng.random((50, 16)))
@@ -181,7 +182,7 @@ def test_temb_kmeans_codebook_is_seeded_and_bad_inputs():
         TriangulationEmbedding(n_centroids=5).fit(X[:3])
     with pytest.raises(ValueError, match="too few"):  # rank-deficient covariance
         TriangulationEmbedding(centroids=t1.centroids_, eig_clamp=0).fit(X[:4])
-    with pytest.raises(ValueError, match="dimension"):
+    with pytest.raises(ValueError, match="7 features.*expecting 6 features"):
         t1.transform(rng.standard_normal((3, 7)))
 
 
@@ -227,8 +228,8 @@ def test_ffaemb_bad_inputs():
     rng = np.random.default_rng(0)
     X = l2_normalize(rng.standard_normal((50, 3)))
     with pytest.raises(ValueError, match="at least 6 training local features"):
-        FFAEmbedding(n_anchors=6).fit(X[:4])
-    fa = FFAEmbedding(n_anchors=3, eig_clamp=2, kmeans_n_init=1).fit(X)
+        FFAEmbedding(n_centroids=6).fit(X[:4])
+    fa = FFAEmbedding(n_centroids=3, eig_clamp=2, kmeans_n_init=1).fit(X)
     assert fa.transform(X[:2]).shape == (2, 18) and np.isfinite(fa.transform(X)).all()
 
 
@@ -262,12 +263,12 @@ def test_fisher_vector_equals_vl_fisher(f):
 def test_fisher_vector_gmm_is_seeded_and_bad_inputs():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((300, 4))
-    a = FisherVector(n_components=3, random_state=2).fit(X)
-    b = FisherVector(n_components=3, random_state=2).fit(X)
+    a = FisherVector(n_centroids=3, random_state=2).fit(X)
+    b = FisherVector(n_centroids=3, random_state=2).fit(X)
     np.testing.assert_array_equal(a.means_, b.means_)
     assert a.transform(X[:5]).shape == (5, 24)
     with pytest.raises(ValueError, match="at least 3"):
-        FisherVector(n_components=3).fit(X[:2])
+        FisherVector(n_centroids=3).fit(X[:2])
     with pytest.raises(ValueError, match="all of means"):
         FisherVector(means=np.zeros((2, 4))).fit(X)
 

@@ -4,8 +4,10 @@ Tables 2 and 4, and bad inputs."""
 import numpy as np
 import pytest
 import scipy.io as sio
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 
-from selconv_lite.method.embeddings import PCAL2, TriangulationEmbedding
+from selconv_lite.method.embeddings import EMBEDDINGS, PCAL2, TriangulationEmbedding, embedding_class
 from selconv_lite.data.evaluation import compute_map, rank_by_inner_product
 from selconv_lite.method.masks import SiftMaskFallbackWarning, apply_mask, compute_mask
 from selconv_lite.method.pipeline import (TABLE2, TABLE4, SelectiveConvPipeline, ZeroFeatureMapWarning,
@@ -223,6 +225,28 @@ def test_every_embedding_and_aggregation(synth, embedding, aggregation, d, k, D)
         np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1, atol=1e-5)
 
 
+def test_registry_dimensions_agree_with_for_dimension():
+    for name, cls in EMBEDDINGS.items():
+        assert cls.name == name and embedding_class(name) is cls
+        for d in (4, 16, 32):
+            k = 12
+            D = cls.output_dim(d, k) - cls.default_truncate(d)
+            if D <= 0:
+                continue
+            p = SelectiveConvPipeline.for_dimension(D, d=d, embedding=name)
+            assert p.n_centroids == k and p.expected_dim() == D == p.embedded_dim() - p._truncate()
+
+
+def test_seed_is_another_name_for_random_state(synth):
+    train, test = synth
+    a = SelectiveConvPipeline(d=16, n_centroids=10, random_state=3).fit(train).transform(test)
+    b = SelectiveConvPipeline(d=16, n_centroids=10, seed=3).fit(train).transform(test)
+    np.testing.assert_array_equal(a, b)
+    assert clone(SelectiveConvPipeline(random_state=3)).get_params()["random_state"] == 3
+    with pytest.raises(ValueError, match="seed is another name for random_state"):
+        SelectiveConvPipeline(d=16, n_centroids=10, random_state=2, seed=3).fit(train)
+
+
 def test_alpha_can_change_after_fit(synth):
     train, test = synth
     p = SelectiveConvPipeline(d=16, n_centroids=10).fit(train)
@@ -276,7 +300,7 @@ def test_bad_inputs(synth):
         SelectiveConvPipeline(mask="none", d=4, n_centroids=20, truncate=0).fit(tiny)
     with pytest.raises(ValueError, match="at least 2 held-out images"):
         SelectiveConvPipeline().fit(train[:1])
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         SelectiveConvPipeline().transform(test)
     with pytest.raises(ValueError, match="depth K=64"):
         p.transform([ImageFeatures(np.ones((4, 4, 32), np.float32), (64, 64), name="k32")])

@@ -365,7 +365,8 @@ def run_table3(ds, feats: Mapping[str, list], D: int = 1024, masks=("max", "sum"
     for mask in masks:
         for label, emb, agg in FRAMEWORKS:
             d, k = configs[emb]
-            kw = dict(mask=mask, embedding=emb, aggregation=agg, d=d, n_centroids=k, seed=seed, alpha=alpha)
+            kw = dict(mask=mask, embedding=emb, aggregation=agg, d=d, n_centroids=k, random_state=seed,
+                      alpha=alpha)
             if (mask, emb) in fitted:  # PCA and embedding shared by the aggregations
                 kw["pca"], kw["embedding"] = fitted[mask, emb]
             r = fit_evaluate_model(SelectiveConvPipeline(**kw), ds, feats, qe_k=0)

@@ -24,20 +24,36 @@ fitting on a million local features stays within a few GB.
 
 Eigenvector signs are implementation defined. Every estimator that learns a projection can be
 built from stored parameters with ``from_params`` (used to compare with MATLAB output).
+
+The four embeddings share the base :class:`Embedding` and are registered by name in
+:data:`EMBEDDINGS` (``"fv"``, ``"vlad"``, ``"temb"``, ``"ffaemb"``); each class knows its output
+dimension (:meth:`Embedding.output_dim`), the components dropped after the rotation by default
+(:meth:`Embedding.default_truncate`) and the codebook size reaching a final dimension
+(:meth:`Embedding.n_centroids_for`). ``|C|`` is ``n_centroids`` in every one (codebook size,
+number of anchors or of Gaussians).
+
+Fitting is done in float64. ``transform`` computes in the precision of its input (float64 or
+float32); :meth:`Embedding.astype` gives a copy whose learned arrays are already cast, so that a
+float32 online stage does not cast them again for every image.
 """
 from __future__ import annotations
 
+import copy
 import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.cluster import KMeans
 from sklearn.mixture import GaussianMixture
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..core.utils import as_float, check_finite, eigh_descending, l2_normalize_rows, sample_indices
+from ..core.utils import eigh_descending, l2_normalize_rows, sample_indices
 
 __all__ = [
     "EMBEDDINGS",
+    "Embedding",
+    "FloatTransformer",
+    "embedding_class",
     "PCAL2",
     "VLAD",
     "FisherVector",
@@ -51,37 +67,111 @@ __all__ = [
     "make_embedding",
 ]
 
-EMBEDDINGS = ("fv", "vlad", "temb", "ffaemb")
-
 _CHUNK = 4096
 
-
-def _check_fitted(est, attr):
-    if not hasattr(est, attr):
-        raise RuntimeError(f"{type(est).__name__} is not fitted yet: call fit() first")
+#: The precisions ``transform`` computes in (anything else is converted to float64).
+FLOATS = (np.float64, np.float32)
 
 
-def _check_input(X, dim=None, what="local features", keep_float=False):
-    X = np.asarray(X)
-    if keep_float and X.dtype in (np.float32, np.float64):
-        X = X[None, :] if X.ndim == 1 else X
-    else:
-        X = as_float(X)
-    if X.ndim != 2:
-        raise ValueError(f"{what} must be a 2-D array (n, dim), got shape {X.shape}")
-    if X.shape[0] == 0:
-        raise ValueError(f"no {what} given (0 rows)")
-    if dim is not None and X.shape[1] != dim:
-        raise ValueError(f"{what} have dimension {X.shape[1]}, the estimator was fitted on {dim}")
-    check_finite(X, what)
-    return X
+def _fit_input(est, X, min_samples=1, keep_float=False):
+    """Training local features ``(n, dim)`` checked by scikit-learn (2-D, finite, at least
+    ``min_samples`` rows); sets ``n_features_in_``. float64 unless ``keep_float``."""
+    return validate_data(est, X, dtype=FLOATS if keep_float else np.float64,
+                         ensure_min_samples=min_samples)
+
+
+def _transform_input(est, X):
+    """Local features for a fitted ``est``: ``NotFittedError`` before ``fit``; 2-D, finite, of
+    the fitted dimension; float64 or float32 kept (the precision of the computation)."""
+    check_is_fitted(est)
+    return validate_data(est, X, reset=False, dtype=FLOATS)
+
+
+def _as(a, dtype):
+    """A learned array in the precision of the computation (no copy when it already is)."""
+    return np.asarray(a).astype(dtype, copy=False)
+
+
+class FloatTransformer(TransformerMixin, BaseEstimator):
+    """A scikit-learn transformer whose ``transform`` keeps float32 input in float32 (fitting
+    is in float64); :meth:`astype` casts the learned arrays once for a float32 online stage."""
+
+    #: Learned arrays that :meth:`astype` casts.
+    _learned = ()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    def astype(self, dtype):
+        """A copy whose learned arrays are in ``dtype`` (``transform`` then runs in ``dtype``
+        on inputs of that precision without casting them again)."""
+        check_is_fitted(self)
+        out = copy.copy(self)
+        for attr in self._learned:
+            if hasattr(self, attr):
+                setattr(out, attr, np.ascontiguousarray(getattr(self, attr), dtype=dtype))
+        return out
+
+
+class Embedding(FloatTransformer):
+    """Base of the embeddings of a local feature (Sec. 4.2): what the framework needs to know
+    about each one without fitting it.
+
+    Subclasses set :attr:`name` (their key in :data:`EMBEDDINGS`) and :meth:`block_dim`.
+    """
+
+    #: Key in :data:`EMBEDDINGS`.
+    name = ""
+    #: The parameter holding an explicit codebook (skips the k-means / GMM).
+    codebook_param = "centroids"
+    #: Whether ``fit`` learns a whitening of the embedded vectors (needs at least as many
+    #: training local features as embedded dimensions).
+    whitened = False
+
+    @classmethod
+    def block_dim(cls, d):
+        """Components per codeword for local features of dimension ``d``."""
+        raise NotImplementedError
+
+    @classmethod
+    def output_dim(cls, d, n_centroids):
+        """Dimension of the embedded (and aggregated) vector before truncation:
+        ``|C| * block_dim(d)`` (Table 2: ``2 d |C|`` for FV, ``d |C|`` for VLAD and T-emb,
+        ``|C| d (d+1) / 2`` for F-FAemb)."""
+        return int(n_centroids) * cls.block_dim(int(d))
+
+    @classmethod
+    def default_truncate(cls, d):
+        """Components dropped after the rotation by default (Sec. 5.2.1): none."""
+        return 0
+
+    @classmethod
+    def n_centroids_for(cls, D, d):
+        """``|C|`` giving the final dimension ``D`` with local features of dimension ``d``:
+        ``output_dim(d, |C|) - default_truncate(d) = D``.
+
+        Raises
+        ------
+        ValueError
+            If ``D`` cannot be reached with this ``d`` (the division is not exact).
+        """
+        D, d = int(D), int(d)
+        if D <= 0 or d <= 0:
+            raise ValueError(f"D and d must be positive, got D={D}, d={d}")
+        num, den = D + cls.default_truncate(d), cls.block_dim(d)
+        if num % den:
+            raise ValueError(f"D={D} is not reachable with d={d} for {cls.name}: D = |C| * {den} - "
+                             f"{cls.default_truncate(d)} needs {num} to be a multiple of {den}")
+        return num // den
 
 
 def _fit_kmeans(X, k, random_state, max_samples, n_init, max_iter, what="centroids"):
     n = X.shape[0]
     if n < k:
         raise ValueError(f"k-means for {k} {what} needs at least {k} training local features, "
-                         f"got {n}")
+                         f"got n_samples = {n}")
     Xs = X[sample_indices(n, max_samples, random_state)]
     km = KMeans(n_clusters=k, n_init=n_init, max_iter=max_iter, random_state=random_state)
     km.fit(Xs)
@@ -96,7 +186,7 @@ def _codebook(est, X, given, k, what="centroids"):
         if C.shape[1] != X.shape[1]:
             raise ValueError(f"{what} have dimension {C.shape[1]}, local features {X.shape[1]}")
         return C
-    return _fit_kmeans(X, int(k), est.random_state, est.kmeans_max_samples, est.kmeans_n_init,
+    return _fit_kmeans(X, int(k), est.random_state, est.codebook_max_samples, est.kmeans_n_init,
                        est.kmeans_max_iter, what=what)
 
 
@@ -139,7 +229,7 @@ def _clamped_whitening(eigval, eigvec, n_clamp, what):
 # ----------------------------------------------------------------------------------------------
 # Sec. 4.1: PCA + L2
 # ----------------------------------------------------------------------------------------------
-class PCAL2(TransformerMixin, BaseEstimator):
+class PCAL2(FloatTransformer):
     """PCA of the local features to ``d`` dimensions, then L2 normalisation (Sec. 4.1).
 
     ``x -> L2(M_PCA (x - mean))``, as the authors' ``main.m``: ``Xcov = (Xc Xc' + (Xc Xc')')/(2N)``,
@@ -167,13 +257,15 @@ class PCAL2(TransformerMixin, BaseEstimator):
     n_features_in_ : int
     """
 
+    _learned = ("mean_", "components_")
+
     def __init__(self, d=64, max_samples=None, random_state=0):
         self.d = d
         self.max_samples = max_samples
         self.random_state = random_state
 
     def fit(self, X, y=None):
-        X = _check_input(X, what="training local features", keep_float=True)
+        X = _fit_input(self, X, min_samples=2, keep_float=True)
         n, K = X.shape
         d = int(self.d)
         if d < 1 or d > K:
@@ -200,7 +292,6 @@ class PCAL2(TransformerMixin, BaseEstimator):
         self.covariance_ = cov
         self.components_ = np.ascontiguousarray((V * flip).T)
         self.explained_variance_ = w[:d]
-        self.n_features_in_ = K
         return self
 
     @classmethod
@@ -215,9 +306,9 @@ class PCAL2(TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         """``L2((X - mean_) @ components_.T)`` row by row; a zero row stays zero."""
-        _check_fitted(self, "components_")
-        X = _check_input(X, self.n_features_in_)
-        return l2_normalize_rows((X - self.mean_) @ self.components_.T, copy=False)
+        X = _transform_input(self, X)
+        return l2_normalize_rows((X - _as(self.mean_, X.dtype)) @ _as(self.components_, X.dtype).T,
+                                 copy=False)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -246,7 +337,7 @@ def triangulation_residuals(X, centroids):
     return R.reshape(X.shape[0], -1)
 
 
-class TriangulationEmbedding(TransformerMixin, BaseEstimator):
+class TriangulationEmbedding(Embedding):
     """Triangulation embedding phi_Delta (T-emb, Eq. 6) with the authors' mean removal and whitening.
 
     ``phi(x) = P_emb (R(x) - Xmean)`` with ``R`` from :func:`triangulation_residuals`,
@@ -263,7 +354,7 @@ class TriangulationEmbedding(TransformerMixin, BaseEstimator):
         An explicit codebook (the golden tests use this).
     eig_clamp : int, default 32
         Number of smallest eigenvalues raised to the ``(eig_clamp+1)``-th smallest.
-    kmeans_max_samples : int or None, default 100000
+    codebook_max_samples : int or None, default 100000
         k-means is fitted on a seeded sample of at most this many local features.
     max_samples : int or None, default None
         ``Xmean`` and ``covD`` are learned on a seeded sample of at most this many local
@@ -279,19 +370,32 @@ class TriangulationEmbedding(TransformerMixin, BaseEstimator):
     (``P_emb``); n_features_in_ : ``d``; embed_dim_ : ``D = k*d``.
     """
 
-    def __init__(self, n_centroids=64, centroids=None, eig_clamp=32, kmeans_max_samples=100_000,
+    name = "temb"
+    whitened = True
+    _learned = ("centroids_", "mean_", "projection_")
+
+    def __init__(self, n_centroids=64, centroids=None, eig_clamp=32, codebook_max_samples=100_000,
                  kmeans_n_init=2, kmeans_max_iter=100, max_samples=None, random_state=0):
         self.max_samples = max_samples
         self.n_centroids = n_centroids
         self.centroids = centroids
         self.eig_clamp = eig_clamp
-        self.kmeans_max_samples = kmeans_max_samples
+        self.codebook_max_samples = codebook_max_samples
         self.kmeans_n_init = kmeans_n_init
         self.kmeans_max_iter = kmeans_max_iter
         self.random_state = random_state
 
+    @classmethod
+    def block_dim(cls, d):
+        return int(d)
+
+    @classmethod
+    def default_truncate(cls, d):
+        """128 components dropped after the rotation (Sec. 5.2.1)."""
+        return 128
+
     def fit(self, X, y=None):
-        X = _check_input(X, what="training local features")
+        X = _fit_input(self, X, min_samples=2)
         n, d = X.shape
         C = _codebook(self, X, self.centroids, self.n_centroids)
         X = X[sample_indices(n, self.max_samples, self.random_state)]
@@ -300,7 +404,6 @@ class TriangulationEmbedding(TransformerMixin, BaseEstimator):
         # triemb_learn.m: covD = sum X X', NOT divided by n
         _learn_whitening(self, lambda Xs: triangulation_residuals(Xs, C), X, D, _CHUNK, 1.0, "T-emb")
         self.centroids_ = C
-        self.n_features_in_ = d
         self.embed_dim_ = D
         return self
 
@@ -318,13 +421,15 @@ class TriangulationEmbedding(TransformerMixin, BaseEstimator):
 
     def residuals(self, X):
         """``R(X) - Xmean``: the output of the authors' ``triemb_res`` ``(n, k*d)``."""
-        _check_fitted(self, "projection_")
-        X = _check_input(X, self.n_features_in_)
-        return triangulation_residuals(X, self.centroids_) - self.mean_
+        X = _transform_input(self, X)
+        R = triangulation_residuals(X, self.centroids_)
+        R -= _as(self.mean_, X.dtype)
+        return R
 
     def transform(self, X):
         """``(R(X) - Xmean) @ P_emb.T`` ``(n, D)``: one embedded vector per local feature."""
-        return self.residuals(X) @ self.projection_.T
+        R = self.residuals(X)
+        return R @ _as(self.projection_, R.dtype).T
 
 
 # ----------------------------------------------------------------------------------------------
@@ -387,7 +492,7 @@ def ffa_raw_embedding(X, anchors, gamma):
     return phi.reshape(n, -1)
 
 
-class FFAEmbedding(TransformerMixin, BaseEstimator):
+class FFAEmbedding(Embedding):
     """F-FAemb (Eq. 7) with the whitening of the authors' ``projection_learn_batch.m``.
 
     ``phi(x) = P_emb (psi(x) - Xmean)`` with ``psi`` from :func:`ffa_raw_embedding` and the
@@ -397,7 +502,7 @@ class FFAEmbedding(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    n_anchors : int
+    n_centroids : int
         Number of anchor points ``|C|`` (k-means under ``random_state``; the authors pick the
         best of 5 k-means runs by the FA objective, here scikit-learn keeps the best of
         ``kmeans_n_init`` runs by inertia).
@@ -406,7 +511,7 @@ class FFAEmbedding(TransformerMixin, BaseEstimator):
     mu : float, default 1e-2
         Regularisation of the coefficients (the authors' recommended value).
     eig_clamp : int, default 128
-    kmeans_max_samples, kmeans_n_init, kmeans_max_iter, max_samples, random_state : see
+    codebook_max_samples, kmeans_n_init, kmeans_max_iter, max_samples, random_state : see
         :class:`TriangulationEmbedding`.
 
     Attributes
@@ -415,23 +520,37 @@ class FFAEmbedding(TransformerMixin, BaseEstimator):
     embed_dim_ (``k d (d+1)/2``).
     """
 
-    def __init__(self, n_anchors=10, anchors=None, mu=1e-2, eig_clamp=128,
-                 kmeans_max_samples=100_000, kmeans_n_init=5, kmeans_max_iter=100, max_samples=None,
-                 random_state=0):
+    name = "ffaemb"
+    codebook_param = "anchors"
+    whitened = True
+    _learned = ("anchors_", "mean_", "projection_")
+
+    def __init__(self, n_centroids=10, anchors=None, mu=1e-2, eig_clamp=128,
+                 codebook_max_samples=100_000, kmeans_n_init=5, kmeans_max_iter=100,
+                 max_samples=None, random_state=0):
         self.max_samples = max_samples
-        self.n_anchors = n_anchors
+        self.n_centroids = n_centroids
         self.anchors = anchors
         self.mu = mu
         self.eig_clamp = eig_clamp
-        self.kmeans_max_samples = kmeans_max_samples
+        self.codebook_max_samples = codebook_max_samples
         self.kmeans_n_init = kmeans_n_init
         self.kmeans_max_iter = kmeans_max_iter
         self.random_state = random_state
 
+    @classmethod
+    def block_dim(cls, d):
+        return int(d) * (int(d) + 1) // 2
+
+    @classmethod
+    def default_truncate(cls, d):
+        """``d (d+1)`` components dropped after the rotation (Sec. 5.2.1)."""
+        return int(d) * (int(d) + 1)
+
     def fit(self, X, y=None):
-        X = _check_input(X, what="training local features")
+        X = _fit_input(self, X, min_samples=2)
         n, d = X.shape
-        B = _codebook(self, X, self.anchors, self.n_anchors, what="anchors")
+        B = _codebook(self, X, self.anchors, self.n_centroids, what="anchors")
         X = X[sample_indices(n, self.max_samples, self.random_state)]
         n = X.shape[0]
         if n < 2:
@@ -442,7 +561,6 @@ class FFAEmbedding(TransformerMixin, BaseEstimator):
         _learn_whitening(self, lambda Xs: ffa_raw_embedding(Xs, B, ffa_coefficients(Xs, B, self.mu)),
                          X, D, chunk, float(n - 1), "F-FAemb")
         self.anchors_ = B
-        self.n_features_in_ = d
         self.embed_dim_ = D
         return self
 
@@ -450,7 +568,7 @@ class FFAEmbedding(TransformerMixin, BaseEstimator):
     def from_params(cls, anchors, mean, projection, mu=1e-2):
         """A fitted instance from anchors ``(k, d)``, ``Xmean`` and ``P_emb``."""
         B = np.atleast_2d(np.asarray(anchors, dtype=np.float64))
-        est = cls(n_anchors=B.shape[0], anchors=B, mu=mu)
+        est = cls(n_centroids=B.shape[0], anchors=B, mu=mu)
         est.anchors_ = B
         est.mean_ = np.asarray(mean, dtype=np.float64).ravel()
         est.projection_ = np.asarray(projection, dtype=np.float64)
@@ -459,19 +577,22 @@ class FFAEmbedding(TransformerMixin, BaseEstimator):
         return est
 
     def coefficients(self, X):
-        """The closed-form ``gamma`` ``(n, k)`` of every local feature."""
-        _check_fitted(self, "projection_")
-        X = _check_input(X, self.n_features_in_)
+        """The closed-form ``gamma`` ``(n, k)`` of every local feature (always float64)."""
+        X = _transform_input(self, X)
         return ffa_coefficients(X, self.anchors_, self.mu)
 
     def raw_embedding(self, X):
-        """``psi(X)`` before mean removal and whitening ``(n, D)`` (``fa_embedding.c``)."""
-        X = _check_input(X, getattr(self, "n_features_in_", None))
-        return ffa_raw_embedding(X, self.anchors_, self.coefficients(X))
+        """``psi(X)`` before mean removal and whitening ``(n, D)`` (``fa_embedding.c``), in the
+        precision of ``X`` (the coefficients are computed in float64, then cast)."""
+        X = _transform_input(self, X)
+        g = ffa_coefficients(X, self.anchors_, self.mu).astype(X.dtype)
+        return ffa_raw_embedding(X, self.anchors_, g)
 
     def transform(self, X):
         """``(psi(X) - Xmean) @ P_emb.T`` ``(n, D)``."""
-        return (self.raw_embedding(X) - self.mean_) @ self.projection_.T
+        Z = self.raw_embedding(X)
+        Z -= _as(self.mean_, Z.dtype)
+        return Z @ _as(self.projection_, Z.dtype).T
 
 
 # ----------------------------------------------------------------------------------------------
@@ -485,7 +606,7 @@ def nearest_centroid(X, centroids):
     return np.argmin(d2, axis=1)
 
 
-class VLAD(TransformerMixin, BaseEstimator):
+class VLAD(Embedding):
     """VLAD embedding of each local feature (Eq. 5), before aggregation.
 
     Block ``j`` of ``phi(x)`` is ``x - c_j`` if ``c_j`` is the nearest visual word, else 0.
@@ -496,7 +617,7 @@ class VLAD(TransformerMixin, BaseEstimator):
     ----------
     n_centroids : int
     centroids : ndarray ``(k, d)`` or None
-    kmeans_max_samples, kmeans_n_init, kmeans_max_iter, random_state :
+    codebook_max_samples, kmeans_n_init, kmeans_max_iter, random_state :
         see :class:`TriangulationEmbedding`.
 
     Attributes
@@ -504,38 +625,44 @@ class VLAD(TransformerMixin, BaseEstimator):
     centroids_ ``(k, d)``, n_features_in_, embed_dim_ (``k*d``).
     """
 
-    def __init__(self, n_centroids=64, centroids=None, kmeans_max_samples=100_000,
+    name = "vlad"
+    _learned = ("centroids_",)
+
+    def __init__(self, n_centroids=64, centroids=None, codebook_max_samples=100_000,
                  kmeans_n_init=2, kmeans_max_iter=100, random_state=0):
         self.n_centroids = n_centroids
         self.centroids = centroids
-        self.kmeans_max_samples = kmeans_max_samples
+        self.codebook_max_samples = codebook_max_samples
         self.kmeans_n_init = kmeans_n_init
         self.kmeans_max_iter = kmeans_max_iter
         self.random_state = random_state
 
+    @classmethod
+    def block_dim(cls, d):
+        return int(d)
+
     def fit(self, X, y=None):
-        X = _check_input(X, what="training local features")
+        X = _fit_input(self, X)
         C = _codebook(self, X, self.centroids, self.n_centroids)
         self.centroids_ = C
-        self.n_features_in_ = C.shape[1]
         self.embed_dim_ = C.size
         return self
 
     @classmethod
     def from_params(cls, centroids):
+        """A fitted instance from a codebook ``(k, d)``."""
         C = np.atleast_2d(np.asarray(centroids, dtype=np.float64))
         return cls(n_centroids=C.shape[0], centroids=C).fit(C)
 
     def assign(self, X):
         """Nearest visual word of each local feature ``(n,)``."""
-        _check_fitted(self, "centroids_")
-        X = _check_input(X, self.n_features_in_)
+        X = _transform_input(self, X)
         return nearest_centroid(X, self.centroids_)
 
     def transform(self, X):
-        _check_fitted(self, "centroids_")
-        X = _check_input(X, self.n_features_in_)
-        return _vlad_embed(X, self.centroids_)
+        """``phi(X)`` ``(n, k*d)``: the residual to the nearest visual word in its block."""
+        X = _transform_input(self, X)
+        return _vlad_embed(X, _as(self.centroids_, X.dtype))
 
 
 def _vlad_embed(X, C):
@@ -570,7 +697,7 @@ def fisher_posteriors(X, means, variances, priors):
     return p
 
 
-class FisherVector(TransformerMixin, BaseEstimator):
+class FisherVector(Embedding):
     """Fisher vector of each local feature (Eq. 4), diagonal GMM, before aggregation.
 
     ``u_i = p_i(x) / sqrt(w_i) (x - mu_i)/sigma_i`` and
@@ -582,11 +709,12 @@ class FisherVector(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    n_components : int
+    n_centroids : int
         Number of Gaussians ``|C|``.
     means, covariances, priors : ndarrays ``(k, d)``, ``(k, d)`` (diagonal VARIANCES), ``(k,)``
         An explicit GMM (all three or none).
-    gmm_max_samples : int or None, default 100000
+    codebook_max_samples : int or None, default 100000
+        The GMM is fitted on a seeded sample of at most this many local features.
     reg_covar : float, default 1e-6
         Passed to :class:`sklearn.mixture.GaussianMixture` (diagonal, seeded).
     max_iter : int, default 100
@@ -596,24 +724,33 @@ class FisherVector(TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
-    means_, covariances_, priors_, n_features_in_, embed_dim_ (``2 k d``).
+    means_, covariances_, priors_, n_features_in_, embed_dim_ (``2 k d``), n_iter_ (EM
+    iterations of the GMM, 0 when it is given).
     """
 
-    def __init__(self, n_components=64, means=None, covariances=None, priors=None,
-                 gmm_max_samples=100_000, reg_covar=1e-6, max_iter=100, posterior_threshold=1e-6,
-                 random_state=0):
-        self.n_components = n_components
+    name = "fv"
+    codebook_param = "means"
+    _learned = ("means_", "covariances_", "priors_")
+
+    def __init__(self, n_centroids=64, means=None, covariances=None, priors=None,
+                 codebook_max_samples=100_000, reg_covar=1e-6, max_iter=100,
+                 posterior_threshold=1e-6, random_state=0):
+        self.n_centroids = n_centroids
         self.posterior_threshold = posterior_threshold
         self.means = means
         self.covariances = covariances
         self.priors = priors
-        self.gmm_max_samples = gmm_max_samples
+        self.codebook_max_samples = codebook_max_samples
         self.reg_covar = reg_covar
         self.max_iter = max_iter
         self.random_state = random_state
 
+    @classmethod
+    def block_dim(cls, d):
+        return 2 * int(d)
+
     def fit(self, X, y=None):
-        X = _check_input(X, what="training local features")
+        X = _fit_input(self, X)
         given = [p is not None for p in (self.means, self.covariances, self.priors)]
         if any(given) and not all(given):
             raise ValueError("give all of means, covariances and priors, or none")
@@ -624,43 +761,47 @@ class FisherVector(TransformerMixin, BaseEstimator):
             if mu.shape != var.shape or mu.shape[0] != w.shape[0] or mu.shape[1] != X.shape[1]:
                 raise ValueError(f"inconsistent GMM shapes: means {mu.shape}, covariances "
                                  f"{var.shape}, priors {w.shape}, local features {X.shape}")
+            self.n_iter_ = 0
         else:
-            k = int(self.n_components)
+            k = int(self.n_centroids)
             n = X.shape[0]
             if n < k:
                 raise ValueError(f"a GMM of {k} Gaussians needs at least {k} training local "
-                                 f"features, got {n}")
-            Xs = X[sample_indices(n, self.gmm_max_samples, self.random_state)]
+                                 f"features, got n_samples = {n}")
+            Xs = X[sample_indices(n, self.codebook_max_samples, self.random_state)]
             gmm = GaussianMixture(n_components=k, covariance_type="diag", reg_covar=self.reg_covar,
                                   max_iter=self.max_iter, random_state=self.random_state)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # ConvergenceWarning on tiny sets
                 gmm.fit(Xs)
             mu, var, w = gmm.means_, gmm.covariances_, gmm.weights_
+            self.n_iter_ = gmm.n_iter_
         if np.any(var <= 0) or np.any(w <= 0):
             raise ValueError("GMM variances and priors must be positive")
         self.means_ = np.ascontiguousarray(mu)
         self.covariances_ = np.ascontiguousarray(var)
         self.priors_ = w
-        self.n_features_in_ = mu.shape[1]
         self.embed_dim_ = 2 * mu.size
         return self
 
     @classmethod
     def from_params(cls, means, covariances, priors):
+        """A fitted instance from a diagonal GMM: means ``(k, d)``, variances ``(k, d)``,
+        priors ``(k,)``."""
         mu = np.atleast_2d(np.asarray(means, dtype=np.float64))
-        return cls(n_components=mu.shape[0], means=mu, covariances=covariances,
+        return cls(n_centroids=mu.shape[0], means=mu, covariances=covariances,
                    priors=priors).fit(mu)
 
     def posteriors(self, X):
-        _check_fitted(self, "means_")
-        X = _check_input(X, self.n_features_in_)
+        """GMM posteriors ``(n, k)`` of every local feature (:func:`fisher_posteriors`)."""
+        X = _transform_input(self, X)
         return fisher_posteriors(X, self.means_, self.covariances_, self.priors_)
 
     def transform(self, X):
-        _check_fitted(self, "means_")
-        X = _check_input(X, self.n_features_in_)
-        return _fv_embed(X, self.means_, self.covariances_, self.priors_,
+        """``phi(X)`` ``(n, 2 k d)``: the ``[u_1..u_k, v_1..v_k]`` vector of every local feature."""
+        X = _transform_input(self, X)
+        dt = X.dtype
+        return _fv_embed(X, _as(self.means_, dt), _as(self.covariances_, dt), _as(self.priors_, dt),
                          self.posterior_threshold)
 
 
@@ -677,19 +818,37 @@ def _fv_embed(X, mu, var, w, threshold=1e-6):
     return out.reshape(n, 2 * k * d)
 
 
+#: The registry: name -> embedding class (Sec. 4.2, Eqs. 4-7).
+EMBEDDINGS = {cls.name: cls for cls in (FisherVector, VLAD, TriangulationEmbedding, FFAEmbedding)}
+
+
+def embedding_class(embedding):
+    """The embedding class of a name in :data:`EMBEDDINGS`, of an instance, or a class itself.
+
+    Raises
+    ------
+    ValueError
+        If ``embedding`` is none of these.
+    """
+    if isinstance(embedding, type) and issubclass(embedding, Embedding):
+        return embedding
+    if isinstance(embedding, Embedding):
+        return type(embedding)
+    cls = EMBEDDINGS.get(str(embedding).lower())
+    if cls is None:
+        raise ValueError(f"unknown embedding {embedding!r}; choose one of {tuple(EMBEDDINGS)} or "
+                         "an instance of " + ", ".join(c.__name__ for c in EMBEDDINGS.values()))
+    return cls
+
+
 def make_embedding(name, d, n_centroids, random_state=0, **kwargs):
     """The embedding estimator called ``name`` (``"fv"``, ``"vlad"``, ``"temb"``, ``"ffaemb"``).
 
     ``n_centroids`` is ``|C|`` of Tables 2 and 4 (codebook size, GMM size or number of anchors);
-    ``d`` is only used to validate the name/size combination.
+    ``d`` is the dimension of the local features it will be fitted on (used to check that the
+    embedding has at least one component).
     """
-    name = str(name).lower()
-    if name == "temb":
-        return TriangulationEmbedding(n_centroids=n_centroids, random_state=random_state, **kwargs)
-    if name == "ffaemb":
-        return FFAEmbedding(n_anchors=n_centroids, random_state=random_state, **kwargs)
-    if name == "vlad":
-        return VLAD(n_centroids=n_centroids, random_state=random_state, **kwargs)
-    if name == "fv":
-        return FisherVector(n_components=n_centroids, random_state=random_state, **kwargs)
-    raise ValueError(f"unknown embedding {name!r}; choose one of {EMBEDDINGS}")
+    cls = embedding_class(name)
+    if cls.output_dim(d, n_centroids) <= 0:
+        raise ValueError(f"{cls.name} with d={d}, |C|={n_centroids} has no component")
+    return cls(n_centroids=n_centroids, random_state=random_state, **kwargs)

@@ -16,7 +16,12 @@ offline (``fit``, on the held-out images)
 online (``transform``, per image)
     mask -> local features -> PCA+L2 -> embed each local feature -> (L2 of each embedded
     vector, for democratic pooling) -> aggregate -> L2 -> rotate ``P'(v - Xm)`` -> drop the
-    first ``truncate`` components -> power-law ``alpha`` -> L2.
+    first ``truncate`` components -> power-law ``alpha`` -> L2. Each step is the ``transform``
+    of the fitted estimator (:class:`~selconv_lite.method.embeddings.PCAL2`, the embedding,
+    :class:`~selconv_lite.method.postprocess.RotationNormalization`),
+    :func:`~selconv_lite.method.aggregation.aggregate` and
+    :func:`~selconv_lite.method.postprocess.power_law`, in the online precision (float32 by
+    default: the learned arrays are cast once, after ``fit``).
 
 As in the authors' code, the embedded vectors are L2-normalised one by one before democratic
 pooling (``'tembsink'`` and ``'faemb'``), and not before sum / average pooling (``'temb'``,
@@ -33,13 +38,13 @@ import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
 
-from .aggregation import AGGREGATIONS, democratic_weights
-from .embeddings import (EMBEDDINGS, PCAL2, VLAD, FFAEmbedding, FisherVector,
-                         TriangulationEmbedding, _fv_embed, _vlad_embed, ffa_coefficients,
-                         ffa_raw_embedding, make_embedding, triangulation_residuals)
+from .aggregation import AGGREGATIONS, aggregate, democratic_weights
+from .embeddings import PCAL2, Embedding, embedding_class, make_embedding
 from .masks import MASKS, apply_mask, compute_mask
-from .postprocess import RotationNormalization
+from .postprocess import RotationNormalization, power_law
 from ..core.utils import l2_normalize_rows, sample_indices
 
 __all__ = ["SelectiveConvPipeline", "TABLE2", "TABLE4", "ZeroFeatureMapWarning", "embedding_dim",
@@ -57,30 +62,19 @@ class ZeroFeatureMapWarning(UserWarning):
 
 
 def embedding_dim(embedding, d, n_centroids):
-    """Dimension of the embedded (and aggregated) vector before truncation.
+    """Dimension of the embedded (and aggregated) vector before truncation
+    (:meth:`Embedding.output_dim <selconv_lite.method.embeddings.Embedding.output_dim>`).
 
     ``fv``: ``2 d |C|``; ``vlad`` and ``temb``: ``d |C|``; ``ffaemb``: ``|C| d (d+1) / 2``.
     """
-    e = str(embedding).lower()
-    d, k = int(d), int(n_centroids)
-    if e == "fv":
-        return 2 * d * k
-    if e in ("vlad", "temb"):
-        return d * k
-    if e == "ffaemb":
-        return k * d * (d + 1) // 2
-    raise ValueError(f"unknown embedding {embedding!r}; choose one of {EMBEDDINGS}")
+    return embedding_class(embedding).output_dim(d, n_centroids)
 
 
 def default_truncate(embedding, d):
     """Components dropped after the rotation (Sec. 5.2.1): 128 for T-emb, ``d(d+1)`` for
-    F-FAemb, none for FV and VLAD."""
-    e = str(embedding).lower()
-    if e == "temb":
-        return 128
-    if e == "ffaemb":
-        return int(d) * (int(d) + 1)
-    return 0
+    F-FAemb, none for FV and VLAD
+    (:meth:`Embedding.default_truncate <selconv_lite.method.embeddings.Embedding.default_truncate>`)."""
+    return embedding_class(embedding).default_truncate(d)
 
 
 class SelectiveConvPipeline(BaseEstimator):
@@ -94,7 +88,8 @@ class SelectiveConvPipeline(BaseEstimator):
         phi_Delta (Eq. 6), phi_F-FAemb (Eq. 7), phi_VLAD (Eq. 5), phi_FV (Eq. 4). An estimator
         instance (:class:`~selconv_lite.method.embeddings.TriangulationEmbedding`, ...) is used as is
         if already fitted (e.g. built with ``from_params`` from stored parameters), else cloned
-        and fitted; ``n_centroids`` is then taken from it.
+        and fitted; ``n_centroids`` is then taken from it. The names are the keys of
+        :data:`~selconv_lite.method.embeddings.EMBEDDINGS`.
     aggregation : {"democratic", "sum", "average", "max"}, default "democratic"
         psi_d, psi_s, psi_a or max pooling (Sec. 4.3).
     d : int, default 64
@@ -106,7 +101,7 @@ class SelectiveConvPipeline(BaseEstimator):
     truncate : int or None, default None
         Components dropped after the rotation; ``None`` = 128 for T-emb, ``d(d+1)`` for
         F-FAemb, 0 otherwise.
-    seed : int, default 0
+    random_state : int, default 0
         Seed of every random choice (samples, k-means, GMM).
     sift_radius : int, default 1
         SIFT-mask neighbourhood (1 = the authors' 3x3, 0 = the paper's Eq. 1).
@@ -130,6 +125,8 @@ class SelectiveConvPipeline(BaseEstimator):
     pca : PCAL2 or None, default None
         ``None`` learns PCA+L2 with ``d`` components; a fitted :class:`PCAL2` is used as is
         (``d`` is then taken from it), an unfitted one is cloned and fitted.
+    seed : int or None, default None
+        Another name for ``random_state`` (used by the notebooks); when given it is the seed.
 
     Notes
     -----
@@ -151,9 +148,9 @@ class SelectiveConvPipeline(BaseEstimator):
     """
 
     def __init__(self, mask="max", embedding="temb", aggregation="democratic", d=64, n_centroids=18,
-                 alpha=0.5, truncate=None, seed=0, sift_radius=1, max_train_features=200_000,
-                 max_whiten_features=50_000, rn_components=1024, eig_clamp=None, dtype="float32",
-                 embedding_params=None, pca=None):
+                 alpha=0.5, truncate=None, random_state=0, sift_radius=1,
+                 max_train_features=200_000, max_whiten_features=50_000, rn_components=1024,
+                 eig_clamp=None, dtype="float32", embedding_params=None, pca=None, seed=None):
         self.pca = pca
         self.mask = mask
         self.embedding = embedding
@@ -162,6 +159,7 @@ class SelectiveConvPipeline(BaseEstimator):
         self.n_centroids = n_centroids
         self.alpha = alpha
         self.truncate = truncate
+        self.random_state = random_state
         self.seed = seed
         self.sift_radius = sift_radius
         self.max_train_features = max_train_features
@@ -200,53 +198,45 @@ class SelectiveConvPipeline(BaseEstimator):
         """The pipeline with final dimension ``D`` for a given ``d`` (``|C|`` solved for).
 
         ``temb``: ``d |C| - 128 = D``; ``vlad``: ``d |C| = D``; ``fv``: ``2 d |C| = D``;
-        ``ffaemb``: ``(|C| - 2) d (d+1) / 2 = D``.
+        ``ffaemb``: ``(|C| - 2) d (d+1) / 2 = D``
+        (:meth:`Embedding.n_centroids_for <selconv_lite.method.embeddings.Embedding.n_centroids_for>`).
 
         Raises
         ------
         ValueError
             If ``D`` cannot be reached with this ``d`` (the division is not exact).
         """
-        e = str(embedding).lower()
-        D, d = int(D), int(d)
-        if D <= 0 or d <= 0:
-            raise ValueError(f"D and d must be positive, got D={D}, d={d}")
-        if e == "temb":
-            num, den, off, formula = D + 128, d, 0, "d*|C| - 128"
-        elif e == "vlad":
-            num, den, off, formula = D, d, 0, "d*|C|"
-        elif e == "fv":
-            num, den, off, formula = D, 2 * d, 0, "2*d*|C|"
-        elif e == "ffaemb":
-            num, den, off, formula = D, d * (d + 1) // 2, 2, "(|C| - 2)*d*(d+1)/2"
-        else:
-            raise ValueError(f"unknown embedding {embedding!r}; choose one of {EMBEDDINGS}")
-        if num % den:
-            raise ValueError(f"D={D} is not reachable with d={d} for {e}: D = {formula} needs "
-                             f"{num} to be a multiple of {den}")
-        return cls(mask=mask, embedding=e, d=d, n_centroids=num // den + off, **kwargs)
+        cls_ = embedding_class(embedding)
+        return cls(mask=mask, embedding=cls_.name, d=int(d), n_centroids=cls_.n_centroids_for(D, d),
+                   **kwargs)
 
     def expected_dim(self):
         """The final dimension ``D`` this configuration produces (without fitting)."""
-        De = embedding_dim(self._emb_name(), self._d(), self._k())
+        De = self.embedded_dim()
         t = self._truncate()
         if not 0 <= t < De:
             raise ValueError(f"truncate={t} must be in [0, {De}) for {self._emb_name()} with "
                              f"d={self._d()}, |C|={self._k()}")
         return De - t
 
+    def embedded_dim(self):
+        """Dimension of the embedded (and aggregated) vectors, before the truncation."""
+        return self._emb_class().output_dim(self._d(), self._k())
+
     # ------------------------------------------------------------------------------ helpers
-    _EMB_CLASSES = {TriangulationEmbedding: "temb", FFAEmbedding: "ffaemb", VLAD: "vlad",
-                    FisherVector: "fv"}
+    def _emb_class(self):
+        return embedding_class(self.embedding)
 
     def _emb_name(self):
-        if isinstance(self.embedding, str):
-            return self.embedding.lower()
-        for cls, name in self._EMB_CLASSES.items():
-            if isinstance(self.embedding, cls):
-                return name
-        raise ValueError(f"unknown embedding {self.embedding!r}; choose one of {EMBEDDINGS} or "
-                         "an instance of TriangulationEmbedding, FFAEmbedding, VLAD, FisherVector")
+        return self._emb_class().name
+
+    def _seed(self):
+        if self.seed is None:
+            return self.random_state
+        if self.random_state not in (0, None, self.seed):
+            raise ValueError(f"random_state={self.random_state} and seed={self.seed} disagree; "
+                             "seed is another name for random_state: give one of them")
+        return self.seed
 
     def _d(self):
         if isinstance(self.pca, PCAL2):
@@ -257,12 +247,11 @@ class SelectiveConvPipeline(BaseEstimator):
 
     def _k(self):
         e = self.embedding
-        if isinstance(e, str):
+        if not isinstance(e, Embedding):
             return int(self.n_centroids)
-        for attr in ("centroids_", "anchors_", "means_"):
-            if hasattr(e, attr):
-                return getattr(e, attr).shape[0]
-        return int(getattr(e, "n_centroids", getattr(e, "n_anchors", getattr(e, "n_components", 0))))
+        if hasattr(e, "embed_dim_"):  # fitted: the size of its codebook
+            return e.embed_dim_ // e.block_dim(e.n_features_in_)
+        return int(e.n_centroids)
 
     def _truncate(self):
         if self.truncate is None:
@@ -272,8 +261,7 @@ class SelectiveConvPipeline(BaseEstimator):
     def _validate(self):
         if str(self.mask).lower() not in MASKS + ("sum50",):
             raise ValueError(f"unknown mask {self.mask!r}; choose one of {MASKS}")
-        if self._emb_name() not in EMBEDDINGS:
-            raise ValueError(f"unknown embedding {self.embedding!r}; choose one of {EMBEDDINGS}")
+        self._emb_class()  # a known embedding
         if str(self.aggregation).lower() not in AGGREGATIONS:
             raise ValueError(f"unknown aggregation {self.aggregation!r}; choose one of "
                              f"{AGGREGATIONS}")
@@ -304,7 +292,6 @@ class SelectiveConvPipeline(BaseEstimator):
         images = list(images)
         if len(images) < 2:
             raise ValueError(f"fit needs at least 2 held-out images, got {len(images)}")
-        e = self._emb_name()
         K = images[0].fmap.shape[2] if np.ndim(images[0].fmap) == 3 else None
         masks = []
         for im in images:
@@ -315,7 +302,7 @@ class SelectiveConvPipeline(BaseEstimator):
         counts = np.array([int(m.sum()) for m in masks])
         N = int(counts.sum())
         self._check_enough_features(N)
-        idx = sample_indices(N, self.max_train_features, self.seed)
+        idx = sample_indices(N, self.max_train_features, self._seed())
         bounds = np.concatenate([[0], np.cumsum(counts)])
         X = np.empty((idx.shape[0], K), dtype=np.float32)
         pos = 0
@@ -328,7 +315,7 @@ class SelectiveConvPipeline(BaseEstimator):
         d = self._d()
         if d > K:
             raise ValueError(f"PCA d={d} exceeds the feature-map depth K={K}")
-        if isinstance(self.pca, PCAL2) and hasattr(self.pca, "components_"):
+        if isinstance(self.pca, PCAL2) and hasattr(self.pca, "components_"):  # given fitted
             self.pca_ = self.pca
             if self.pca_.n_features_in_ != K:
                 raise ValueError(f"the given PCA expects depth {self.pca_.n_features_in_}, maps "
@@ -337,76 +324,37 @@ class SelectiveConvPipeline(BaseEstimator):
             if X.shape[0] < d:
                 raise ValueError(f"the held-out set has {X.shape[0]} masked local features, "
                                  f"fewer than the PCA dimension d={d}")
-            self.pca_ = (clone(self.pca) if isinstance(self.pca, PCAL2) else PCAL2(d=d)).fit(X)
-        Xp = self.pca_.transform(X)
+            pca = clone(self.pca) if isinstance(self.pca, PCAL2) else PCAL2(d=d)
+            self.pca_ = pca.fit(X)
+        Xp = self.pca_.transform(X.astype(np.float64))  # the embedding is learned in float64
         del X
         self.n_train_features_ = N
         self.truncate_ = self._truncate()
-        if not isinstance(self.embedding, str):
-            est = self.embedding
-            fitted = any(hasattr(est, a) for a in ("projection_", "centroids_", "means_"))
-            self.embedding_ = est if fitted else clone(est).fit(Xp)
-            del Xp
-            return self._fit_rest(images, masks)
-        params = dict(self.embedding_params or {})
-        if e in ("temb", "ffaemb"):
-            params.setdefault("max_samples", self.max_whiten_features)
-            if self.eig_clamp is not None:
-                params.setdefault("eig_clamp", int(self.eig_clamp))
-        if e in ("temb", "ffaemb", "vlad"):
-            params.setdefault("kmeans_max_samples", self.max_train_features)
-        else:
-            params.setdefault("gmm_max_samples", self.max_train_features)
-        n_codes = int(self.n_centroids)
-        if Xp.shape[0] < n_codes and not any(k in params for k in ("centroids", "anchors", "means")):
-            raise ValueError(f"the held-out set has {Xp.shape[0]} masked local features, fewer than "
-                             f"|C|={n_codes}")
-        self.embedding_ = make_embedding(e, d, n_codes, random_state=self.seed, **params).fit(Xp)
+        self.embedding_ = self._fit_embedding(Xp, d)
         del Xp
         return self._fit_rest(images, masks)
 
-    def _check_enough_features(self, N):
-        """Refuse, before any fitting, a held-out set too small for the embedding's whitening.
-
-        The whitening of a ``D``-dim embedding (T-emb, F-FAemb; Sec. 4.2) raises the
-        ``eig_clamp`` smallest eigenvalues of a covariance learned on ``n`` centred samples
-        (rank <= n - 1), so it needs ``n >= D - eig_clamp + 1`` local features, e.g. 8161 for
-        the D = 8064 preset of Table 4.
-        """
-        e = self._emb_name()
-        if not isinstance(self.embedding, str) or e not in ("temb", "ffaemb"):
-            return
-        cls = TriangulationEmbedding if e == "temb" else FFAEmbedding
+    def _fit_embedding(self, Xp, d):
+        """The embedding estimator fitted on the PCA-reduced held-out local features ``Xp``."""
+        if isinstance(self.embedding, Embedding):
+            try:
+                check_is_fitted(self.embedding)
+                return self.embedding
+            except NotFittedError:
+                return clone(self.embedding).fit(Xp)
+        cls = self._emb_class()
+        names = cls._get_param_names()
         params = dict(self.embedding_params or {})
-        clamp = self.eig_clamp if self.eig_clamp is not None else params.get("eig_clamp")
-        if clamp is None:
-            clamp = inspect.signature(cls).parameters["eig_clamp"].default
-        if N < max(self._d(), int(self.n_centroids)):
-            return  # the PCA / codebook checks of fit report this case in their own words
-        n = N if self.max_whiten_features is None else min(N, int(self.max_whiten_features))
-        De = embedding_dim(e, self._d(), self._k())
-        need = De - int(clamp) + 1
-        if n < need:
-            raise ValueError(
-                f"the held-out set has {N} masked local features ({n} used for the whitening); the "
-                f"{e} whitening of D={De} dimensions needs at least {need} (D - eig_clamp + 1). "
-                "Use more held-out images, a smaller D (e.g. from_preset(D=512)), or raise "
-                "max_whiten_features / eig_clamp")
-
-    def set_params(self, **params):
-        """Set parameters (scikit-learn API) and validate them at once.
-
-        ``alpha`` takes effect without refitting, so every change is checked here (a bad value
-        raises and leaves the pipeline unchanged) rather than at the next ``fit``.
-        """
-        old = {k: getattr(self, k) for k in params if hasattr(self, k)}
-        super().set_params(**params)
-        try:
-            self._validate()
-        except Exception:
-            super().set_params(**old)
-            raise
-        return self
+        params.setdefault("codebook_max_samples", self.max_train_features)
+        if cls.whitened:
+            params.setdefault("max_samples", self.max_whiten_features)
+        if self.eig_clamp is not None and "eig_clamp" in names:
+            params.setdefault("eig_clamp", int(self.eig_clamp))
+        n_codes = int(self.n_centroids)
+        if Xp.shape[0] < n_codes and params.get(cls.codebook_param) is None:
+            raise ValueError(f"the held-out set has {Xp.shape[0]} masked local features, fewer than "
+                             f"|C|={n_codes}")
+        return make_embedding(cls, d, n_codes, random_state=self._seed(), **params).fit(Xp)
 
     def _fit_rest(self, images, masks):
         if self.embedding_.n_features_in_ != self.pca_.components_.shape[0]:
@@ -415,88 +363,41 @@ class SelectiveConvPipeline(BaseEstimator):
         self._build_online()
         train = np.stack([self._aggregate_one(im.fmap, m, im.name) for im, m in zip(images, masks)])
         self.train_vectors_ = train
-        self.rotation_ = RotationNormalization(n_components=self.rn_components).fit(train)
-        dt = self._dt
-        self._rot = (np.ascontiguousarray(self.rotation_.rotation_[:, self.truncate_:], dtype=dt),
-                     self.rotation_.mean_.astype(dt))
+        self.rotation_ = RotationNormalization(n_components=self.rn_components,
+                                               truncate=self.truncate_).fit(train)
+        self._online_rotation = self.rotation_.astype(self._dt)
         self.output_dim_ = self.rotation_.rotation_.shape[0] - self.truncate_
         return self
 
     def _build_online(self):
-        """Cast the learned parameters once to the online precision."""
-        dt = np.dtype(self.dtype)
-        self._dt = dt
-        emb = self.embedding_
-        e = self._emb_name()
-        self._pca = (self.pca_.mean_.astype(dt), np.ascontiguousarray(self.pca_.components_.T,
-                                                                      dtype=dt))
-        if e == "temb":
-            self._emb = (emb.centroids_.astype(dt), emb.mean_.astype(dt),
-                         np.ascontiguousarray(emb.projection_.T, dtype=dt))
-        elif e == "ffaemb":
-            self._emb = (emb.anchors_.astype(dt), emb.mean_.astype(dt),
-                         np.ascontiguousarray(emb.projection_.T, dtype=dt), emb.mu)
-        elif e == "vlad":
-            self._emb = (emb.centroids_.astype(dt),)
-        else:
-            self._emb = (emb.means_.astype(dt), emb.covariances_.astype(dt),
-                         emb.priors_.astype(dt), emb.posterior_threshold)
+        """Copies of the fitted PCA and embedding with their arrays in the online precision."""
+        self._dt = np.dtype(self.dtype)
+        self._online_pca = self.pca_.astype(self._dt)
+        self._online_embedding = self.embedding_.astype(self._dt)
 
     # ------------------------------------------------------------------------------ online
-    def _embed(self, Xp):
-        e = self._emb_name()
-        p = self._emb
-        if e == "temb":
-            R = triangulation_residuals(Xp, p[0])
-            R -= p[1]
-            return R @ p[2]
-        if e == "ffaemb":
-            g = ffa_coefficients(Xp, p[0], p[3]).astype(Xp.dtype)
-            Z = ffa_raw_embedding(Xp, p[0], g)
-            Z -= p[1]
-            return Z @ p[2]
-        if e == "vlad":
-            return _vlad_embed(Xp, p[0])
-        return _fv_embed(Xp, *p)
-
-    def _local(self, fmap, mask, name):
-        X = apply_mask(fmap, mask, name).astype(self._dt, copy=False)
-        mean, comp = self._pca
-        return l2_normalize_rows((X - mean) @ comp, copy=False)
-
     def _aggregate_one(self, fmap, mask, name="", details=None):
-        Xp = self._local(fmap, mask, name)
-        E = self._embed(Xp)
+        """Mask -> PCA+L2 -> embedding -> aggregation -> L2 of one map (online precision)."""
+        X = apply_mask(fmap, mask, name).astype(self._dt, copy=False)
+        Xp = self._online_pca.transform(X)
+        E = self._online_embedding.transform(Xp)
         agg = str(self.aggregation).lower()
-        w = None
-        if agg == "democratic":
+        if agg == "democratic":  # the authors L2-normalise each vector before psi_d only
             E = l2_normalize_rows(E, copy=False)
-            w = democratic_weights(E)
-            y = w @ E
-        elif agg == "sum":
-            y = E.sum(axis=0)
-        elif agg == "average":
-            y = E.mean(axis=0)
-        else:
-            y = E.max(axis=0)
-        y = l2_normalize_rows(y[None, :], copy=False)[0]
+        y = l2_normalize_rows(aggregate(E, agg)[None, :], copy=False)[0]
         if details is not None:
+            w = democratic_weights(E) if agg == "democratic" else None
             details.update(local_pca=Xp, embedded=E, weights=w, aggregated=y)
         return y
 
     def _finish(self, Y):
         """Rotation, truncation, power-law and L2 of aggregated vectors ``(m, D_emb)`` at once
         (one product with ``P`` for the whole batch instead of one read of ``P`` per image)."""
-        P, Xm = self._rot
-        V = (np.atleast_2d(Y) - Xm) @ P
-        a = float(self.alpha)
-        if a != 1:
-            V = np.sign(V) * np.abs(V) ** a if a != 0 else np.sign(V)
-        return l2_normalize_rows(V, copy=False)
+        V = self._online_rotation.transform(np.atleast_2d(Y))
+        return l2_normalize_rows(power_law(V, float(self.alpha)), copy=False)
 
     def _check_fitted(self):
-        if not hasattr(self, "rotation_"):
-            raise RuntimeError("SelectiveConvPipeline is not fitted yet: call fit(held_out) first")
+        check_is_fitted(self, "rotation_")
 
     def transform(self, images):
         """Final vectors ``(n, D)`` float32 of ``images`` (a list of ImageFeatures, or one)."""
@@ -540,7 +441,6 @@ class SelectiveConvPipeline(BaseEstimator):
         m = self._mask_of(image)
         info = {"mask": m, "local": apply_mask(image.fmap, m, image.name)}
         y = self._aggregate_one(image.fmap, m, image.name, details=info)
-        P, Xm = self._rot
-        info["rotated"] = (y - Xm) @ P
+        info["rotated"] = self._online_rotation.transform(y[None, :])[0]
         info["final"] = self._finish(y)[0]
         return info

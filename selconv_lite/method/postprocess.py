@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.linalg
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..core.utils import as_float, check_finite, l2_normalize_rows
+from .embeddings import FLOATS, FloatTransformer
+from ..core.utils import l2_normalize_rows
 
 __all__ = ["power_law", "l2_normalize", "RotationNormalization", "truncate"]
 
@@ -49,14 +50,14 @@ def truncate(x, n):
     return x[..., n:]
 
 
-class RotationNormalization(TransformerMixin, BaseEstimator):
+class RotationNormalization(FloatTransformer):
     """Rotation normalisation (Sec. 4.4): the authors' ``learn_rn`` and its per-image use.
 
     ``fit`` learns a PCA of the (L2-normalised) aggregated training vectors with
     ``min(n_components, D)`` components as ``yael_pca`` does (covariance ``Xc'Xc/n`` when
     ``n > D``, Gram matrix otherwise), then completes the eigenvectors to a full rotation:
     ``P = Q`` of ``qr([eigvec, eye(D, D - m)])``. ``transform`` is ``(v - Xm) @ P``, i.e.
-    ``P' (v - Xm)`` per image.
+    ``P' (v - Xm)`` per image, without its first ``truncate`` components.
 
     Parameters
     ----------
@@ -66,6 +67,9 @@ class RotationNormalization(TransformerMixin, BaseEstimator):
         On the Gram path, components with eigenvalue ``<= rank_tol * largest`` are dropped
         before the completion: with ``n <= D`` the centred Gram has rank ``n - 1`` and its last
         eigenvector is rounding noise (the authors keep it; see golden README, file g).
+    truncate : int, default 0
+        Components dropped after the rotation (Sec. 5.2.1: 128 for T-emb, ``d(d+1)`` for
+        F-FAemb): ``transform`` returns ``(v - Xm) @ P[:, truncate:]`` (see :func:`truncate`).
 
     Attributes
     ----------
@@ -74,16 +78,18 @@ class RotationNormalization(TransformerMixin, BaseEstimator):
     (``P``, orthogonal); n_features_in_ : ``D``.
     """
 
-    def __init__(self, n_components=1024, rank_tol=1e-10):
+    _learned = ("mean_", "rotation_")
+
+    def __init__(self, n_components=1024, rank_tol=1e-10, truncate=0):
         self.n_components = n_components
         self.rank_tol = rank_tol
+        self.truncate = truncate
 
     def fit(self, X, y=None):
-        X = as_float(X)
-        check_finite(X, "training image vectors")
+        X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
         n, D = X.shape
-        if n < 2:
-            raise ValueError(f"rotation normalisation needs at least 2 training images, got {n}")
+        if not 0 <= int(self.truncate) < D:
+            raise ValueError(f"truncate={self.truncate} must be in [0, {D}) for {D}-dim vectors")
         m = min(int(self.n_components), D) if self.n_components else D
         mean = X.mean(axis=0)
         Xc = X - mean
@@ -110,7 +116,6 @@ class RotationNormalization(TransformerMixin, BaseEstimator):
         self.eigvec_ = V
         self.eigval_ = np.asarray(w)
         self.rotation_ = self._complete(V, D)
-        self.n_features_in_ = D
         return self
 
     @staticmethod
@@ -139,10 +144,9 @@ class RotationNormalization(TransformerMixin, BaseEstimator):
         return est
 
     def transform(self, X):
-        """``(X - Xm) @ P`` ``(n, D)``: row ``i`` is ``P' (x_i - Xm)``."""
-        if not hasattr(self, "rotation_"):
-            raise RuntimeError("RotationNormalization is not fitted yet: call fit() first")
-        X = as_float(X)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"vectors have dimension {X.shape[1]}, expected {self.n_features_in_}")
-        return (X - self.mean_) @ self.rotation_
+        """``(X - Xm) @ P[:, truncate:]`` ``(n, D - truncate)``: row ``i`` is ``P' (x_i - Xm)``
+        without its first ``truncate`` components, in the precision of ``X`` (float64/float32)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=FLOATS)
+        P = self.rotation_[:, int(self.truncate):]
+        return (X - self.mean_.astype(X.dtype, copy=False)) @ P.astype(X.dtype, copy=False)
