@@ -278,6 +278,45 @@ def test_temporary_files_of_killed_writers_are_removed_on_open(tmp_path):
     assert c2._valid(entry)  # complete entries are untouched
 
 
+_KILLED_WRITER = """
+import sys, time
+import numpy as np
+from selconv_lite.core.types import ImageFeatures
+from selconv_lite.features.cache import FeatureCache
+
+def stuck(fh, **arrays):
+    fh.write(b"PK partial entry")
+    fh.flush()
+    print("writing", flush=True)
+    time.sleep(600)
+
+np.savez_compressed = stuck
+c = FeatureCache(sys.argv[1], max_dim=64, device="cpu")
+f = ImageFeatures(np.ones((2, 3, 4), np.float32), (64, 96), np.zeros((0, 2), np.float32), "x")
+c._write(c.entry_path(sys.argv[2]), f)
+"""
+
+
+def test_sigkill_during_a_write_leaves_no_entry_and_its_temporary_file_is_cleaned(tmp_path):
+    import subprocess
+    import sys
+
+    img = _save(_rgb(40, 30), tmp_path / "ok.png")
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(tmp_path / "cache"), str(img)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "writing"
+    finally:
+        proc.kill()
+        proc.wait()
+    c = cache_mod.FeatureCache(tmp_path / "cache", max_dim=64, device="cpu")
+    entry = c.entry_path(img)
+    assert c.n_stale_removed == 1            # the dead writer's temporary file
+    assert not entry.exists() and not list(entry.parent.glob(".tmp-*"))
+    c.extractor.extract = lambda path, crop=None, name=None: {"pool5": _fake_features(5)}
+    np.testing.assert_array_equal(c.load(img).fmap, _fake_features(5).fmap)  # resumes
+
+
 def test_concurrent_writers_of_one_entry_leave_a_valid_entry(tmp_path):
     caches = [cache_mod.FeatureCache(tmp_path / "cache", max_dim=64, device="cpu") for _ in range(4)]
     img = _save(_rgb(40, 30), tmp_path / "ok.png")
