@@ -58,7 +58,11 @@ TABLE2 = {"fv": (48, 44), "vlad": (64, 66), "temb": (64, 68), "ffaemb": (32, 10)
 
 
 class ZeroFeatureMapWarning(UserWarning):
-    """A feature map is all zero: its vector carries no information about the image."""
+    """A feature map is all zero: its vector carries no information about the image.
+
+    Happens with SIFT descriptors of an image in which no keypoint was detected (one zero
+    descriptor stands in, see :func:`selconv_lite.experiments.tables.sift_features`) and with
+    conv. maps of blank images."""
 
 
 def embedding_dim(embedding, d, n_centroids):
@@ -275,8 +279,11 @@ class SelectiveConvPipeline(BaseEstimator):
         name = getattr(im, "name", "") or ""
         m = compute_mask(self.mask, im, radius=self.sift_radius)  # checks shape and NaN
         if not np.any(im.fmap):
-            warnings.warn(f"feature map of image {name!r} is all zero: its vector carries no "
-                          "information", ZeroFeatureMapWarning, stacklevel=3)
+            warnings.warn(f"feature map of image {name!r} (shape {tuple(np.shape(im.fmap))}) is all "
+                          "zero: no local feature responds (for SIFT descriptors: no keypoint was "
+                          "detected in the image), so its vector is the same as for any other "
+                          "all-zero map and carries no information about the image",
+                          ZeroFeatureMapWarning, stacklevel=3)
         return m
 
     # ------------------------------------------------------------------------------ fit
