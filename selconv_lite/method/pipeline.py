@@ -341,6 +341,48 @@ class SelectiveConvPipeline(BaseEstimator):
         del Xp
         return self._fit_rest(images, masks)
 
+    def _check_enough_features(self, N):
+        """Refuse, before any fitting, a held-out set too small for the embedding's whitening.
+
+        The whitening of a ``D``-dim embedding (T-emb, F-FAemb; Sec. 4.2) raises the
+        ``eig_clamp`` smallest eigenvalues of a covariance learned on ``n`` centred samples
+        (rank <= n - 1), so it needs ``n >= D - eig_clamp + 1`` local features, e.g. 8161 for
+        the D = 8064 preset of Table 4.
+        """
+        cls = self._emb_class()
+        if not isinstance(self.embedding, str) or not getattr(cls, "whitened", False):
+            return
+        params = dict(self.embedding_params or {})
+        clamp = self.eig_clamp if self.eig_clamp is not None else params.get("eig_clamp")
+        if clamp is None:
+            clamp = inspect.signature(cls).parameters["eig_clamp"].default
+        if N < max(self._d(), int(self.n_centroids)):
+            return  # the PCA / codebook checks of fit report this case in their own words
+        n = N if self.max_whiten_features is None else min(N, int(self.max_whiten_features))
+        De = self.embedded_dim()
+        need = De - int(clamp) + 1
+        if n < need:
+            raise ValueError(
+                f"the held-out set has {N} masked local features ({n} used for the whitening); the "
+                f"{cls.name} whitening of D={De} dimensions needs at least {need} (D - eig_clamp + 1). "
+                "Use more held-out images, a smaller D (e.g. from_preset(D=512)), or raise "
+                "max_whiten_features / eig_clamp")
+
+    def set_params(self, **params):
+        """Set parameters (scikit-learn API) and validate them at once.
+
+        ``alpha`` takes effect without refitting, so every change is checked here (a bad value
+        raises and leaves the pipeline unchanged) rather than at the next ``fit``.
+        """
+        old = {k: getattr(self, k) for k in params if hasattr(self, k)}
+        super().set_params(**params)
+        try:
+            self._validate()
+        except Exception:
+            super().set_params(**old)
+            raise
+        return self
+
     def _fit_embedding(self, Xp, d):
         """The embedding estimator fitted on the PCA-reduced held-out local features ``Xp``."""
         if isinstance(self.embedding, Embedding):
