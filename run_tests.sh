@@ -1,9 +1,20 @@
 #!/usr/bin/env bash
 # Set up the environment, then run the whole test suite: unit tests, the browser test of the
-# widget explorer, and nbval on every notebook against its committed outputs.
+# widget explorer, nbval on every notebook against its committed outputs, and the notebooks'
+# measured numbers against their references within stated tolerances.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 bash scripts/setup_env.sh
 bash scripts/setup_browser.sh || echo "[tests] no headless Chromium: the browser test will report it"
 .venv/bin/python -m pytest tests "$@"
-.venv/bin/python -m pytest --nbval notebooks/ --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider
+# nbval: every notebook re-executed (2 threads, headless; notebooks/conftest.py) and its outputs
+# compared with the committed ones, measured floats sanitised out. The notebooks' JSON records
+# go to a fresh folder, whose numbers are then compared with notebooks/reference/ within the
+# tolerances of notebooks/reference/tolerances.toml.
+RECORDS="$(mktemp -d "${TMPDIR:-/tmp}/selconv-records.XXXXXX")"
+trap 'rm -rf "$RECORDS"' EXIT
+nbval_rc=0
+SELCONV_OUTPUT="$RECORDS" .venv/bin/python -m pytest --nbval notebooks/ \
+    --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider || nbval_rc=$?
+SELCONV_RECORDS_DIR="$RECORDS" .venv/bin/python -m pytest tests/notebook_records -p no:cacheprovider
+exit "$nbval_rc"

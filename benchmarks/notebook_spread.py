@@ -8,6 +8,7 @@ It runs the whole notebook series once per setting, each into its own folder::
     python benchmarks/notebook_spread.py --root /tmp/spread run --settings threads1
     python benchmarks/notebook_spread.py --root /tmp/spread table          # the spread table
     python benchmarks/notebook_spread.py --root /tmp/spread check          # records vs references
+    python benchmarks/notebook_spread.py --root /tmp/spread outputs        # what nbval would see
 
 Settings (``SETTINGS``): the reference one (2 threads, the libraries' own kernel choice), 1 thread,
 and two forced instruction sets: ``OPENBLAS_CORETYPE`` for numpy / scipy / scikit-learn (they use
@@ -20,7 +21,9 @@ after feature extraction (PCA, k-means, GMM, whitening, fine-tuning, evaluation)
 ``table`` writes ``spread.md`` / ``spread.json`` into the root: for every record key that moves,
 the largest absolute difference to the reference setting. ``check`` compares every setting's
 records with the committed references and tolerances (the same comparison as the regression
-test) and prints each difference beyond tolerance.
+test) and prints each difference beyond tolerance. ``outputs`` applies nbval's sanitizer
+(``notebooks/nbval_sanitize.cfg``) to the executed copies and prints the output lines that still
+differ from the reference setting, and any output holding a machine path.
 """
 from __future__ import annotations
 
@@ -61,7 +64,7 @@ def snapshot(root: Path) -> Path:
     return snap
 
 
-def run(root: Path, names, cache_dir: Path | None, cold: bool) -> int:
+def run(root: Path, names, cache_dir: Path | None, cold: bool, only=None) -> int:
     rc = 0
     snap = snapshot(root)
     for name in names:
@@ -74,7 +77,7 @@ def run(root: Path, names, cache_dir: Path | None, cold: bool) -> int:
                 env.pop(k, None)
         cmd = ["nice", "-n", "5", sys.executable, "-m", "selconv_lite.teaching.series",
                "--out", str(out), "--cache-dir", str(cache), "--threads", str(threads),
-               "--notebooks", str(snap)]
+               "--notebooks", str(snap)] + (["--only", *only] if only else [])
         print(f"[spread] {name}: {threads} thread(s), {extra or 'default kernels'}, cache {cache}",
               flush=True)
         t0 = time.perf_counter()
@@ -83,6 +86,7 @@ def run(root: Path, names, cache_dir: Path | None, cold: bool) -> int:
               flush=True)
         (out / "setting.json").write_text(json.dumps(
             {"name": name, "threads": threads, "env": extra, "cache": str(cache), "cold": cold,
+             "only": only,
              "exit": r.returncode, "seconds": round(time.perf_counter() - t0, 1)}, indent=1) + "\n")
         rc = rc or r.returncode
     return rc
@@ -108,7 +112,9 @@ def table(root: Path) -> str:
             deltas = {}
             for n in others:
                 rec = _records(root / n).get(nb)
-                v = measured_values(rec).get(key, "missing") if rec else "missing"
+                if rec is None:  # this setting did not run the notebook
+                    continue
+                v = measured_values(rec).get(key, "missing")
                 if isinstance(v0, (int, float)) and isinstance(v, (int, float)) \
                         and not isinstance(v0, bool):
                     deltas[n] = abs(float(v) - float(v0))
@@ -122,12 +128,67 @@ def table(root: Path) -> str:
              "| notebook | key | reference | " + " | ".join(others) + " |",
              "|---|---|---|" + "---|" * len(others)]
     for nb, key, v0, deltas in rows:
-        cells = [("differs" if math.isinf(d) else f"{d:.4g}") for d in deltas.values()]
+        cells = [("not run" if n not in deltas else "differs" if math.isinf(deltas[n])
+                  else f"{deltas[n]:.4g}") for n in others]
         lines.append(f"| {nb} | `{key}` | {v0} | " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"
     (root / "spread.md").write_text(text)
     (root / "spread.json").write_text(json.dumps(data, indent=1) + "\n")
     return text
+
+
+def _output_lines(nb_path: Path) -> list[tuple[int, str]]:
+    """(cell index, line) of every text output of a notebook, skipping nbval-ignored cells."""
+    nb = json.loads(nb_path.read_text())
+    lines = []
+    for i, cell in enumerate(nb["cells"]):
+        if "nbval-ignore-output" in cell.get("metadata", {}).get("tags", []):
+            continue
+        for o in cell.get("outputs", []):
+            text = o.get("text") or o.get("data", {}).get("text/plain") or ""
+            text = "".join(text) if isinstance(text, list) else text
+            lines += [(i, ln) for ln in text.splitlines()]
+    return lines
+
+
+def outputs(root: Path) -> int:
+    """nbval's view of the executed copies: after notebooks/nbval_sanitize.cfg, which output
+    lines still differ from the reference setting, and which outputs hold the root's path."""
+    import re
+
+    from nbval.plugin import get_sanitize_patterns
+
+    rules = [(re.compile(rx), rep) for rx, rep in
+             get_sanitize_patterns((REPO / "notebooks" / "nbval_sanitize.cfg").read_text())]
+
+    def clean(text):
+        for rx, rep in rules:
+            text = rx.sub(rep, text)
+        return text
+
+    bad = 0
+    for name in SETTINGS:
+        folder = root / name / "notebooks"
+        if not folder.is_dir():
+            continue
+        for nb in sorted(folder.glob("[0-9][0-9]_*.ipynb")):
+            mine = _output_lines(nb)
+            leaks = [(i, ln) for i, ln in mine if str(root) in ln or str(Path.home()) + "/" in ln]
+            for i, ln in leaks:
+                print(f"[spread] {name} {nb.name} cell {i}: machine path in output: {ln[:160]}")
+            bad += len(leaks)
+            if name == BASELINE:
+                continue
+            base = _output_lines(root / BASELINE / "notebooks" / nb.name)
+            diff = [(a, b) for a, b in zip(base, mine) if clean(a[1]) != clean(b[1])]
+            if len(base) != len(mine):
+                print(f"[spread] {name} {nb.name}: {len(mine)} output lines, reference {len(base)}")
+                bad += 1
+            for (i, a), (_, b) in diff:
+                print(f"[spread] {name} {nb.name} cell {i}:\n    reference: {a[:150]}\n    {name}: {b[:150]}")
+            bad += len(diff)
+    print(f"[spread] {bad} output difference(s) left after sanitising")
+    return 1 if bad else 0
 
 
 def check(root: Path) -> int:
@@ -137,7 +198,8 @@ def check(root: Path) -> int:
     for name in SETTINGS:
         if not (root / name).is_dir():
             continue
-        problems = compare_folder(root / name, REPO / "notebooks" / "reference")
+        ran = [p.stem for p in (root / name).glob("[0-9][0-9]_*.json")]
+        problems = compare_folder(root / name, REPO / "notebooks" / "reference", notebooks=ran)
         print(f"[spread] {name}: {len(problems)} difference(s) beyond tolerance")
         for p in problems:
             print(f"    {p}")
@@ -155,16 +217,21 @@ def main(argv=None) -> int:
     r.add_argument("--cache-dir", type=Path, default=None,
                    help="the feature cache every setting reads (default: ROOT/cache)")
     r.add_argument("--cold", action="store_true", help="an empty feature cache per setting")
+    r.add_argument("--only", nargs="+", default=None, metavar="PREFIX",
+                   help="run only these notebooks (e.g. 03 04 05)")
     sub.add_parser("table", help="write ROOT/spread.md: which keys move and by how much")
     sub.add_parser("check", help="compare every setting's records with notebooks/reference")
+    sub.add_parser("outputs", help="output lines nbval would still see differ, machine paths")
     args = ap.parse_args(argv)
     root = args.root.resolve()
     root.mkdir(parents=True, exist_ok=True)
     if args.cmd == "run":
-        return run(root, args.settings, args.cache_dir, args.cold)
+        return run(root, args.settings, args.cache_dir, args.cold, args.only)
     if args.cmd == "table":
         print(table(root))
         return 0
+    if args.cmd == "outputs":
+        return outputs(root)
     return check(root)
 
 
