@@ -255,10 +255,19 @@ def test_extract_features_convenience(tmp_path, images):
     assert (tmp_path / "cc").is_dir()
 
 
-def test_progress_bar(store, images, capsys):
+def test_progress_bar(store, images, capsys, monkeypatch):
+    monkeypatch.delenv("SELCONV_HEADLESS", raising=False)
     store.extract_all(images[:2], progress=True)
     err = capsys.readouterr().err
     assert "features (pool5, max_dim=64)" in err and "2/2" in err
+
+
+def test_no_progress_bar_when_headless(store, images, capsys, monkeypatch):
+    """papermill/series/sweep runs set SELCONV_HEADLESS: no bar may be saved in notebook outputs."""
+    monkeypatch.setenv("SELCONV_HEADLESS", "1")
+    s = store.extract_all(images[:2], progress=True)
+    assert s.n_extracted == 2
+    assert "features (pool5" not in capsys.readouterr().err
 
 
 def test_default_cache_dir(tmp_path, monkeypatch):
