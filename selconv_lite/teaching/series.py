@@ -13,7 +13,10 @@ the output folder it writes
 * ``NN_*.json`` and ``figures/`` -- each notebook's key numbers and figures
   (:class:`selconv_lite.teaching.notebook_utils.NotebookRecord`);
 * ``series.json`` -- status and wall time of every notebook plus all their records;
-* ``summary.md`` -- one page with the headline numbers and figures of every notebook.
+* ``summary.md`` -- one page with the headline numbers and figures of every notebook;
+* ``index.html`` -- the landing page (:mod:`selconv_lite.teaching.landing`): the numbers with the
+  paper's values and a reading, links to the tutorial notebooks and the executed copies, the
+  series' cold/warm wall time (``timings.json``) and what to do next.
 
 Every kernel computes with the same fixed number of threads (``--threads``, default env
 ``SELCONV_THREADS`` or 2: torch, OpenMP and the BLAS libraries, see
@@ -47,6 +50,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from .landing import write_landing
 from .notebook_utils import (CACHE_ENV, HEADLESS_ENV, OUTPUT_ENV, find_repo_root, load_record,
                              thread_environment)
 
@@ -204,6 +208,15 @@ def execute(notebook: Path, executed: Path, output_dir: Path, parameters: Mappin
 # --------------------------------------------------------------------------------------------
 # summary page
 # --------------------------------------------------------------------------------------------
+def feature_cache_is_empty(cache_dir: str | os.PathLike | None = None) -> bool:
+    """True if the feature cache (``cache_dir`` or the cache module's default) holds no entry:
+    a run starting from it is *cold* (every feature extracted), otherwise *warm*."""
+    from ..features.cache import default_cache_dir
+
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return next(root.glob("features-v*/*/*/*/*.npz"), None) is None
+
+
 def _md_value(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4g}" if abs(v) < 1e4 else f"{v:.0f}"
@@ -266,6 +279,7 @@ def run_series(out: str | os.PathLike = "outputs", notebooks_dir: str | os.PathL
     n_threads = thread_environment(threads)["SELCONV_THREADS"]
     echo(f"[series] {len(nbs)} notebook(s), {n_threads} thread(s) per kernel"
          + (", executed in place" if in_place else "") + f"; records into {out}")
+    cold = feature_cache_is_empty(cache_dir)
     results: list[RunResult] = []
     t_start = time.perf_counter()
     for i, nb in enumerate(nbs, 1):
@@ -288,6 +302,10 @@ def run_series(out: str | os.PathLike = "outputs", notebooks_dir: str | os.PathL
         {"notebooks": [asdict(r) for r in results],
          "total_seconds": round(sum(r.seconds for r in results), 1)}, indent=1) + "\n")
     (out / "summary.md").write_text(render_summary(results, out) + "\n")
+    if not in_place:
+        nb_dir = Path(notebooks_dir or default_notebooks_dir())
+        write_landing(results, out, nb_dir.parent,
+                      cold=cold if only is None else None, notebooks_dir=nb_dir)
     return results
 
 
@@ -330,6 +348,8 @@ def main(argv: Iterable[str] | None = None) -> int:
           + (" (in place)" if args.in_place else ""))
     print(f"[series] results (JSON):     {out}/NN_*.json, {out / 'series.json'}")
     print(f"[series] summary:            {out / 'summary.md'}")
+    if not args.in_place:
+        print(f"[series] landing page:       {out / 'index.html'} (open it in a browser)")
     if args.update_references:
         if failed:
             print("[series] references NOT updated: a notebook failed", file=sys.stderr)
