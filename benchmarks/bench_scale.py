@@ -47,7 +47,25 @@ def rss_mb() -> float:
 
 
 def peak_rss_mb() -> float:
+    """Peak resident memory (VmHWM, MB) since the start or the last :func:`reset_peak_rss`."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_peak_rss() -> bool:
+    """Reset the peak (Linux: ``5`` into /proc/self/clear_refs); False if not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
 
 
 # ------------------------------------------------------------------------------- engine
@@ -59,7 +77,7 @@ def bench_engine(n_images, max_dim, workers):
 
     ds = load_dataset("default")
     fx = FeatureExtractor(max_dim=max_dim, sift=False, device="cpu", num_threads=1)
-    train = [fx.extract(p)["pool5"] for p in ds.train_images[:12]]
+    train = [fx.extract(p)["pool5"] for p in ds.train_images[:6]]
     pipe = SelectiveConvPipeline(mask="max", embedding="temb", d=32, n_centroids=20,
                                  rn_components=64).fit(train)
     paths = ds.images[:n_images]
@@ -76,14 +94,19 @@ def bench_engine(n_images, max_dim, workers):
         t = time.perf_counter()
         X2 = eng.encode(pipe, fx, paths, chunk=1)
         t_eng = time.perf_counter() - t
+    t = time.perf_counter()
+    serial_encode(pipe, fx, paths)  # again, after the engine: shows how much the load drifted
+    t_serial2 = time.perf_counter() - t
     same = bool(np.array_equal(X1, X2))
     r = {"images": n_images, "max_dim": max_dim, "serial_img_s": n_images / t_serial,
          "engine_workers": workers, "engine_img_s": n_images / t_eng,
          "ratio": t_serial / t_eng, "cluster_start_s": t_start, "warmup_s": t_warm,
-         "serial_s_per_img": t_serial / n_images, "equal_to_serial": same}
+         "serial_s_per_img": t_serial / n_images, "serial_again_img_s": n_images / t_serial2,
+         "equal_to_serial": same}
     print(f"[engine] {n_images} images at {max_dim} px (extract + encode, 1 torch thread per "
           f"process): serial {r['serial_img_s']:.3f} img/s ({r['serial_s_per_img']:.2f} s/img); "
-          f"Dask {workers} workers {r['engine_img_s']:.3f} img/s; ratio {r['ratio']:.2f}x; "
+          f"Dask {workers} workers {r['engine_img_s']:.3f} img/s; ratio {r['ratio']:.2f}x; serial "
+          f"again after the engine {r['serial_again_img_s']:.3f} img/s; "
           f"cluster start {t_start:.1f} s, worker warm-up {t_warm:.1f} s; vectors equal to "
           f"serial: {same}")
     return r
@@ -181,10 +204,12 @@ def _stream_child(n, max_dim, out):
     pipe = SelectiveConvPipeline(mask="max", embedding="vlad", d=16, n_centroids=8,
                                  rn_components=64).fit(train)
     paths = [ds.images[i % len(ds.images)] for i in range(n)]
-    before = peak_rss_mb()
+    before = peak_rss_mb()  # model loading and fitting
+    reset = reset_peak_rss()  # from here on: the streaming alone
     t = time.perf_counter()
     StreamEncoder(pipe, fx, out, shard_size=16).run(paths, ids=[f"img{i:07d}" for i in range(n)])
-    print(json.dumps({"n": n, "peak_before_MB": before, "peak_MB": peak_rss_mb(),
+    print(json.dumps({"n": n, "peak_setup_MB": before, "peak_MB": peak_rss_mb(),
+                      "peak_reset": reset, "rss_end_MB": rss_mb(),
                       "s_per_img": (time.perf_counter() - t) / n}))
 
 
@@ -196,9 +221,11 @@ def bench_stream(n, max_dim):
                                  capture_output=True, text=True, check=True)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     a, b = rows
-    print(f"[stream] peak RSS streaming {a['n']} images: {a['peak_MB']:.0f} MB; {b['n']} images: "
-          f"{b['peak_MB']:.0f} MB (growth {b['peak_MB'] - a['peak_MB']:+.0f} MB for 4x the images; "
-          f"{max_dim} px, {a['s_per_img']:.2f} s/img)")
+    what = "while streaming (peak reset after set-up)" if a["peak_reset"] else "of the process"
+    print(f"[stream] peak RSS {what}: {a['n']} images {a['peak_MB']:.0f} MB; {b['n']} images "
+          f"{b['peak_MB']:.0f} MB (growth {b['peak_MB'] - a['peak_MB']:+.0f} MB for 4x the images); "
+          f"set-up (weights, fit) peak {a['peak_setup_MB']:.0f} MB; {max_dim} px, "
+          f"{b['s_per_img']:.2f} s/img")
     return rows
 
 
