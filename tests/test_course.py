@@ -108,6 +108,30 @@ def test_source_notebooks_are_up_to_date_with_their_cells():
         assert (COURSE / "source" / name / "course_data.npz").stat().st_size < 2_000_000
 
 
+def test_course_data_files_are_consistent():
+    import numpy as np
+
+    data = {name: np.load(COURSE / "source" / name / "course_data.npz") for name in ASSIGNMENTS}
+    a1, a2, a3 = (data[n] for n in ASSIGNMENTS)
+    for z in data.values():
+        nq, nb = int(z["n_queries"]), len(z["db_names"])
+        assert nq >= 4
+        for j in range(nq):
+            ok, junk = z[f"gnd_ok_{j}"], z[f"gnd_junk_{j}"]
+            assert ok.size and ok.min() >= 0 and ok.max() < nb and not set(ok) & set(junk)
+    for prefix in ("query", "db", "train"):
+        shapes = a1[f"{prefix}_shapes"]
+        assert (shapes[:, 2] == 512).all() and a1[f"{prefix}_maps"].size == np.prod(shapes, axis=1).sum()
+        assert a1[f"{prefix}_kp"].shape == (a1[f"{prefix}_kp_counts"].sum(), 2)
+        # the MAX mask keeps at most one location per channel and at least one per image
+        counts = a2[f"{prefix}_counts"]
+        assert (counts >= 1).all() and (counts <= np.prod(shapes[:, :2], axis=1)).all()
+        assert a2[f"{prefix}_local"].shape == (counts.sum(), 512)
+        v = a3[f"{prefix}_vectors"]
+        assert np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)  # aggregated, then L2
+    assert len(a3["train_labels"]) == len(a3["train_vectors"])
+
+
 def test_every_task_is_graded_with_visible_and_hidden_tests():
     for name in ASSIGNMENTS:
         nb = nbformat.read(COURSE / "source" / name / f"{name}.ipynb", as_version=4)
