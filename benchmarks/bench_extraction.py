@@ -17,6 +17,12 @@ and the ratios to ``bare`` (goal: overhead <= 10 %). Runs are interleaved and th
 Usage::
 
     python benchmarks/bench_extraction.py [--sizes 256 512 1024] [--repeats 3] [--device cpu] [--threads N]
+    python benchmarks/bench_extraction.py --compare [--compare-dim 1024] [--images 3] [--batch-size 1] [--prefetch 2]
+
+``--compare`` prints images/s at ``--compare-dim`` of the reference path (``fast=False``:
+``FeatureExtractor.extract`` one image after the other) and of the fast path (``fast=True``:
+``FeatureExtractor.extract_many``, preparation and SIFT overlapping the forward pass), their
+ratio, the load average, and the largest absolute difference between the two paths' maps.
 """
 from __future__ import annotations
 
@@ -32,6 +38,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from selconv_lite.features.backbone import default_device
 from selconv_lite.features.cache import FeatureCache
 from selconv_lite.features.extraction import FeatureExtractor
 
@@ -82,9 +89,18 @@ def main(argv=None):
     ap.add_argument("--device", default=None, help="default: cuda if available, else cpu")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch.set_num_threads (default: PyTorch's choice, one per physical core)")
+    ap.add_argument("--compare", action="store_true",
+                    help="only compare the reference path (fast=False) with extract_many (fast=True)")
+    ap.add_argument("--compare-dim", type=int, default=1024)
+    ap.add_argument("--images", type=int, default=3, help="images per timed run of --compare")
+    ap.add_argument("--batch-size", type=int, default=1)
+    ap.add_argument("--prefetch", type=int, default=2)
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.compare:
+        _print_compare(args)
+        return
 
     tmp = Path(tempfile.mkdtemp(prefix="selconv-bench-"))
     img_path = _test_image(tmp / "photo.jpg")
@@ -131,6 +147,72 @@ def main(argv=None):
 
 def _nosync():
     pass
+
+
+def _photos(tmp: Path, n: int, max_dim: int) -> list[Path]:
+    """``n`` different photos of one size (crops of the test photo shifted by 8 px each)."""
+    src = Image.open(_test_image(tmp / "src.jpg"))
+    w, h = src.size
+    out = []
+    for k in range(n):
+        p = tmp / f"photo_{max_dim}_{k}.jpg"
+        src.crop((8 * k, 0, w - 8 * (n - k), h)).save(p, quality=92)
+        out.append(p)
+    return out
+
+
+def compare(max_dim=1024, n_images=3, repeats=2, device=None, batch_size=1, prefetch=2):
+    """Images/s of the reference path (``extract`` one image at a time) and of the fast path.
+
+    ``fast=False``: ``[fx.extract(p) for p in paths]`` -- each image decoded, resized, forwarded
+    and SIFT-detected in turn. ``fast=True``: ``fx.extract_many(paths, batch_size, prefetch)`` --
+    preparation and SIFT of the next images overlap the forward pass, equal-size images may be
+    batched. Returns a dict with images/s (wall, best repeat), CPU s/image (median) of both paths
+    and the largest absolute difference between their feature maps.
+    """
+    tmp = Path(tempfile.mkdtemp(prefix="selconv-bench-"))
+    paths = _photos(tmp, n_images, max_dim)
+    fx = FeatureExtractor(layers=("pool5",), max_dim=max_dim, device=device)
+    d = default_device(device)
+    sync = torch.cuda.synchronize if d.type == "cuda" else _nosync
+    fx.extract(paths[0])  # warm-up (weights, allocator)
+
+    def run(fast):
+        if fast:
+            return list(fx.extract_many(paths, batch_size=batch_size, prefetch=prefetch))
+        return [fx.extract(p) for p in paths]
+
+    res = {False: [], True: []}
+    outs = {}
+    for _ in range(repeats):
+        for fast in (False, True):  # interleaved: both see the same load
+            c, t = time.process_time(), time.perf_counter()
+            outs[fast] = run(fast)
+            sync()
+            res[fast].append((time.perf_counter() - t, time.process_time() - c))
+    diff = max(float(np.abs(a["pool5"].fmap - b["pool5"].fmap).max()) for a, b in zip(outs[False], outs[True]))
+    same_kps = all(np.array_equal(a["pool5"].keypoints, b["pool5"].keypoints) for a, b in zip(outs[False], outs[True]))
+    summary = {}
+    for fast in (False, True):
+        wall = min(w for w, _ in res[fast])
+        summary[fast] = {"img_per_s": n_images / wall, "cpu_s_per_img": statistics.median(c for _, c in res[fast]) / n_images}
+    return {"paths": paths, "hw": outs[False][0]["pool5"].image_hw, "ref": summary[False],
+            "fast": summary[True], "max_abs_diff": diff, "same_keypoints": same_kps}
+
+
+def _print_compare(args):
+    r = compare(args.compare_dim, args.images, args.repeats, args.device, args.batch_size, args.prefetch)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    h, w = r["hw"]
+    print(f"max_dim {args.compare_dim} ({w}x{h}), {args.images} images, {args.repeats} repeats, "
+          f"{torch.get_num_threads()} torch threads, load average {load:.1f} on {os.cpu_count()} CPUs")
+    for key, label in (("ref", "fast=False (extract, one by one)"),
+                       ("fast", f"fast=True  (extract_many, batch {args.batch_size}, prefetch {args.prefetch})")):
+        print(f"  {label:<52} {r[key]['img_per_s']:.3f} images/s (wall)  {r[key]['cpu_s_per_img']:.2f} CPU s/image")
+    print(f"  ratio fast/ref: {r['fast']['img_per_s'] / r['ref']['img_per_s']:.3f} (images/s, wall), "
+          f"{r['ref']['cpu_s_per_img'] / r['fast']['cpu_s_per_img']:.3f} (CPU)")
+    print(f"  max abs difference of the pool5 maps: {r['max_abs_diff']:.3g}; "
+          f"keypoints identical: {r['same_keypoints']}")
 
 
 if __name__ == "__main__":
