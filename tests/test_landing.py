@@ -49,6 +49,9 @@ def test_fixture_series_writes_a_landing_page(tmp_path, capsys):
     # no absolute path of this machine anywhere on the page
     assert str(tmp_path) not in text and str(Path.cwd()) not in text
     links = [h for h in _links(page) if not h.startswith("#")]  # in-page heading anchors aside
+    lab = [h for h in links if "lab/tree/" in h]  # JupyterLab routes, not files
+    assert "../../lab/tree/notebooks/01_alpha.ipynb" in lab and len(lab) == 3
+    links = [h for h in links if h not in lab]
     assert links and all(not re.match(r"^(/|[a-z]+:)", h) for h in links), links
     assert "../notebooks/01_alpha.ipynb" in links and "notebooks/01_alpha.ipynb" in links
     for h in links:  # every relative link resolves to an existing file
@@ -150,3 +153,11 @@ def test_feature_cache_state(tmp_path, cold):
         entry.parent.mkdir(parents=True)
         entry.write_bytes(b"")
     assert series.feature_cache_is_empty(tmp_path) is cold
+
+
+def test_lab_link(tmp_path):
+    repo = tmp_path
+    nb = repo / "notebooks" / "01_a.ipynb"
+    assert landing.lab_link(nb, repo / "outputs", repo) == "../../lab/tree/notebooks/01_a.ipynb"
+    assert landing.lab_link(nb, repo / "runs" / "x", repo) == "../../../lab/tree/notebooks/01_a.ipynb"
+    assert landing.lab_link(nb, tmp_path.parent / "elsewhere", repo) is None

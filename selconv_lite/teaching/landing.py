@@ -29,7 +29,7 @@ from typing import Any, Mapping, Sequence
 
 from ..experiments import published
 
-__all__ = ["normalise_names", "paper_value", "reading", "headline_rows", "record_timing",
+__all__ = ["normalise_names", "paper_value", "reading", "headline_rows", "record_timing", "lab_link",
            "render_landing_markdown", "render_html", "write_landing", "TIMINGS_FILE"]
 
 #: Run history (cold/warm wall times) kept next to the page.
@@ -201,6 +201,21 @@ def _rel(target: Path, start: Path) -> str:
     return Path(os.path.relpath(Path(target).resolve(), Path(start).resolve())).as_posix()
 
 
+def lab_link(target: Path, out: Path, repo: Path) -> str | None:
+    """Relative URL that opens ``target`` in JupyterLab from ``out/index.html``, or None.
+
+    A JupyterLab server started in ``repo`` serves the page at ``<base>/files/<out>/index.html``
+    and opens a notebook at ``<base>/lab/tree/<path>``; the link climbs from the first to the
+    second. None when ``out`` or ``target`` lies outside ``repo``.
+    """
+    try:
+        depth = len(Path(out).resolve().relative_to(Path(repo).resolve()).parts)
+        rel = Path(target).resolve().relative_to(Path(repo).resolve()).as_posix()
+    except ValueError:
+        return None
+    return "../" * (depth + 1) + "lab/tree/" + rel
+
+
 def _get(r, key, default=None):
     return r.get(key, default) if isinstance(r, Mapping) else getattr(r, key, default)
 
@@ -276,12 +291,19 @@ def render_landing_markdown(results: Sequence, out: Path, repo: Path | None = No
              "larger data set: compare the direction of an effect, not the numbers.", ""]
     # ---- notebooks
     lines += ["## The notebooks", "",
+              "Work in the tutorial notebooks; the executed copies show what this run computed. "
+              "In JupyterLab (started in the checkout's root), right-click `index.html` in the "
+              "file browser and choose *Open in New Browser Tab*: the *in JupyterLab* links then "
+              "open a notebook in JupyterLab, ready to run.", "",
               "| notebook | to work in | to read (executed by this run) | status | time (s) |",
               "|---|---|---|---|---|"]
     for r in results:
         name, status = _get(r, "name"), _get(r, "status")
         tutorial = nb_dir / f"{name}.ipynb"
         work = f"[{name}.ipynb]({_rel(tutorial, out)})" if tutorial.is_file() else "–"
+        lab = lab_link(tutorial, out, repo) if tutorial.is_file() else None
+        if lab:
+            work += f" ([in JupyterLab]({lab}))"
         executed = Path(_get(r, "executed", ""))
         read = f"[executed copy]({_rel(executed, out)})" if executed.is_file() else "–"
         st = "ok" if status == "ok" else f"**{status}**: {_cell(_get(r, 'error', ''))}"
