@@ -81,22 +81,29 @@ def test_cold_and_warm_runs_are_both_shown(tmp_path):
     out = tmp_path / "outputs"
     out.mkdir()
     r1 = [_result("01_a", 600.0, {"x": 1.0}), _result("02_b", 300.0, {"y": 2.0})]
-    landing.write_landing(r1, out, repo=tmp_path, cold=True)
+    landing.write_landing(r1, out, repo=tmp_path, cache_entries=(0, 40))
     r2 = [_result("01_a", 60.0, {"x": 1.0}), _result("02_b", 30.0, {"y": 2.0})]
-    page = landing.write_landing(r2, out, repo=tmp_path, cold=False)
+    page = landing.write_landing(r2, out, repo=tmp_path, cache_entries=(40, 40))
     text = page.read_text(encoding="utf-8")
     assert re.search(r"Last <strong>cold</strong> run \([^)]*\): 900 s \(15\.0 min\)", text)
     assert re.search(r"Last <strong>warm</strong> run \([^)]*\): 90 s \(1\.5 min\)", text)
     # a failed run never becomes the shown cold/warm figure
     r3 = [_result("01_a", 5.0, {}), _result("02_b", 1.0, {}, status="failed")]
-    text = landing.write_landing(r3, out, repo=tmp_path, cold=False).read_text(encoding="utf-8")
+    text = landing.write_landing(r3, out, repo=tmp_path, cache_entries=(40, 40)).read_text(encoding="utf-8")
     assert re.search(r"Last <strong>warm</strong> run \([^)]*\): 90 s", text)
-    assert "This run: 6 s" in text
+    assert "This run: 6 s" in text and "it added 0 entries to the feature cache" in text
+
+
+def test_run_kind():
+    assert landing.run_kind((0, 120)) == "cold"
+    assert landing.run_kind((120, 120)) == "warm"
+    assert landing.run_kind((120, 180)) is None  # partly extracted: neither
+    assert landing.run_kind(None) is None
 
 
 def test_corrupt_timings_file_is_replaced(tmp_path):
     (tmp_path / landing.TIMINGS_FILE).write_text("{not json")
-    landing.write_landing([_result("01_a", 3.0, {})], tmp_path, repo=tmp_path, cold=True)
+    landing.write_landing([_result("01_a", 3.0, {})], tmp_path, repo=tmp_path, cache_entries=(0, 0))
     runs = json.loads((tmp_path / landing.TIMINGS_FILE).read_text())["runs"]
     assert len(runs) == 1 and runs[0]["total_seconds"] == 3.0
 
@@ -141,7 +148,7 @@ def test_readings_are_computed_from_the_numbers():
 
 def test_values_are_escaped(tmp_path):
     page = landing.write_landing([_result("01_a", 1.0, {"<script>x</script>": "a|b"})], tmp_path,
-                                 repo=tmp_path, cold=None)
+                                 repo=tmp_path)
     text = page.read_text(encoding="utf-8")
     assert "<script>" not in text and "&lt;script&gt;" in text
 
@@ -153,6 +160,7 @@ def test_feature_cache_state(tmp_path, cold):
         entry.parent.mkdir(parents=True)
         entry.write_bytes(b"")
     assert series.feature_cache_is_empty(tmp_path) is cold
+    assert series.feature_cache_entries(tmp_path) == (0 if cold else 1)
 
 
 def test_lab_link(tmp_path):

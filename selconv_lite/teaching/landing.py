@@ -11,8 +11,8 @@ opens first:
   run (e.g. "QE lowers mAP by 0.041 (0.864 -> 0.822)");
 * links to the tutorial notebooks in ``notebooks/`` (to work in) and to the executed copies
   (to read), all relative to the page;
-* the wall time of the series, for the last run with an empty feature cache (cold) and the
-  last run with a filled one (warm), kept in ``timings.json`` next to the page;
+* the wall time of the series, for the last run that started from an empty feature cache (cold)
+  and the last one that extracted nothing (warm), kept in ``timings.json`` next to the page;
 * what to do next.
 
 The page is markdown rendered to HTML with nbconvert's markdown filter (mistune).
@@ -29,7 +29,7 @@ from typing import Any, Mapping, Sequence
 
 from ..experiments import published
 
-__all__ = ["normalise_names", "paper_value", "reading", "headline_rows", "record_timing", "lab_link",
+__all__ = ["normalise_names", "paper_value", "reading", "headline_rows", "record_timing", "run_kind", "lab_link",
            "render_landing_markdown", "render_html", "write_landing", "TIMINGS_FILE"]
 
 #: Run history (cold/warm wall times) kept next to the page.
@@ -220,12 +220,23 @@ def _get(r, key, default=None):
     return r.get(key, default) if isinstance(r, Mapping) else getattr(r, key, default)
 
 
-def record_timing(out: Path, results: Sequence, cold: bool | None) -> dict:
-    """Append this run to ``out/timings.json``; returns ``{"cold": run or None, "warm": run or None}``.
+def run_kind(cache_entries: tuple[int, int] | None) -> str | None:
+    """``"cold"`` if the feature cache was empty at the start, ``"warm"`` if the run added no
+    entry to it, else None (partly extracted, or unknown)."""
+    if cache_entries is None:
+        return None
+    before, after = (int(v) for v in cache_entries)
+    return "cold" if before == 0 else ("warm" if after == before else None)
 
-    A run is ``{"finished", "total_seconds", "notebooks": {name: seconds}, "all_ok"}``; only runs
-    of the whole series where every notebook succeeded count, the last one of each kind is shown.
-    ``cold=None`` (unknown cache state) records the run without a kind.
+
+def record_timing(out: Path, results: Sequence, cache_entries: tuple[int, int] | None = None,
+                  whole_series: bool = True) -> dict:
+    """Append this run to ``out/timings.json``; returns ``{"cold": run or None, "warm": run or None,
+    "this": run}``.
+
+    A run is ``{"finished", "kind", "entries_added", "total_seconds", "notebooks": {name:
+    seconds}, "all_ok"}`` (kind: :func:`run_kind`, None unless ``whole_series``); the last cold
+    and warm runs of the same notebooks where every notebook succeeded are returned.
     """
     path = Path(out) / TIMINGS_FILE
     try:
@@ -235,7 +246,8 @@ def record_timing(out: Path, results: Sequence, cold: bool | None) -> dict:
     except (OSError, ValueError, KeyError, TypeError):
         runs = []
     run = {"finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-           "kind": None if cold is None else ("cold" if cold else "warm"),
+           "kind": run_kind(cache_entries) if whole_series else None,
+           "entries_added": None if cache_entries is None else int(cache_entries[1]) - int(cache_entries[0]),
            "total_seconds": round(sum(float(_get(r, "seconds", 0.0)) for r in results), 1),
            "notebooks": {_get(r, "name"): _get(r, "seconds") for r in results},
            "all_ok": all(_get(r, "status") == "ok" for r in results)}
@@ -247,6 +259,7 @@ def record_timing(out: Path, results: Sequence, cold: bool | None) -> dict:
         same = [r for r in runs if isinstance(r, dict) and r.get("kind") == kind and r.get("all_ok")
                 and set(r.get("notebooks", {})) == names]
         last[kind] = same[-1] if same else None
+    last["this"] = run
     return last
 
 
@@ -309,9 +322,11 @@ def render_landing_markdown(results: Sequence, out: Path, repo: Path | None = No
         st = "ok" if status == "ok" else f"**{status}**: {_cell(_get(r, 'error', ''))}"
         lines.append(f"| {name} | {work} | {read} | {st} | {float(_get(r, 'seconds', 0)):.1f} |")
     total = sum(float(_get(r, "seconds", 0.0)) for r in results)
-    lines += ["", f"This run: {total:.0f} s ({total / 60:.1f} min) for {len(results)} notebook(s).", ""]
     timing = timing or {}
-    for kind, what in (("cold", "empty feature cache: every image's features extracted"),
+    added = (timing.get("this") or {}).get("entries_added")
+    lines += ["", f"This run: {total:.0f} s ({total / 60:.1f} min) for {len(results)} notebook(s)"
+              + ("." if added is None else f"; it added {added} entries to the feature cache."), ""]
+    for kind, what in (("cold", "from an empty feature cache: every feature extracted"),
                        ("warm", "features read from the cache")):
         t = timing.get(kind)
         if t:
@@ -356,7 +371,8 @@ def render_html(markdown_text: str, title: str = "selconv_lite: the notebook ser
 
 
 def write_landing(results: Sequence, out: str | os.PathLike, repo: str | os.PathLike | None = None,
-                  cold: bool | None = None, notebooks_dir: str | os.PathLike | None = None) -> Path:
+                  cache_entries: tuple[int, int] | None = None, whole_series: bool = True,
+                  notebooks_dir: str | os.PathLike | None = None) -> Path:
     """Write ``out/index.html`` (and record the run in ``out/timings.json``); returns its path.
 
     Parameters
@@ -367,13 +383,16 @@ def write_landing(results: Sequence, out: str | os.PathLike, repo: str | os.Path
         The series' output folder.
     repo : path, optional
         The checkout holding ``notebooks/`` and ``docs/`` (default: the parent of ``out``).
-    cold : bool, optional
-        True if the feature cache was empty when the run started, False if not, None if unknown.
+    cache_entries : (int, int), optional
+        Entries in the feature cache before and after the run (cold: none before; warm: none
+        added), None if unknown.
+    whole_series : bool
+        False when only some notebooks ran (the run is then neither cold nor warm).
     notebooks_dir : path, optional
         The tutorial notebooks (default: ``repo/notebooks``).
     """
     out = Path(out)
-    timing = record_timing(out, results, cold)
+    timing = record_timing(out, results, cache_entries, whole_series)
     md = render_landing_markdown(results, out, repo, timing, notebooks_dir=notebooks_dir)
     page = out / "index.html"
     page.write_text(render_html(md), encoding="utf-8")

@@ -214,7 +214,18 @@ def feature_cache_is_empty(cache_dir: str | os.PathLike | None = None) -> bool:
     from ..features.cache import default_cache_dir
 
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    return next(root.glob("features-v*/*/*/*/*.npz"), None) is None
+    return next(root.glob(_CACHE_ENTRIES), None) is None
+
+
+_CACHE_ENTRIES = "features-v*/*/*/*/*.npz"
+
+
+def feature_cache_entries(cache_dir: str | os.PathLike | None = None) -> int:
+    """Number of entries in the feature cache (``cache_dir`` or the cache module's default)."""
+    from ..features.cache import default_cache_dir
+
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return sum(1 for _ in root.glob(_CACHE_ENTRIES))
 
 
 def _md_value(v: Any) -> str:
@@ -279,7 +290,7 @@ def run_series(out: str | os.PathLike = "outputs", notebooks_dir: str | os.PathL
     n_threads = thread_environment(threads)["SELCONV_THREADS"]
     echo(f"[series] {len(nbs)} notebook(s), {n_threads} thread(s) per kernel"
          + (", executed in place" if in_place else "") + f"; records into {out}")
-    cold = feature_cache_is_empty(cache_dir)
+    entries_before = feature_cache_entries(cache_dir)
     results: list[RunResult] = []
     t_start = time.perf_counter()
     for i, nb in enumerate(nbs, 1):
@@ -305,7 +316,8 @@ def run_series(out: str | os.PathLike = "outputs", notebooks_dir: str | os.PathL
     if not in_place:
         nb_dir = Path(notebooks_dir or default_notebooks_dir())
         write_landing(results, out, nb_dir.parent,
-                      cold=cold if only is None else None, notebooks_dir=nb_dir)
+                      cache_entries=(entries_before, feature_cache_entries(cache_dir)),
+                      whole_series=only is None, notebooks_dir=nb_dir)
     return results
 
 
