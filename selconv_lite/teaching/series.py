@@ -360,8 +360,6 @@ def main(argv: Iterable[str] | None = None) -> int:
           + (" (in place)" if args.in_place else ""))
     print(f"[series] results (JSON):     {out}/NN_*.json, {out / 'series.json'}")
     print(f"[series] summary:            {out / 'summary.md'}")
-    if not args.in_place:
-        print(f"[series] landing page:       {out / 'index.html'} (open it in a browser)")
     if args.update_references:
         if failed:
             print("[series] references NOT updated: a notebook failed", file=sys.stderr)
@@ -372,6 +370,8 @@ def main(argv: Iterable[str] | None = None) -> int:
             written = update_references([r.record for r in results], ref_dir)
             print(f"[series] references:         {len(written)} file(s) rewritten in {ref_dir}")
     print(f"[series] total time {time.perf_counter() - t0:.0f} s")
+    if not args.in_place:
+        print(f"[series] landing page:       {out / 'index.html'} (open it in a browser)")
     return 1 if failed else 0
 
 
