@@ -133,8 +133,11 @@ class SearchIndex:
             # index's own float32 storage (no second copy of the database)
             self._db = db if db.dtype != np.float32 else faiss.rev_swig_ptr(
                 self._index.get_xb(), self.nb * self.dim).reshape(self.nb, self.dim)
-            self._norm_max = float(np.sqrt(np.max(np.einsum("ij,ij->i", self._db, self._db,
-                                                            dtype=np.float64))))
+            # largest norm, in blocks (no float64 copy of the database); +0.1 % covers the
+            # float32 rounding of the norms themselves
+            self._norm_max = 1.001 * float(np.sqrt(max(
+                float(np.einsum("ij,ij->i", self._db[a:a + 65536], self._db[a:a + 65536]).max())
+                for a in range(0, self.nb, 65536))))
             return
         self._build_compressed(faiss, x32, train, int(m), int(nbits), int(nlist), bool(opq),
                                int(max_train))
