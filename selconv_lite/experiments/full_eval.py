@@ -351,29 +351,22 @@ def run_table3(ds, feats: Mapping[str, list], D: int = 1024, masks=("max", "sum"
                seed: int = 0, alpha: float = 0.5, progress=None) -> ResultTable:
     """Table 3 (Sec. 5.2.1): mAP of the six embedding + aggregation frameworks with each mask.
 
-    PCA and the embedding are learned once per (mask, embedding) and shared by its aggregations
-    (as :func:`selconv_lite.experiments.tables.table3`); each framework's rotation normalisation is its
-    own. Rows: frameworks; columns: masks.
+    :func:`selconv_lite.experiments.tables.table3` at the ``(d, |C|)`` of :data:`TABLE3_CONFIGS`
+    for ``D`` (PCA and the embedding are learned once per (mask, embedding) and shared by its
+    aggregations; each framework's rotation normalisation is its own), scored by
+    :func:`fit_evaluate_model` (chunked encoding of lazy maps). Rows: frameworks; columns: masks.
     """
-    from .tables import FRAMEWORKS
+    from .tables import FRAMEWORKS, table3
 
     if int(D) not in TABLE3_CONFIGS:
         raise ValueError(f"no Table 3 configuration for D={D}; choose one of {sorted(TABLE3_CONFIGS)}")
-    configs = TABLE3_CONFIGS[int(D)]
-    res: dict = {label: {} for label, _, _ in FRAMEWORKS}
-    fitted: dict = {}
-    for mask in masks:
-        for label, emb, agg in FRAMEWORKS:
-            d, k = configs[emb]
-            kw = dict(mask=mask, embedding=emb, aggregation=agg, d=d, n_centroids=k, random_state=seed,
-                      alpha=alpha)
-            if (mask, emb) in fitted:  # PCA and embedding shared by the aggregations
-                kw["pca"], kw["embedding"] = fitted[mask, emb]
-            r = fit_evaluate_model(SelectiveConvPipeline(**kw), ds, feats, qe_k=0)
-            fitted[mask, emb] = (r["model"].pca_, r["model"].embedding_)
-            res[label][mask] = r["mAP"]
-            if progress is not None:
-                progress(f"{label:15s} {mask:5s} mAP {r['mAP']:.3f}")
+
+    def fit_score(pipe):
+        r = fit_evaluate_model(pipe, ds, feats, qe_k=0)
+        return r["model"], r["mAP"]
+
+    res = table3(ds, feats, masks, TABLE3_CONFIGS[int(D)], seed=seed, progress=progress,
+                 fit_score=fit_score, alpha=alpha)
     labels = [label for label, _, _ in FRAMEWORKS]
     vals = [[res[label][m] for m in masks] for label in labels]
     notes = [] if int(D) == 4224 else ["F-FAemb at D = 1088 (its nearest reachable size)"]

@@ -16,7 +16,7 @@ from ..method.pipeline import SelectiveConvPipeline
 from ..method.postprocess import l2_normalize, power_law
 from ..core.utils import l2_normalize_rows
 
-__all__ = ["evaluate", "fit_evaluate", "table3", "FRAMEWORKS", "explained_vectors",
+__all__ = ["mean_ap", "fit_evaluate", "table3", "FRAMEWORKS", "explained_vectors",
            "alpha_sweep", "sift_features"]
 
 #: The six frameworks of Table 3: (label, embedding, aggregation).
@@ -25,7 +25,7 @@ FRAMEWORKS = (("FV + avg", "fv", "average"), ("FV + demo", "fv", "democratic"),
               ("T-emb + demo", "temb", "democratic"), ("F-FAemb + demo", "ffaemb", "democratic"))
 
 
-def evaluate(ds, qvecs, dbvecs) -> float:
+def mean_ap(ds, qvecs, dbvecs) -> float:
     """mAP (classic ok/junk protocol, as the paper's Sec. 5.1) of query / database vectors."""
     return float(ds.evaluate(qvecs, dbvecs)["mAP"])
 
@@ -33,30 +33,41 @@ def evaluate(ds, qvecs, dbvecs) -> float:
 def fit_evaluate(ds, feats: Mapping[str, list], **pipeline_kwargs):
     """Fit a pipeline on ``feats["train"]``, encode queries and database, return
     ``(pipeline, mAP)``. ``pipeline_kwargs`` go to :class:`SelectiveConvPipeline`."""
-    pipe = SelectiveConvPipeline(**pipeline_kwargs).fit(feats["train"])
-    return pipe, evaluate(ds, pipe.transform(feats["queries"]), pipe.transform(feats["db"]))
+    return _fit_score(ds, feats, SelectiveConvPipeline(**pipeline_kwargs))
+
+
+def _fit_score(ds, feats, pipe):
+    pipe.fit(feats["train"])
+    return pipe, mean_ap(ds, pipe.transform(feats["queries"]), pipe.transform(feats["db"]))
 
 
 def table3(ds, feats: Mapping[str, list], masks: Sequence[str], configs: Mapping[str, tuple],
-           frameworks=FRAMEWORKS, seed: int = 0, progress=None, **pipeline_kwargs) -> dict:
+           frameworks=FRAMEWORKS, seed: int = 0, progress=None, fit_score=None,
+           **pipeline_kwargs) -> dict:
     """The paper's Table 3 (masks x frameworks, mAP) at the ``(d, |C|)`` of ``configs``
     (``{"fv": (d, k), ...}``). PCA and the embedding are learned once per (mask, embedding) and
     shared by its aggregations; only the rotation normalisation is refitted. Other
-    ``pipeline_kwargs`` (e.g. ``max_train_features``) go to every pipeline.
+    ``pipeline_kwargs`` (e.g. ``max_train_features``, ``alpha``) go to every pipeline.
+
+    ``fit_score(pipeline) -> (fitted pipeline, mAP)`` fits on the held-out split and scores;
+    the default is :func:`fit_evaluate`'s (the full evaluation passes its chunked one).
 
     Returns ``{framework_label: {mask: mAP}}``.
     """
+    if fit_score is None:
+        def fit_score(pipe):
+            return _fit_score(ds, feats, pipe)
     out: dict = {label: {} for label, _, _ in frameworks}
     steps = [(m, f) for m in masks for f in frameworks]
     fitted: dict = {}
     for mask, (label, emb, agg) in steps:
         d, k = configs[emb]
         kw = dict(pipeline_kwargs, mask=mask, embedding=emb, aggregation=agg, d=d, n_centroids=k,
-                  seed=seed)
-        if (mask, emb) in fitted:
+                  random_state=seed)
+        if (mask, emb) in fitted:  # PCA and embedding shared by the aggregations
             pca, est = fitted[mask, emb]
             kw.update(pca=pca, embedding=est)
-        pipe, m = fit_evaluate(ds, feats, **kw)
+        pipe, m = fit_score(SelectiveConvPipeline(**kw))
         fitted[mask, emb] = (pipe.pca_, pipe.embedding_)
         out[label][mask] = m
         if progress is not None:
@@ -85,7 +96,7 @@ def alpha_sweep(ds, q: Mapping[str, np.ndarray], db: Mapping[str, np.ndarray], a
         def post(V):
             V = V if rotation else l2_normalize_rows(V, copy=True)
             return l2_normalize(power_law(V, a))
-        res.append(evaluate(ds, post(q[key]), post(db[key])))
+        res.append(mean_ap(ds, post(q[key]), post(db[key])))
     return res
 
 

@@ -81,10 +81,8 @@ def _fit_input(est, X, min_samples=1, keep_float=False):
 
 
 def _transform_input(est, X):
-    """Local features for a fitted ``est``: ``NotFittedError`` before ``fit``; 2-D, finite, of
-    the fitted dimension; float64 or float32 kept (the precision of the computation)."""
-    check_is_fitted(est)
-    return validate_data(est, X, reset=False, dtype=FLOATS)
+    """Local features for a fitted ``est`` (:meth:`FloatTransformer._validate_transform_input`)."""
+    return est._validate_transform_input(X)
 
 
 def _as(a, dtype):
@@ -98,11 +96,30 @@ class FloatTransformer(TransformerMixin, BaseEstimator):
 
     #: Learned arrays that :meth:`astype` casts.
     _learned = ()
+    #: Of those, the ones used transposed (``X @ A.T``): cast to Fortran order, so that ``A.T``
+    #: is C-contiguous (BLAS multiplies by it ~20% faster than by a transposed C array).
+    _used_transposed = ("components_", "projection_")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+    def _validate_transform_input(self, X):
+        """``X`` for ``transform``: ``NotFittedError`` before ``fit``; 2-D, non-empty, finite, of
+        the fitted width; float64 or float32 kept (the precision of the computation).
+
+        A float ndarray that already is all that is returned as is after one cheap check (a
+        finite sum means no NaN/inf), because scikit-learn's ``validate_data`` costs about a
+        millisecond per call, as much as embedding one image's local features; anything else
+        goes through ``validate_data`` (conversions, scikit-learn's error messages).
+        """
+        check_is_fitted(self)
+        if (type(X) is np.ndarray and X.ndim == 2 and X.dtype in FLOATS and X.shape[0] > 0
+                and X.shape[1] == self.n_features_in_ and not hasattr(self, "feature_names_in_")
+                and np.isfinite(X.sum())):
+            return X
+        return validate_data(self, X, reset=False, dtype=FLOATS)
 
     def astype(self, dtype):
         """A copy whose learned arrays are in ``dtype`` (``transform`` then runs in ``dtype``
@@ -111,7 +128,8 @@ class FloatTransformer(TransformerMixin, BaseEstimator):
         out = copy.copy(self)
         for attr in self._learned:
             if hasattr(self, attr):
-                setattr(out, attr, np.ascontiguousarray(getattr(self, attr), dtype=dtype))
+                order = "F" if attr in self._used_transposed else "C"
+                setattr(out, attr, np.asarray(getattr(self, attr), dtype=dtype, order=order))
         return out
 
 

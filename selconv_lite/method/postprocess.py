@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.linalg
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
-from .embeddings import FLOATS, FloatTransformer
+from .embeddings import FloatTransformer
 from ..core.utils import l2_normalize_rows
 
 __all__ = ["power_law", "l2_normalize", "RotationNormalization", "truncate"]
@@ -146,7 +146,6 @@ class RotationNormalization(FloatTransformer):
     def transform(self, X):
         """``(X - Xm) @ P[:, truncate:]`` ``(n, D - truncate)``: row ``i`` is ``P' (x_i - Xm)``
         without its first ``truncate`` components, in the precision of ``X`` (float64/float32)."""
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=FLOATS)
+        X = self._validate_transform_input(X)
         P = self.rotation_[:, int(self.truncate):]
         return (X - self.mean_.astype(X.dtype, copy=False)) @ P.astype(X.dtype, copy=False)

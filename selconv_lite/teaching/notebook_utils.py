@@ -422,7 +422,7 @@ def dataset_features(ds, layer: str = "pool5", max_dim: int | None = None, cache
     means the dataset's default. The first call extracts (slow, a progress bar), later ones
     read the cache -- tag such cells ``nbval-ignore-output``.
     """
-    from ..features.cache import FeatureCache
+    from ..experiments.full_eval import split_features
 
     max_dim = max_dim or ds.default_max_dim
     layers = (layer,)
@@ -430,19 +430,11 @@ def dataset_features(ds, layer: str = "pool5", max_dim: int | None = None, cache
         # One forward pass yields every layer the series uses; caching them together now
         # spares notebook 06 a second pass over the embedded set (about 190 MB of cache).
         layers = SERIES_LAYERS
-    cache = FeatureCache(cache_dir, weights=weights, layers=layers, max_dim=max_dim)
-    lists = {"train": (list(ds.train_images), None), "queries": (list(ds.queries), list(ds.query_boxes)),
-             "db": (list(ds.images), None)}
-    out = {}
-    for split in splits:
-        if split not in lists:
-            raise ValueError(f"unknown split {split!r}; choose from {list(lists)}")
-        paths, crops = lists[split]
-        cache.extract_all(paths, crops, progress=progress)
-        feats = [cache.load(p, c, layer) for p, c in zip(paths, crops or [None] * len(paths))]
-        for f, p in zip(feats, paths):  # warnings name the image, not where this machine keeps it
-            f.name = display_path(p)
-        out[split] = feats
+    out = split_features(ds, layers=layers, max_dim=max_dim, cache_dir=cache_dir, weights=weights,
+                         splits=splits, progress=progress, lazy=False)[layer]
+    for feats in out.values():
+        for f in feats:  # warnings name the image, not where this machine keeps it
+            f.name = display_path(f.name)
     return out
 
 

@@ -1,4 +1,5 @@
-"""Look at retrieval results: a query and its top-k, each marked correct / junk / wrong."""
+"""Ranked retrieval lists drawn for inspection (Sec. 5.1 protocol): a query and its top-k,
+each marked correct / junk / wrong by the ground truth."""
 from __future__ import annotations
 
 from typing import Sequence
