@@ -75,6 +75,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from selconv_lite.experiments import finetune as ft
+from selconv_lite.experiments import finetune_weights as ftw
 from selconv_lite.experiments import full_eval as fe
 from selconv_lite.teaching import notebook_utils as nu
 from selconv_lite.data.datasets import load_dataset
@@ -120,7 +121,7 @@ if finetuned == "offline":
     trunk_path = res.path
 else:
     res = None
-    trunk_path = Path(finetuned) if Path(str(finetuned)).is_file() else ft.fetch_finetuned_trunk(finetuned)
+    trunk_path = Path(finetuned) if Path(str(finetuned)).is_file() else ftw.fetch_finetuned_trunk(finetuned)
 print(f"fine-tuned trunk: {nu.display_path(trunk_path)}")
 
 # %% tags=[]
@@ -251,7 +252,7 @@ plt.close(fig)
 # `load_vgg16_trunk`):
 #
 # ```python
-# from selconv_lite.experiments.finetune import fetch_finetuned_trunk
+# from selconv_lite.experiments.finetune_weights import fetch_finetuned_trunk
 # path = fetch_finetuned_trunk("siamac-vgg16")        # the siaMAC trunk of the paper's Table 6 (MatConvNet .mat, converted)
 # path = fetch_finetuned_trunk("cirtorch-vgg16-gem")  # cirtorch's GeM VGG16 trained on SfM-120k (PyTorch checkpoint, converted)
 # # then e.g.  papermill 06_full_evaluation.ipynb out.ipynb -p dataset oxford5k -p weights <path> -p table3_D 4224
@@ -265,7 +266,7 @@ plt.close(fig)
 # obtained by hand. The registry:
 
 # %% tags=[]
-for name, info in ft.FINETUNED_TRUNKS.items():
+for name, info in ftw.FINETUNED_TRUNKS.items():
     print(f"{name}:\n  {info['url']}\n  {info['reference']}")
 
 # %% tags=[]

@@ -11,10 +11,11 @@ import pytest
 import torch
 
 from selconv_lite.experiments import finetune as ft
+from selconv_lite.experiments import finetune_weights as ftw
 from selconv_lite.features.backbone import CONV_NAMES, WeightsError, load_vgg16_trunk
 from selconv_lite.core.types import ImageFeatures
 
-CH = ft._VGG16_CHANNELS
+CH = ftw.VGG16_CHANNELS
 
 
 def _fake_convs(seed=0, scale=0.01):
@@ -34,7 +35,7 @@ def fake_convs():
 def _write_cirtorch(path, convs, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), arch="vgg16"):
     sd = {}
     for name, (w, b) in zip(CONV_NAMES, convs):
-        i = ft._TV_CONV_INDEX[name]
+        i = ftw.TV_CONV_INDEX[name]
         sd[f"features.{i}.weight"], sd[f"features.{i}.bias"] = w, b
     sd["pool.p"] = torch.tensor([3.0])
     meta = {"architecture": arch, "pooling": "gem", "local_whitening": False, "regional": False,
@@ -45,11 +46,11 @@ def _write_cirtorch(path, convs, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 
 def test_cirtorch_conversion_loads_in_backbone(tmp_path, fake_convs):
     src = tmp_path / "retrievalSfM120k-vgg16-gem-fake.pth"
     _write_cirtorch(src, fake_convs)
-    out = ft.convert_cirtorch_checkpoint(src)
+    out = ftw.convert_cirtorch_checkpoint(src)
     assert out == tmp_path / "retrievalSfM120k-vgg16-gem-fake-trunk.pt"
     trunk = load_vgg16_trunk(out, device="cpu")
     for name, (w, b) in zip(CONV_NAMES, fake_convs):
-        conv = trunk.features[ft._TV_CONV_INDEX[name]]
+        conv = trunk.features[ftw.TV_CONV_INDEX[name]]
         assert torch.equal(conv.weight, w) and torch.equal(conv.bias, b)
     # input (x/255 - mean)/std  ==  (x - 255 mean) / (255 std)
     x = torch.rand(1, 3, 4, 5) * 255
@@ -62,14 +63,14 @@ def test_cirtorch_rejects_other_architectures_and_missing_layers(tmp_path, fake_
     src = tmp_path / "resnet.pth"
     _write_cirtorch(src, fake_convs, arch="resnet101")
     with pytest.raises(WeightsError, match="only 'vgg16'"):
-        ft.convert_cirtorch_checkpoint(src)
+        ftw.convert_cirtorch_checkpoint(src)
     bad = tmp_path / "bad.pth"
     torch.save({"state_dict": {"features.0.weight": fake_convs[0][0]}, "meta": {"architecture": "vgg16"}}, bad)
     with pytest.raises(WeightsError, match="missing features.0.bias"):
-        ft.convert_cirtorch_checkpoint(bad)
+        ftw.convert_cirtorch_checkpoint(bad)
     with pytest.raises(WeightsError, match="not a cirtorch checkpoint"):
         torch.save({"foo": 1}, bad)
-        ft.convert_cirtorch_checkpoint(bad)
+        ftw.convert_cirtorch_checkpoint(bad)
 
 
 def test_cirtorch_untrusted_pickle_is_refused(tmp_path, fake_convs):
@@ -79,8 +80,8 @@ def test_cirtorch_untrusted_pickle_is_refused(tmp_path, fake_convs):
     state["meta"]["Lw"] = {"retrieval-SfM-120k": {"ss": {"m": np.zeros((512, 1)), "P": np.eye(2)}}}
     torch.save(state, src)
     with pytest.raises(WeightsError, match="trusted=True"):
-        ft.convert_cirtorch_checkpoint(src)
-    out = ft.convert_cirtorch_checkpoint(src, tmp_path / "ok.pt", trusted=True)
+        ftw.convert_cirtorch_checkpoint(src)
+    out = ftw.convert_cirtorch_checkpoint(src, tmp_path / "ok.pt", trusted=True)
     assert load_vgg16_trunk(out, device="cpu").features[0].weight.shape == (64, 3, 3, 3)
 
 
@@ -122,16 +123,16 @@ def test_matconvnet_dagnn_conversion(tmp_path, fake_convs):
     avg = np.array([122.0, 116.0, 104.0], np.float32).reshape(1, 1, 3)
     src = tmp_path / "siaMAC_vgg.mat"
     _write_dagnn(src, fake_convs, avg)
-    out = ft.convert_matconvnet_vgg16(src)
+    out = ftw.convert_matconvnet_vgg16(src)
     trunk = load_vgg16_trunk(out, device="cpu")
     for name, (w, b) in zip(CONV_NAMES, fake_convs):
-        conv = trunk.features[ft._TV_CONV_INDEX[name]]
+        conv = trunk.features[ftw.TV_CONV_INDEX[name]]
         torch.testing.assert_close(conv.weight, w.float(), rtol=0, atol=0)
         torch.testing.assert_close(conv.bias, b.float(), rtol=0, atol=0)
     # the authors' mac.m subtracts the scalar mean of averageImage
     assert torch.allclose(trunk.mean.flatten(), torch.full((3,), float(avg.mean())))
     assert torch.equal(trunk.std.flatten(), torch.ones(3))
-    out2 = ft.convert_matconvnet_vgg16(src, tmp_path / "chan.pt", mean_mode="channel")
+    out2 = ftw.convert_matconvnet_vgg16(src, tmp_path / "chan.pt", mean_mode="channel")
     assert torch.allclose(load_vgg16_trunk(out2, device="cpu").mean.flatten(), torch.tensor([122.0, 116.0, 104.0]))
 
 
@@ -141,7 +142,7 @@ def test_matconvnet_filter_layout_is_correlation_over_rows_and_columns(tmp_path)
     convs = _fake_convs(seed=3, scale=1.0)
     src = tmp_path / "net.mat"
     _write_dagnn(src, convs, np.zeros((1, 1, 3), np.float32))
-    trunk = load_vgg16_trunk(ft.convert_matconvnet_vgg16(src), device="cpu")
+    trunk = load_vgg16_trunk(ftw.convert_matconvnet_vgg16(src), device="cpu")
     W = _mat_convs(convs)[0][0]  # (3, 3, 3, 64)
     bias = convs[0][1].numpy()
     rng = np.random.RandomState(0)
@@ -170,7 +171,7 @@ def test_matconvnet_simplenn_and_errors(tmp_path, fake_convs):
     arr[:] = layers
     src = tmp_path / "imagenet-vgg-verydeep-16.mat"
     scipy.io.savemat(str(src), {"layers": arr, "meta": {"normalization": {"averageImage": np.array([123.68, 116.779, 103.939])}}})
-    trunk = load_vgg16_trunk(ft.convert_matconvnet_vgg16(src, mean_mode="channel"), device="cpu")
+    trunk = load_vgg16_trunk(ftw.convert_matconvnet_vgg16(src, mean_mode="channel"), device="cpu")
     assert torch.equal(trunk.features[28].weight, fake_convs[12][0])
     assert torch.allclose(trunk.mean.flatten(), torch.tensor([123.68, 116.779, 103.939]))
 
@@ -178,15 +179,15 @@ def test_matconvnet_simplenn_and_errors(tmp_path, fake_convs):
     few[:] = layers[:2]
     scipy.io.savemat(str(tmp_path / "few.mat"), {"layers": few, "meta": {"normalization": {"averageImage": 1.0}}})
     with pytest.raises(WeightsError, match="found 1 3x3 conv layers"):
-        ft.convert_matconvnet_vgg16(tmp_path / "few.mat")
+        ftw.convert_matconvnet_vgg16(tmp_path / "few.mat")
     noavg = tmp_path / "noavg.mat"
     scipy.io.savemat(str(noavg), {"layers": arr})
     with pytest.raises(WeightsError, match="averageImage"):
-        ft.convert_matconvnet_vgg16(noavg)
+        ftw.convert_matconvnet_vgg16(noavg)
     h5 = tmp_path / "v73.mat"
     h5.write_bytes(b"MATLAB 7.3 MAT-file, Platform: GLNXA64" + b"\0" * 200)
     with pytest.raises(WeightsError, match="v7.3"):
-        ft.convert_matconvnet_vgg16(h5)
+        ftw.convert_matconvnet_vgg16(h5)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -197,14 +198,14 @@ def test_download_offline_fails_clearly(tmp_path, monkeypatch):
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
     monkeypatch.setattr(urllib.request, "urlopen", no_net)
-    with pytest.raises(ft.DownloadError, match="needs internet access") as e:
-        ft.fetch_finetuned_trunk("cirtorch-vgg16-gem", weights_dir=tmp_path, progress=False)
+    with pytest.raises(ftw.DownloadError, match="needs internet access") as e:
+        ftw.fetch_finetuned_trunk("cirtorch-vgg16-gem", weights_dir=tmp_path, progress=False)
     assert "retrievalSfM120k-vgg16-gem-b4dcdc6.pth" in str(e.value)
     assert str(tmp_path) in str(e.value)  # says where to put the file
-    with pytest.raises(ft.DownloadError, match="needs internet access"):
-        ft.fetch_finetuned_trunk("siamac-vgg16", weights_dir=tmp_path, progress=False)
+    with pytest.raises(ftw.DownloadError, match="needs internet access"):
+        ftw.fetch_finetuned_trunk("siamac-vgg16", weights_dir=tmp_path, progress=False)
     with pytest.raises(ValueError, match="unknown fine-tuned trunk"):
-        ft.fetch_finetuned_trunk("netvlad", weights_dir=tmp_path)
+        ftw.fetch_finetuned_trunk("netvlad", weights_dir=tmp_path)
 
 
 def test_download_file_url_checksum_and_resume(tmp_path):
@@ -215,30 +216,30 @@ def test_download_file_url_checksum_and_resume(tmp_path):
     src.write_bytes(payload)
     digest = hashlib.sha256(payload).hexdigest()
     dest = tmp_path / "out" / "w.bin"
-    got = ft.download_file(src.as_uri(), dest, sha256_prefix=digest[:7], progress=False)
+    got = ftw.download_file(src.as_uri(), dest, sha256_prefix=digest[:7], progress=False)
     assert got.read_bytes() == payload
     # a second call finds the file and does not download
     src.unlink()
-    assert ft.download_file(src.as_uri(), dest, sha256_prefix=digest[:7], progress=False) == dest
+    assert ftw.download_file(src.as_uri(), dest, sha256_prefix=digest[:7], progress=False) == dest
     # checksum mismatch: clear error, no file left behind
     src.write_bytes(payload[:-1])
     bad = tmp_path / "out" / "bad.bin"
-    with pytest.raises(ft.DownloadError, match="does not start with"):
-        ft.download_file(src.as_uri(), bad, sha256_prefix=digest[:7], progress=False)
+    with pytest.raises(ftw.DownloadError, match="does not start with"):
+        ftw.download_file(src.as_uri(), bad, sha256_prefix=digest[:7], progress=False)
     assert not bad.exists() and not bad.with_name("bad.bin.part").exists()
 
 
 def test_fetch_uses_converted_file_when_present(tmp_path, fake_convs, monkeypatch):
     """A hand-placed checkpoint (as the offline message says) is converted without any download."""
     monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: pytest.fail("no download expected"))
-    info = ft.FINETUNED_TRUNKS["cirtorch-vgg16-gem"]
+    info = ftw.FINETUNED_TRUNKS["cirtorch-vgg16-gem"]
     raw = tmp_path / info["url"].rsplit("/", 1)[-1]
     _write_cirtorch(raw, fake_convs)
     # the hand-placed file is not the published one: its checksum is refused clearly
-    with pytest.raises(ft.DownloadError, match="SHA-256"):
-        ft.fetch_finetuned_trunk("cirtorch-vgg16-gem", weights_dir=tmp_path, progress=False)
-    monkeypatch.setitem(ft.FINETUNED_TRUNKS, "cirtorch-vgg16-gem", dict(info, sha256_prefix=None))
-    out = ft.fetch_finetuned_trunk("cirtorch-vgg16-gem", weights_dir=tmp_path, progress=False)
+    with pytest.raises(ftw.DownloadError, match="SHA-256"):
+        ftw.fetch_finetuned_trunk("cirtorch-vgg16-gem", weights_dir=tmp_path, progress=False)
+    monkeypatch.setitem(ftw.FINETUNED_TRUNKS, "cirtorch-vgg16-gem", dict(info, sha256_prefix=None))
+    out = ftw.fetch_finetuned_trunk("cirtorch-vgg16-gem", weights_dir=tmp_path, progress=False)
     assert out.name == "cirtorch-vgg16-gem-trunk.pt"
     assert torch.equal(load_vgg16_trunk(out, device="cpu").features[0].weight, fake_convs[0][0])
 
