@@ -1,4 +1,4 @@
-"""The sweep runner (issue 5): a real two-parameter grid on a tiny notebook with papermill."""
+"""The sweep runner: a real two-parameter grid on a tiny notebook with papermill."""
 import csv
 import json
 from pathlib import Path

@@ -1,6 +1,6 @@
 """Small shared data types.
 
-Conventions used throughout the package (see the developers' guide):
+Conventions used throughout the package:
 
 * a feature map is a float32 array ``(H, W, K)`` (rows = image y, columns = image x);
 * local features are rows ``(n, K)`` float32;

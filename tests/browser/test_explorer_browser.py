@@ -1,4 +1,4 @@
-"""The mask explorer of notebook 02 in a real front end (issue 5: "nbval cannot see widgets").
+"""The mask explorer of notebook 02 in a real front end (what nbval cannot see: widgets).
 
 A JupyterLab server is started on localhost (hermetic config/runtime/settings folders under a
 temporary directory, the notebook copied there so the committed one is never touched), Debian's
