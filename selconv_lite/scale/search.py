@@ -170,7 +170,10 @@ class SearchIndex:
         index = faiss.index_factory(D, key, faiss.METRIC_INNER_PRODUCT)
         self._seed_everything(faiss, index)
         index.train(t)
-        index.add(x32)
+        # add in chunks: FAISS encodes up to 262144 vectors at once through a distance table of
+        # n * 2**nbits * m floats (17 GB for m=64 at that n); 8192 keeps it near 0.5 GB
+        for a in range(0, self.nb, 8192):
+            index.add(x32[a:a + 8192])
         self.factory = key
         self.nlist = nlist if self.backend == "faiss-ivfpq" else None
         self._index = index
