@@ -191,15 +191,28 @@ def outputs(root: Path) -> int:
     return 1 if bad else 0
 
 
-def check(root: Path) -> int:
-    from selconv_lite.teaching.regression import compare_folder
+def check(root: Path, own_references: bool = False) -> int:
+    """Every setting's records against the committed references, or (``own_references``)
+    against references made from this experiment's reference setting with the committed
+    tolerances -- the right comparison when the notebooks changed since the references."""
+    import shutil
 
+    from selconv_lite.teaching.regression import compare_folder, update_references
+
+    ref_dir = REPO / "notebooks" / "reference"
+    if own_references:
+        own = root / "references"
+        shutil.rmtree(own, ignore_errors=True)
+        own.mkdir()
+        shutil.copy(ref_dir / "tolerances.toml", own / "tolerances.toml")
+        update_references(_records(root / BASELINE).values(), own)
+        ref_dir = own
     bad = 0
     for name in SETTINGS:
         if not (root / name).is_dir():
             continue
         ran = [p.stem for p in (root / name).glob("[0-9][0-9]_*.json")]
-        problems = compare_folder(root / name, REPO / "notebooks" / "reference", notebooks=ran)
+        problems = compare_folder(root / name, ref_dir, notebooks=ran)
         print(f"[spread] {name}: {len(problems)} difference(s) beyond tolerance")
         for p in problems:
             print(f"    {p}")
@@ -220,7 +233,9 @@ def main(argv=None) -> int:
     r.add_argument("--only", nargs="+", default=None, metavar="PREFIX",
                    help="run only these notebooks (e.g. 03 04 05)")
     sub.add_parser("table", help="write ROOT/spread.md: which keys move and by how much")
-    sub.add_parser("check", help="compare every setting's records with notebooks/reference")
+    c = sub.add_parser("check", help="compare every setting's records with notebooks/reference")
+    c.add_argument("--own-references", action="store_true",
+                   help="references from the reference setting's records (committed tolerances)")
     sub.add_parser("outputs", help="output lines nbval would still see differ, machine paths")
     args = ap.parse_args(argv)
     root = args.root.resolve()
@@ -232,7 +247,7 @@ def main(argv=None) -> int:
         return 0
     if args.cmd == "outputs":
         return outputs(root)
-    return check(root)
+    return check(root, args.own_references)
 
 
 if __name__ == "__main__":
