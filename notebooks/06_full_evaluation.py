@@ -29,8 +29,9 @@
 #
 # **Prerequisites.** Notebooks 02–05 (masks, embedding, aggregation, post-processing).
 #
-# **Run time on 2 CPU cores.** Warm feature cache: about 2 minutes (Tables 3 and 6 take most of
-# it). Cold: add one extraction pass over the 296 images for the four layers (about 4 minutes on
+# **Run time on 2 CPU cores.** Warm feature cache: about 2 minutes on idle cores (an estimate
+# from the 95 s the notebook took before §1 was added; Tables 3 and 6 take most of it). On a
+# shared machine under a load of 10–14, Table 3 alone took more than 20 minutes. Cold: add one extraction pass over the 296 images for the four layers (about 4 minutes on
 # idle cores, shared with the other notebooks) and one at 362 px for Table 5 (about 2 minutes).
 #
 # ← [05 — Post-processing](05_postprocessing.ipynb) · [07 — Fine-tuned backbones](07_finetuned_backbones.ipynb) →
