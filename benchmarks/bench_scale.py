@@ -77,7 +77,7 @@ def bench_engine(n_images, max_dim, workers):
 
     ds = load_dataset("default")
     fx = FeatureExtractor(max_dim=max_dim, sift=False, device="cpu", num_threads=1)
-    train = [fx.extract(p)["pool5"] for p in ds.train_images[:6]]
+    train = [fx.extract(p)["pool5"] for p in ds.train_images[:12]]
     pipe = SelectiveConvPipeline(mask="max", embedding="temb", d=32, n_centroids=20,
                                  rn_components=64).fit(train)
     paths = ds.images[:n_images]
