@@ -165,7 +165,8 @@ nu.show_figure(fig)
 # ($D \approx 512$), with the masks of `table3_masks` (add `"sum"` and `"sift"` for the full
 # table; notebook 06 runs it on real benchmarks). Three findings of the paper's Table 3
 # (Oxford5k, $D = 4224$) are checked below, each printed as "paper / here / agrees or
-# disagrees": democratic beats sum / average pooling for FV and VLAD; the MAX mask beats no mask
+# disagrees" (or "within noise" when the difference here is at most 1 mAP point, a margin that
+# CPU rounding and a single query can move): democratic beats sum / average pooling for FV and VLAD; the MAX mask beats no mask
 # in 5 of the 6 rows (all but VLAD + demo); T-emb + democratic is the best framework.
 
 # %% tags=[]
@@ -188,7 +189,12 @@ from selconv_lite.experiments.published import TABLE3
 paper = {label: TABLE3["oxford5k"][label.replace(" ", "")] for label, _, _ in FRAMEWORKS}   # mAP %
 
 
+NOISE = 1.0   # mAP points: differences this small move across CPUs and with one query; called "within noise"
+
+
 def verdict(p, h):
+    if abs(h) <= NOISE:
+        return f"within ±{NOISE:.0f} point here (noise)"
     return "agrees" if (p > 0) == (h > 0) else "disagrees"
 
 
@@ -209,12 +215,13 @@ for m in masked:
         p, h = paper[label][m] - paper[label]["none"], 100 * (mAP[label][m] - mAP[label]["none"])
         mask_gain[f"{label} {m}"] = h / 100
         print(f"  {label:15s}: paper {p:+5.1f}, here {h:+5.1f}, {verdict(p, h)}")
-    n_up = sum(mAP[label][m] > mAP[label]["none"] for label, _, _ in FRAMEWORKS)
-    print(f"  the {m.upper()} mask is above no mask in {n_up} of {len(FRAMEWORKS)} frameworks here "
+    n_up = sum(mAP[label][m] - mAP[label]["none"] > NOISE / 100 for label, _, _ in FRAMEWORKS)
+    print(f"  the {m.upper()} mask is above no mask by more than {NOISE:.0f} point in {n_up} of {len(FRAMEWORKS)} frameworks here "
           f"(paper: {sum(paper[l][m] > paper[l]['none'] for l, _, _ in FRAMEWORKS)} of {len(FRAMEWORKS)})")
 rec.add("mask_gain", mask_gain)
+near = [f"{l} / {m}" for l, _, _ in FRAMEWORKS for m in table3_masks if best[0] - mAP[l][m] <= NOISE / 100]
 print(f"best framework: paper {max(paper, key=lambda l: max(paper[l].values()))}, here {best[1]} "
-      f"({best[2]} mask, mAP {best[0]:.3f})")
+      f"(mAP {best[0]:.3f}); within {NOISE:.0f} point of it: {len(near)} entries")
 
 # %% tags=[]
 _ = rec.save()

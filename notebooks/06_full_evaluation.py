@@ -201,17 +201,20 @@ rec.add("table3", t3.as_dict())
 fw, col, best = t3.best_overall()
 rec.headline(f"Table 3 (D={table3_D}): best framework", f"{fw}, {col}")
 rec.headline(f"Table 3 (D={table3_D}): best mAP", best)
-demo_wins = sum(t3.values[t3.rows.index(f"{e} + demo"), j] > t3.values[t3.rows.index(f"{e} + {a}"), j]
+NOISE = 0.01   # mAP: differences this small move across CPUs and with one query (1/24 ~ 0.04)
+demo_wins = sum(t3.values[t3.rows.index(f"{e} + demo"), j] - t3.values[t3.rows.index(f"{e} + {a}"), j] > NOISE
                 for e, a in (("FV", "avg"), ("VLAD", "sum")) for j in range(len(t3.cols)))
-print(f"democratic beats sum/average pooling in {demo_wins} of {2 * len(t3.cols)} (embedding, mask) pairs")
+print(f"democratic beats sum/average pooling by more than {NOISE} in {demo_wins} of {2 * len(t3.cols)} "
+      "(embedding, mask) pairs")
 rec.headline("Table 3: democratic beats sum/avg (pairs)", f"{demo_wins}/{2 * len(t3.cols)}")
 if "none" in t3.cols:
     j0 = t3.cols.index("none")
     for j, c in enumerate(t3.cols):
         if c != "none":
-            wins = int(np.sum(t3.values[:, j] > t3.values[:, j0]))
-            print(f"paper: masks help; here {c} beats no mask in {wins} of {len(t3.rows)} rows "
-                  f"({'agrees' if 2 * wins > len(t3.rows) else 'disagrees'})")
+            diff = t3.values[:, j] - t3.values[:, j0]
+            wins, ties = int(np.sum(diff > NOISE)), int(np.sum(np.abs(diff) <= NOISE))
+            print(f"paper: masks help; here {c} beats no mask by more than {NOISE} in {wins} of {len(t3.rows)} "
+                  f"rows, within ±{NOISE} in {ties} ({'agrees' if 2 * wins > len(t3.rows) else 'disagrees'})")
             rec.headline(f"Table 3: {c} beats no mask (rows)", f"{wins}/{len(t3.rows)}")
 
 # %% tags=[]
@@ -447,5 +450,5 @@ _ = rec.save()
 # 3. **The bold entries.** Run the notebook with `table3_D=4224` on a held-out set large enough
 #    (e.g. `dataset="oxford5k"`) and compare the `*` marks with the paper's Table 3.
 #
-# Graded versions (AP with junk, query expansion, best entry per column) are in the course folder
+# A graded version of the AP (with junk) is in the course folder
 # (`course/source/a3_postprocessing_evaluation`).
