@@ -9,6 +9,8 @@ from selconv_lite.experiments import full_eval as fe
 from selconv_lite.data.datasets import RetrievalDataset
 from selconv_lite.core.types import ImageFeatures
 from selconv_lite.method.baselines import rmac_regions
+from selconv_lite.experiments.full_eval import best_per_column
+from selconv_lite.experiments.published import TABLE3, TABLE6, table3_value, table5_value, table6_value
 
 
 def test_result_table_marks_the_best_of_each_column():
@@ -218,3 +220,26 @@ def test_conv5_layers_from_pool4_equal_the_trunk():
     assert list(ft.conv5_layers_from_pool4("caffe-onnx", pool4, ("conv5_1",))) == ["conv5_1"]
     with pytest.raises(ValueError, match="cannot be computed from pool4"):
         ft.conv5_layers_from_pool4("caffe-onnx", pool4, ("conv4_2",))
+
+def test_best_per_column_marks_ties_and_ignores_nan():
+    t = np.array([[1.0, 2.0, np.nan], [1.0, 0.5, np.nan], [0.5, 2.0, np.nan]])
+    best = best_per_column(t)
+    assert best.tolist() == [[True, True, False], [True, False, False], [False, True, False]]
+    with pytest.raises(ValueError, match="2-D"):
+        best_per_column(np.zeros(3))
+
+
+def test_published_numbers_lookup():
+    assert table3_value("oxford5k", "T-emb+demo", "max") == 75.8
+    assert table3_value("Paris6k", "F-FAemb+demo", "sum") == 85.9
+    assert table3_value("default", "T-emb+demo", "max") is None
+    assert table5_value("oxford5k", 724, "sum") == 56.4
+    assert table6_value("oxford105k", "M_MAX+T-emb+demo", 4096) == 71.4
+    assert table6_value("holidays", "R-MAC", 512) is None
+    assert table6_value("oxford5k", "siaMAC + M_MAX+T-emb+demo", 1024, finetuned=True) == 81.4
+    # every Table 3 block has 6 frameworks x 4 masks, and its best value is T-emb or F-FAemb
+    for ds, block in TABLE3.items():
+        assert len(block) == 6 and all(len(v) == 4 for v in block.values())
+        best = max(block, key=lambda fw: block[fw]["max"])
+        assert best in ("T-emb+demo", "F-FAemb+demo")
+    assert len(TABLE6) == 22

@@ -1,3 +1,3 @@
 """The notebook layer: notebook helpers and records, the series and sweep runners,
-the widget explorer, exercise checkers. Nothing below this layer imports it.
+the widget explorer, the landing page of a run. Nothing below this layer imports it.
 """
