@@ -295,3 +295,114 @@ def test_trunk_is_not_loaded_when_everything_is_cached(store, images):
     assert [f.name for f in fresh.iter(images)] == [str(p) for p in images]
     assert fresh._extractor is None
     assert "caffe-onnx" in repr(fresh) and cache_mod.FORMAT_VERSION == 1
+
+
+# ------------------------------------------------- one forward pass for several layer sets
+@pytest.fixture
+def count_passes():
+    """Counts runs of the shared trunk (calls of its first convolution, conv1_1)."""
+    from selconv_lite.features.backbone import load_vgg16_trunk
+
+    calls = []
+    hook = load_vgg16_trunk("caffe-onnx", "cpu").features[0].register_forward_hook(
+        lambda mod, inp, out: calls.append(int(inp[0].shape[0])))
+    yield calls
+    hook.remove()
+
+
+def _series_like_run(root, images, extra):
+    """The layer sets the notebook series asks for, in its order: pool5 (02-05), pool5 + Fig. 5
+    layers (06), pool5 + conv4_3 (07), the explorer's layers (02)."""
+    out = {}
+    for layers in [("pool5",), ("pool5", "conv5_2", "conv5_1", "conv4_3"), ("pool5", "conv4_3"),
+                   ("pool5", "conv5_1", "conv4_3")]:
+        c = FeatureCache(root, layers=layers, max_dim=MAX_DIM, device="cpu", extra_layers=extra)
+        c.extract_all(images, progress=False)
+        for lay in layers:
+            out[lay] = [c.load(p, layer=lay).fmap for p in images]
+    return out
+
+
+def test_series_layers_cost_one_forward_pass_per_image(tmp_path, images, count_passes):
+    before = _series_like_run(tmp_path / "separate", images, extra=())
+    n_before = len(count_passes)
+    count_passes.clear()
+    after = _series_like_run(tmp_path / "union", images, extra=cache_mod.SERIES_LAYERS)
+    assert n_before == 2 * len(images)  # the Fig. 5 layers missed: the trunk ran again
+    assert len(count_passes) == len(images)  # one pass per image for the whole series
+    for lay, maps in before.items():  # the union pass changes no value, bit for bit
+        for a, b in zip(maps, after[lay]):
+            assert a.dtype == b.dtype == np.float32 and a.shape == b.shape
+            assert np.array_equal(a, b), lay
+    direct = FeatureExtractor(layers=("conv4_3",), max_dim=MAX_DIM, device="cpu")
+    for p, m in zip(images, after["conv4_3"]):  # and equal to a pass asking for that layer alone
+        assert np.array_equal(direct.extract(p)["conv4_3"].fmap, m)
+    assert float(np.abs(after["conv4_3"][0]).max()) > 1.0
+
+
+def test_extra_layers_stored_only_where_missing_and_not_needed_for_a_hit(tmp_path, images, count_passes):
+    root = tmp_path / "c"
+    first = FeatureCache(root, layers=("conv4_3",), max_dim=MAX_DIM, device="cpu")
+    first.extract_all(images[:1], progress=False)
+    c = FeatureCache(root, layers=("pool5",), max_dim=MAX_DIM, device="cpu", extra_layers=("conv4_3", "pool5"))
+    assert c.extra_layers == ("conv4_3",) and c.all_layers == ("pool5", "conv4_3")
+    kept = c.entry_path(images[0], layer="conv4_3").stat().st_mtime_ns
+    count_passes.clear()
+    assert c.extract_all(images[:2], progress=False).n_extracted == 2
+    assert len(count_passes) == 2
+    assert c.entry_path(images[0], layer="conv4_3").stat().st_mtime_ns == kept  # not rewritten
+    assert FeatureCache(root, layers=("conv4_3",), max_dim=MAX_DIM).contains(images[1])
+    # a missing extra entry does not make an image a miss
+    c.entry_path(images[1], layer="conv4_3").unlink()
+    count_passes.clear()
+    assert c.extract_all(images[:2], progress=False).n_cached == 2 and count_passes == []
+    # loading it re-extracts (one pass) and stores it again
+    assert c.load(images[1], layer="conv4_3").fmap.shape[2] == 512
+    assert len(count_passes) == 1 and c.entry_path(images[1], layer="conv4_3").is_file()
+    assert c.describe()["extra_layers"] == ["conv4_3"]
+    with pytest.raises(ValueError, match="conv5_3"):
+        c.load(images[0], layer="conv5_3")
+
+
+def test_corrupt_extra_entry_is_repaired_when_asked_for(tmp_path, images):
+    c = FeatureCache(tmp_path / "c", layers=("pool5",), max_dim=MAX_DIM, device="cpu", extra_layers=("conv5_1",))
+    c.extract_all(images[:1], progress=False)
+    entry = c.entry_path(images[0], layer="conv5_1")
+    good = c.load(images[0], layer="conv5_1").fmap
+    entry.write_bytes(entry.read_bytes()[:50])
+    other = FeatureCache(tmp_path / "c", layers=("conv5_1",), max_dim=MAX_DIM, device="cpu")
+    assert not other.contains(images[0])
+    with pytest.warns(CorruptEntryWarning, match="im0.png"):
+        assert other.extract_all(images[:1], progress=False).n_extracted == 1
+    np.testing.assert_array_equal(other.load(images[0], layer="conv5_1").fmap, good)
+    # a corrupt entry that is still a valid zip: load() re-extracts and rewrites it
+    np.savez(entry, fmap=np.full((1, 1), np.nan, np.float32), image_hw=np.array([1, 1]),
+             keypoints=np.zeros((0, 2), np.float32))
+    with pytest.warns(CorruptEntryWarning, match="malformed"):
+        np.testing.assert_array_equal(c.load(images[0], layer="conv5_1").fmap, good)
+    np.testing.assert_array_equal(c.load(images[0], layer="conv5_1").fmap, good)  # rewritten
+
+
+def test_extra_layer_empty_for_an_image_stores_the_asked_for_ones(tmp_path):
+    # 64 x 24 px at max_dim 64: a 1 x 4 conv4_3 map (stride 16) but an empty pool5 map (stride 32)
+    low = _save(tmp_path / "low.png", 24, 64, seed=3)
+    c = FeatureCache(tmp_path / "c", layers=("conv4_3",), max_dim=MAX_DIM, device="cpu", extra_layers=("pool5",))
+    assert c.extract_all([low], progress=False).n_extracted == 1
+    assert c.load(low, layer="conv4_3").fmap.shape == (1, 4, 512)
+    assert not c.entry_path(low, layer="pool5").exists()
+    with pytest.raises(EmptyFeatureMapError, match="low.png"):
+        c.load(low, layer="pool5")
+
+
+def test_series_layers_setting(monkeypatch):
+    monkeypatch.delenv(cache_mod.SERIES_LAYERS_ENV, raising=False)
+    assert cache_mod.series_layers() == cache_mod.SERIES_LAYERS == ("pool5", "conv5_2", "conv5_1", "conv4_3")
+    monkeypatch.setenv(cache_mod.SERIES_LAYERS_ENV, " pool5, conv4_2 ,pool5")
+    assert cache_mod.series_layers() == ("pool5", "conv4_2")
+    monkeypatch.setenv(cache_mod.SERIES_LAYERS_ENV, "")
+    assert cache_mod.series_layers() == cache_mod.SERIES_LAYERS
+    monkeypatch.setenv(cache_mod.SERIES_LAYERS_ENV, "pool5,conv6")
+    with pytest.raises(ValueError, match="SELCONV_SERIES_LAYERS.*'conv6'"):
+        cache_mod.series_layers()
+    with pytest.raises(ValueError, match="unknown layer 'pool4'"):
+        FeatureCache(layers=("pool5",), extra_layers=("pool4",))

@@ -177,7 +177,7 @@ class LazyMaps(Sequence):
 def split_features(ds, layers=("pool5",), max_dim: int | None = None, cache_dir=None,
                    weights="caffe-onnx", splits=("train", "queries", "db"), progress: bool = True,
                    dtype: str = "float32", lazy: bool | None = None, max_train_images: int | None = None,
-                   seed: int = 0) -> dict:
+                   seed: int = 0, extra_layers=None) -> dict:
     """Feature maps of a dataset's splits for several layers, through the shared feature cache.
 
     All ``layers`` come from one forward pass per image (an image is only pushed through the
@@ -185,6 +185,12 @@ def split_features(ds, layers=("pool5",), max_dim: int | None = None, cache_dir=
 
     Parameters
     ----------
+    extra_layers : sequence of str, optional
+        Layers also computed and cached in that forward pass (see
+        :class:`~selconv_lite.features.cache.FeatureCache`), so that a later call asking for
+        them does not run the trunk again. Default: on the embedded dataset (``ds.name ==
+        "default"``) at its own ``max_dim`` with the default weights, the layers the notebook
+        series reads (:func:`~selconv_lite.features.cache.series_layers`); else none.
     lazy : bool, optional
         Return :class:`LazyMaps` (loaded on access) instead of lists; default: lazy when the
         dataset has more than 2000 images in all.
@@ -197,12 +203,17 @@ def split_features(ds, layers=("pool5",), max_dim: int | None = None, cache_dir=
     dict
         ``{layer: {"train": [...], "queries": [...], "db": [...]}}`` of ImageFeatures.
     """
-    from ..features.cache import FeatureCache
+    from ..features.cache import FeatureCache, series_layers
 
     if isinstance(layers, str):
         layers = (layers,)
     max_dim = max_dim or ds.default_max_dim
-    cache = FeatureCache(cache_dir, weights=weights, layers=tuple(layers), max_dim=max_dim, dtype=dtype)
+    if extra_layers is None:
+        series = (getattr(ds, "name", None) == "default" and max_dim == ds.default_max_dim
+                  and isinstance(weights, str) and weights == "caffe-onnx")
+        extra_layers = series_layers() if series else ()
+    cache = FeatureCache(cache_dir, weights=weights, layers=tuple(layers), max_dim=max_dim, dtype=dtype,
+                         extra_layers=extra_layers)
     train = list(ds.train_images)
     if max_train_images is not None and len(train) > int(max_train_images):
         keep = np.sort(np.random.RandomState(seed).choice(len(train), int(max_train_images), replace=False))

@@ -15,6 +15,13 @@ reuses the same maps. :class:`FeatureCache` stores one entry per (image, crop, l
 * **memory-bounded**: images are processed one at a time and written straight away;
   :meth:`FeatureCache.iter` yields maps lazily;
 * ``dtype="float16"`` halves the disk use (maps are returned as float32 either way);
+* **one forward pass per image for several layer sets**: each layer is its own entry, and a
+  cache opened with ``extra_layers`` computes those layers too, in the same forward pass, the
+  first time an image must be extracted. The notebook series opens its caches with
+  :func:`series_layers` (:data:`SERIES_LAYERS`, or env ``SELCONV_SERIES_LAYERS``), so a later
+  request for ``conv4_3`` (notebooks 06, 07) is a hit whichever notebook ran first. A layer's
+  values do not depend on the other layers computed with it (the trunk runs the same modules
+  on the same input and stops after the deepest layer asked for);
 * **never stale**: the content hash of a file is memoised per cache object only while the
   file's identity is unchanged -- device, inode, size, ``mtime_ns`` *and* ``ctime_ns``. Tools
   that copy a file keeping its size and mtime (``cp -p``, ``rsync -t``) either write in place,
@@ -52,7 +59,7 @@ import numpy as np
 from ..core.files import file_digest, repo_root
 from .backbone import LAYERS, weights_identity
 from ..core.utils import round_half_away
-from .extraction import FeatureExtractor, ImageError, image_name
+from .extraction import EmptyFeatureMapError, FeatureExtractor, ImageError, image_name
 from ..core.types import ImageFeatures
 
 __all__ = [
@@ -64,10 +71,57 @@ __all__ = [
     "STALE_TMP_SECONDS",
     "default_cache_dir",
     "extract_features",
+    "SERIES_LAYERS",
+    "SERIES_LAYERS_ENV",
+    "series_layers",
 ]
 
 FORMAT_VERSION = 1
 _ENV = "SELCONV_CACHE"
+
+#: Layers the notebook series reads at its main image size: pool5 everywhere (Sec. 3.1), the
+#: others in Fig. 5 (Sec. 5.2.4, notebook 06) and conv4_3 = pool4 for the conv5 fine-tuning
+#: (notebook 07). One forward pass of VGG16 to pool5 yields all of them.
+SERIES_LAYERS = ("pool5", "conv5_2", "conv5_1", "conv4_3")
+
+#: Environment variable overriding :data:`SERIES_LAYERS`: comma-separated layer names
+#: (e.g. ``"pool5"`` stores only pool5, ``"pool5,conv5_2,conv5_1,conv4_3,conv4_2"`` adds a layer
+#: to a Fig. 5 run); an empty value means :data:`SERIES_LAYERS`.
+SERIES_LAYERS_ENV = "SELCONV_SERIES_LAYERS"
+
+
+def series_layers(value: str | None = None) -> tuple[str, ...]:
+    """The layers computed together on a cache miss of the notebook series.
+
+    Parameters
+    ----------
+    value : str, optional
+        Comma-separated layer names; default: env ``SELCONV_SERIES_LAYERS``, and when that is
+        unset or empty, :data:`SERIES_LAYERS`.
+
+    Returns
+    -------
+    tuple of str
+        Distinct layer names of :data:`~selconv_lite.features.backbone.LAYERS`, in the given order.
+
+    Raises
+    ------
+    ValueError
+        An unknown layer name (the message names the variable and the valid layers).
+    """
+    src = f"env {SERIES_LAYERS_ENV}"
+    if value is None:
+        value = os.environ.get(SERIES_LAYERS_ENV, "")
+    else:
+        src = "series layers"
+    names = [v.strip() for v in str(value).split(",") if v.strip()]
+    if not names:
+        return SERIES_LAYERS
+    bad = [v for v in names if v not in LAYERS]
+    if bad:
+        raise ValueError(f"{src}={value!r}: unknown layer {bad[0]!r}; use comma-separated names of "
+                         f"{', '.join(LAYERS)}")
+    return tuple(dict.fromkeys(names))
 
 
 class ExtractionError(RuntimeError):
@@ -139,6 +193,13 @@ class FeatureCache:
         VGG16 weights (see :func:`selconv_lite.features.backbone.load_vgg16_trunk`).
     layers : str or sequence of str
         Layers to extract (all from one forward pass), from :data:`~selconv_lite.features.backbone.LAYERS`.
+        An image is a hit when the entries of all of them are present.
+    extra_layers : sequence of str
+        Layers computed in the *same* forward pass whenever an image must be extracted, and
+        stored where their entry is missing (default none). A later cache asking for one of
+        them is then a hit instead of a second pass through the trunk (e.g.
+        ``extra_layers=series_layers()``). They are not needed for a hit; where a layer of
+        them would be empty for an image (a side below its stride) only ``layers`` are stored.
     max_dim : int or None
         Resize so that ``max(W, H) == max_dim`` (paper Sec. 5.1: 1024).
     dtype : {"float32", "float16"}
@@ -163,13 +224,21 @@ class FeatureCache:
     """
 
     def __init__(self, root=None, weights="caffe-onnx", layers=("pool5",), max_dim=1024,
-                 dtype="float32", device=None, compress=True, convention=None, crop_scale="image"):
+                 dtype="float32", device=None, compress=True, convention=None, crop_scale="image",
+                 extra_layers=()):
         if isinstance(layers, str):
             layers = (layers,)
+        if isinstance(extra_layers, str):
+            extra_layers = (extra_layers,)
         self.layers = tuple(dict.fromkeys(layers))
-        for layer in self.layers:
+        if not self.layers:
+            raise ValueError("layers must name at least one layer")
+        self.extra_layers = tuple(v for v in dict.fromkeys(extra_layers or ()) if v not in self.layers)
+        for layer in self.layers + self.extra_layers:
             if layer not in LAYERS:
                 raise ValueError(f"unknown layer {layer!r}; choose one of {', '.join(LAYERS)}")
+        #: Every layer one extraction computes: ``layers`` then ``extra_layers``.
+        self.all_layers = self.layers + self.extra_layers
         if dtype not in ("float32", "float16"):
             raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype!r}")
         self.root = Path(root).expanduser() if root is not None else default_cache_dir()
@@ -184,18 +253,22 @@ class FeatureCache:
         self.crop_scale = crop_scale
         self.weights_id = weights_identity(weights, convention)
         self._extractor = None
+        self._extractor_own = None
         self._digests: dict = {}
         self.n_stale_removed = self._remove_stale_tmp()
 
     # ------------------------------------------------------------------ paths and keys
     @property
     def extractor(self) -> FeatureExtractor:
-        """The :class:`~selconv_lite.features.extraction.FeatureExtractor` (created on first use)."""
+        """The :class:`~selconv_lite.features.extraction.FeatureExtractor` of :attr:`all_layers`
+        (created on first use)."""
         if self._extractor is None:
-            self._extractor = FeatureExtractor(self.weights, self.layers, self.max_dim, self.device,
-                                               sift=True, convention=self.convention,
-                                               crop_scale=self.crop_scale)
+            self._extractor = self._make_extractor(self.all_layers)
         return self._extractor
+
+    def _make_extractor(self, layers) -> FeatureExtractor:
+        return FeatureExtractor(self.weights, layers, self.max_dim, self.device, sift=True,
+                                convention=self.convention, crop_scale=self.crop_scale)
 
     def layer_dir(self, layer: str) -> Path:
         """The folder holding ``layer``'s entries for this configuration."""
@@ -233,7 +306,7 @@ class FeatureCache:
         max_age = STALE_TMP_SECONDS if max_age is None else max_age
         host = socket.gethostname().replace("-", "_")
         now, n = time.time(), 0
-        for layer in self.layers:
+        for layer in self.all_layers:
             d = self.layer_dir(layer)
             if not d.is_dir():
                 continue
@@ -299,10 +372,22 @@ class FeatureCache:
         except Exception:
             return False
 
-    def _extract_and_store(self, path, crop, name) -> dict[str, ImageFeatures]:
-        feats = self.extractor.extract(path, crop=crop, name=name)
+    def _extract_and_store(self, path, crop, name, rewrite=()) -> dict[str, ImageFeatures]:
+        """One forward pass for :attr:`all_layers`; writes the entries of ``layers`` and of the
+        extra layers whose entry is missing or invalid (and those of ``rewrite``)."""
+        try:
+            feats = self.extractor.extract(path, crop=crop, name=name)
+        except EmptyFeatureMapError:
+            if not self.extra_layers:
+                raise
+            # an extra layer of a larger stride is empty for this image: the asked-for ones only
+            if self._extractor_own is None:
+                self._extractor_own = self._make_extractor(self.layers)
+            feats = self._extractor_own.extract(path, crop=crop, name=name)
         for layer, f in feats.items():
-            self._write(self.entry_path(path, crop, layer), f)
+            entry = self.entry_path(path, crop, layer)
+            if layer in self.layers or layer in rewrite or not self._valid(entry):
+                self._write(entry, f)
         return feats
 
     # ------------------------------------------------------------------ public API
@@ -346,7 +431,7 @@ class FeatureCache:
         from tqdm.auto import tqdm
 
         summary = ExtractionSummary(n_images=len(paths))
-        bar = tqdm(total=len(paths), desc=f"features ({', '.join(self.layers)}, max_dim={self.max_dim})",
+        bar = tqdm(total=len(paths), desc=f"features ({', '.join(self.all_layers)}, max_dim={self.max_dim})",
                    unit="img", dynamic_ncols=True,
                    # headless runs (papermill, series, sweep) would save a frozen bar in outputs
                    disable=not progress or os.environ.get("SELCONV_HEADLESS", "") not in ("", "0"))
@@ -379,9 +464,11 @@ class FeatureCache:
         return summary
 
     def load(self, path, crop=None, layer="pool5") -> ImageFeatures:
-        """The features of one image (extracted and stored first if missing or corrupt)."""
-        if layer not in self.layers:
-            raise ValueError(f"layer {layer!r} is not in this cache's layers {self.layers}")
+        """The features of one image (extracted and stored first if missing or corrupt).
+
+        ``layer`` is one of :attr:`layers` or of ``extra_layers``."""
+        if layer not in self.all_layers:
+            raise ValueError(f"layer {layer!r} is not in this cache's layers {self.all_layers}")
         name = image_name(path)
         entry = self.entry_path(path, crop, layer)
         if entry.exists():
@@ -390,7 +477,11 @@ class FeatureCache:
             except Exception as e:
                 warnings.warn(f"{name}: corrupt cache entry {entry} ({type(e).__name__}: {e}); "
                               "re-extracting", CorruptEntryWarning, stacklevel=2)
-        return self._extract_and_store(path, crop, name)[layer]
+        feats = self._extract_and_store(path, crop, name, rewrite=(layer,))
+        if layer not in feats:
+            raise EmptyFeatureMapError(f"{name}: the {layer} map of this image is empty at "
+                                       f"max_dim={self.max_dim}")
+        return feats[layer]
 
     def iter(self, paths, crops=None, layer="pool5"):
         """Yield :class:`~selconv_lite.core.types.ImageFeatures` of each image lazily (bounded memory)."""
@@ -404,7 +495,7 @@ class FeatureCache:
     def describe(self) -> dict:
         """The configuration as a JSON-able dict."""
         return {"format": FORMAT_VERSION, "weights": self.weights_id, "layers": list(self.layers),
-                "max_dim": self.max_dim, "dtype": self.dtype, "crop_scale": self.crop_scale,
+                "extra_layers": list(self.extra_layers), "max_dim": self.max_dim, "dtype": self.dtype, "crop_scale": self.crop_scale,
                 "root": str(self.root)}
 
     def __repr__(self):

@@ -406,11 +406,6 @@ class NotebookRecord:
         return self.path
 
 
-#: Layers the notebook series reads on the embedded dataset (pool5 everywhere, the others in
-#: notebook 06's Fig. 5); ``dataset_features`` extracts them in one pass.
-SERIES_LAYERS = ("pool5", "conv5_2", "conv5_1", "conv4_3")
-
-
 def dataset_features(ds, layer: str = "pool5", max_dim: int | None = None, cache_dir=None,
                      weights: str = "caffe-onnx", splits=("train", "queries", "db"),
                      progress: bool = True) -> dict:
@@ -425,12 +420,9 @@ def dataset_features(ds, layer: str = "pool5", max_dim: int | None = None, cache
     from ..experiments.full_eval import split_features
 
     max_dim = max_dim or ds.default_max_dim
-    layers = (layer,)
-    if getattr(ds, "name", None) == "default" and layer == "pool5" and max_dim == ds.default_max_dim:
-        # One forward pass yields every layer the series uses; caching them together now
-        # spares notebook 06 a second pass over the embedded set (about 190 MB of cache).
-        layers = SERIES_LAYERS
-    out = split_features(ds, layers=layers, max_dim=max_dim, cache_dir=cache_dir, weights=weights,
+    # On the embedded set, the first extraction also caches the layers notebooks 06 and 07 read
+    # (same forward pass); only ``layer`` is read back here.
+    out = split_features(ds, layers=(layer,), max_dim=max_dim, cache_dir=cache_dir, weights=weights,
                          splits=splits, progress=progress, lazy=False)[layer]
     for feats in out.values():
         for f in feats:  # warnings name the image, not where this machine keeps it
