@@ -1,10 +1,12 @@
 """selconv_lite.scale.search: FAISS ranks equal rank_by_inner_product (ties included); the
 compressed indexes are seeded, report their bytes per image and find near-duplicates."""
+import warnings
+
 import numpy as np
 import pytest
 
 from selconv_lite.data.evaluation import rank_by_inner_product
-from selconv_lite.scale.search import BACKENDS, build_index, search
+from selconv_lite.scale.search import BACKENDS, SmallTrainingSetWarning, build_index, search
 
 
 
@@ -108,3 +110,26 @@ def test_bad_input():
         build_index(db, "faiss-pq", m=4, nbits=9, threads=1)
     with pytest.raises(ValueError, match="empty"):
         build_index(np.zeros((0, 16), np.float32), "faiss-flat")
+
+
+def test_opq_needs_as_many_training_vectors_as_dimensions():
+    # FAISS's OPQ training corrupts memory below D training vectors: refused with a message
+    rng = np.random.default_rng(5)
+    db = _unit(rng, 300, 64)
+    with pytest.raises(ValueError, match="OPQ rotation of dimension D=64 needs at least 64 training vectors, got 63"):
+        build_index(db, "faiss-pq", m=8, nbits=4, opq=True, train=db[:63], threads=1)
+    ix = build_index(db, "faiss-pq", m=8, nbits=4, opq=True, train=db[:64], threads=1)
+    assert ix.search(db[:3], 5).shape == (5, 3)
+
+
+@pytest.mark.parametrize("opq", [False, True])
+def test_small_training_set_warns_once_in_python(opq, capfd):
+    rng = np.random.default_rng(6)
+    db = _unit(rng, 300, 32)
+    with pytest.warns(SmallTrainingSetWarning, match="256 centroids learned from 300 training vectors") as rec:
+        build_index(db, "faiss-pq", m=8, nbits=8, opq=opq, threads=1)
+    assert len([w for w in rec if w.category is SmallTrainingSetWarning]) == 1
+    assert "WARNING clustering" not in capfd.readouterr().err   # no line per sub-quantiser from FAISS
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SmallTrainingSetWarning)
+        build_index(db, "faiss-pq", m=8, nbits=2, opq=False, threads=1)  # 4 x 39 <= 300: no warning

@@ -32,15 +32,26 @@ rule to their approximate scores.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ..data.evaluation import rank_by_inner_product
 
-__all__ = ["BACKENDS", "SearchIndex", "build_index", "search", "index_bytes_per_image"]
+__all__ = ["BACKENDS", "SearchIndex", "build_index", "search", "index_bytes_per_image",
+           "SmallTrainingSetWarning"]
 
 BACKENDS = ("numpy", "faiss-flat", "faiss-pq", "faiss-ivfpq")
 
 _EPS32 = 2.0 ** -24  # unit round-off of float32
+
+#: FAISS's k-means asks for this many training points per centroid
+_POINTS_PER_CENTROID = 39
+
+
+class SmallTrainingSetWarning(UserWarning):
+    """A compressed index learns its codebooks from fewer than 39 training vectors per
+    centroid (FAISS's recommendation): the codes are coarser than with a larger training set."""
 
 
 def _faiss():
@@ -161,6 +172,17 @@ class SearchIndex:
                              f"{n_codes} centroids per sub-quantiser but has only {t.shape[0]} "
                              f"training vectors; lower nbits (2**nbits <= {t.shape[0]}) or give more "
                              "training vectors (train=)")
+        if opq and t.shape[0] < D:
+            # FAISS's OPQ training corrupts memory (and kills the process) with fewer than D
+            # training vectors: refuse before calling it
+            raise ValueError(f"an OPQ rotation of dimension D={D} needs at least {D} training "
+                             f"vectors, got {t.shape[0]}; pass opq=False or more training "
+                             "vectors (train=)")
+        if t.shape[0] < _POINTS_PER_CENTROID * n_codes:
+            warnings.warn(f"{backend_name(self.backend)} codebooks of {n_codes} centroids learned "
+                          f"from {t.shape[0]} training vectors (FAISS recommends at least "
+                          f"{_POINTS_PER_CENTROID * n_codes})", SmallTrainingSetWarning,
+                          stacklevel=4)
         pre = f"OPQ{m}," if opq else ""
         if self.backend == "faiss-ivfpq":
             nlist = max(1, min(nlist, t.shape[0] // 39))
@@ -185,8 +207,18 @@ class SearchIndex:
         inner = index
         if isinstance(index, faiss.IndexPreTransform):
             inner = faiss.downcast_index(index.index)
+            for i in range(index.chain.size()):
+                vt = faiss.downcast_VectorTransform(index.chain.at(i))
+                if isinstance(vt, faiss.OPQMatrix):
+                    # OPQ's own PQ: same settings as the index's (kept alive with the index)
+                    self._opq_pq = faiss.ProductQuantizer(vt.d_out, vt.M, inner.pq.nbits)
+                    self._opq_pq.cp.seed = seed
+                    self._opq_pq.cp.min_points_per_centroid = 1
+                    vt.pq = self._opq_pq
         if hasattr(inner, "pq"):
             inner.pq.cp.seed = seed
+            # one Python warning (SmallTrainingSetWarning) instead of one line per sub-quantiser
+            inner.pq.cp.min_points_per_centroid = 1
         if hasattr(inner, "cp"):
             inner.cp.seed = seed
         self._inner = inner
