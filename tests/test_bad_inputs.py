@@ -282,15 +282,16 @@ _KILLED_WRITER = """
 import sys, time
 import numpy as np
 from selconv_lite.core.types import ImageFeatures
+from selconv_lite.features import cache as cache_mod
 from selconv_lite.features.cache import FeatureCache
 
-def stuck(fh, **arrays):
+def stuck(fh, level, **arrays):
     fh.write(b"PK partial entry")
     fh.flush()
     print("writing", flush=True)
     time.sleep(600)
 
-np.savez_compressed = stuck
+cache_mod._write_npz = stuck
 c = FeatureCache(sys.argv[1], max_dim=64, device="cpu")
 f = ImageFeatures(np.ones((2, 3, 4), np.float32), (64, 96), np.zeros((0, 2), np.float32), "x")
 c._write(c.entry_path(sys.argv[2]), f)

@@ -135,11 +135,11 @@ def test_interrupted_extraction_resumes(store, images):
 
 
 def test_write_then_rename_leaves_no_partial_entry(store, images, monkeypatch):
-    def crash_midway(fh, **arrays):
+    def crash_midway(fh, level, **arrays):
         fh.write(b"PK\x03\x04 half an entry")
         raise OSError("disk full")
 
-    monkeypatch.setattr(np, "savez_compressed", crash_midway)
+    monkeypatch.setattr(cache_mod, "_write_npz", crash_midway)
     with pytest.raises(cache_mod.CacheWriteError, match="disk full"):
         store.extract_all(images[:1], progress=False, on_error="skip")  # not an image failure
     assert _entries(store.root) == []         # neither the entry nor the temporary file
@@ -406,3 +406,30 @@ def test_series_layers_setting(monkeypatch):
         cache_mod.series_layers()
     with pytest.raises(ValueError, match="unknown layer 'pool4'"):
         FeatureCache(layers=("pool5",), extra_layers=("pool4",))
+
+
+def test_compression_level_changes_size_not_values(tmp_path, images):
+    got = {}
+    for comp in (True, 6, 9, False):
+        c = FeatureCache(tmp_path / f"c{comp}", layers=("pool5",), max_dim=MAX_DIM, device="cpu", compress=comp)
+        c.extract_all(images[:1], progress=False)
+        entry = c.entry_path(images[0])
+        with np.load(entry) as z:  # a plain .npz archive
+            assert sorted(z.files) == ["fmap", "image_hw", "keypoints"]
+        got[comp] = (c.load(images[0]).fmap, entry.stat().st_size)
+    assert FeatureCache(tmp_path, compress=True).compress == cache_mod.COMPRESS_LEVEL == 1
+    for comp in (6, 9, False):
+        assert np.array_equal(got[comp][0], got[True][0])
+    assert got[True][1] < got[False][1]
+    # an entry written by np.savez_compressed (the earlier writer) is a hit
+    old = FeatureCache(tmp_path / "old", layers=("pool5",), max_dim=MAX_DIM, device="cpu")
+    f = FeatureExtractor(layers=("pool5",), max_dim=MAX_DIM, device="cpu").extract(images[1])["pool5"]
+    entry = old.entry_path(images[1])
+    entry.parent.mkdir(parents=True)
+    np.savez_compressed(entry, fmap=f.fmap, image_hw=np.asarray(f.image_hw), keypoints=f.keypoints)
+    _forbid_extraction(old)
+    assert old.extract_all(images[1:2], progress=False).n_cached == 1
+    assert np.array_equal(old.load(images[1]).fmap, f.fmap)
+    for bad in (10, -1, "fast", 1.5):
+        with pytest.raises(ValueError, match="compress"):
+            FeatureCache(tmp_path, compress=bad)

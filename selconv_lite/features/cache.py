@@ -132,6 +132,23 @@ class CacheWriteError(RuntimeError):
     """The store cannot be written (read-only folder, full disk, ...); never a per-image failure."""
 
 
+#: zlib level of compressed entries. Level 1 writes the four series layers of a 1024-px image
+#: (11 MB of float32) about 3.5x faster than ``np.savez_compressed``'s level 6 (0.11 s vs
+#: 0.38 s measured on a loaded 2-core machine) for files about 10 % larger; the values are the same.
+COMPRESS_LEVEL = 1
+
+
+def _write_npz(fh, level, **arrays) -> None:
+    """Write ``arrays`` to the open binary file ``fh`` as an ``.npz`` archive that
+    :func:`numpy.load` reads, zlib-compressed at ``level`` (None: stored uncompressed)."""
+    kw = ({"compression": zipfile.ZIP_STORED} if level is None
+          else {"compression": zipfile.ZIP_DEFLATED, "compresslevel": int(level)})
+    with zipfile.ZipFile(fh, "w", allowZip64=True, **kw) as z:
+        for key, a in arrays.items():
+            with z.open(f"{key}.npy", "w", force_zip64=True) as out:
+                np.lib.format.write_array(out, np.asanyarray(a), allow_pickle=False)
+
+
 #: Age after which a temporary entry file is taken as left over by a killed writer.
 STALE_TMP_SECONDS = 3600.0
 
@@ -207,9 +224,11 @@ class FeatureCache:
     device : str or torch.device, optional
         Default CUDA when available, else CPU. The trunk is loaded only if something must be
         extracted.
-    compress : bool
-        Store entries zlib-compressed (``np.savez_compressed``; post-ReLU maps are sparse, so
-        this saves much disk for little time). Default True.
+    compress : bool or int
+        Store entries zlib-compressed (post-ReLU maps are sparse, so this saves much disk).
+        ``True`` (default) uses :data:`COMPRESS_LEVEL` 1, an int 0-9 another zlib level
+        (``np.savez_compressed`` uses 6), ``False`` stores the arrays uncompressed. The level
+        changes the time and the file size, never the values (zlib is lossless).
     convention : {"caffe", "torchvision"}, optional
         Input normalisation of a local state dict that does not record it.
     crop_scale : {"image", "crop"}
@@ -246,7 +265,12 @@ class FeatureCache:
         self.max_dim = None if max_dim is None else int(max_dim)
         self.dtype = dtype
         self.device = device
-        self.compress = bool(compress)
+        if isinstance(compress, bool):
+            self.compress = COMPRESS_LEVEL if compress else None
+        elif isinstance(compress, int) and 0 <= compress <= 9:
+            self.compress = int(compress)
+        else:
+            raise ValueError(f"compress must be True, False or a zlib level 0-9, got {compress!r}")
         self.convention = convention
         if crop_scale not in ("image", "crop"):
             raise ValueError(f"crop_scale must be 'image' or 'crop', got {crop_scale!r}")
@@ -336,10 +360,9 @@ class FeatureCache:
                                   "cache folder (root=..., env SELCONV_CACHE)") from None
         try:
             with os.fdopen(fd, "wb") as fh:
-                save = np.savez_compressed if self.compress else np.savez
-                save(fh, fmap=f.fmap.astype(self.dtype, copy=False),
-                     image_hw=np.asarray(f.image_hw, np.int64),
-                     keypoints=np.asarray(f.keypoints, np.float32).reshape(-1, 2))
+                _write_npz(fh, self.compress, fmap=f.fmap.astype(self.dtype, copy=False),
+                           image_hw=np.asarray(f.image_hw, np.int64),
+                           keypoints=np.asarray(f.keypoints, np.float32).reshape(-1, 2))
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, dest)
@@ -495,7 +518,8 @@ class FeatureCache:
     def describe(self) -> dict:
         """The configuration as a JSON-able dict."""
         return {"format": FORMAT_VERSION, "weights": self.weights_id, "layers": list(self.layers),
-                "extra_layers": list(self.extra_layers), "max_dim": self.max_dim, "dtype": self.dtype, "crop_scale": self.crop_scale,
+                "extra_layers": list(self.extra_layers), "compress": self.compress,
+                "max_dim": self.max_dim, "dtype": self.dtype, "crop_scale": self.crop_scale,
                 "root": str(self.root)}
 
     def __repr__(self):
