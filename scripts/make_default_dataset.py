@@ -31,6 +31,15 @@ reading the photos; :func:`render` then reads the sources and writes the JPEGs, 
 :func:`build_gnd` turns the manifest into the revisitop ``gnd`` pickle. So the ground truth can
 be regenerated and checked (tests/test_datasets.py) without the Debian packages installed.
 
+Sizes: each view is rendered from the full-resolution photo at long side ``MAX_DIM = 1024``
+(the paper's image size, Sec. 5.1) where its source region holds that many real pixels, and
+never upsampled: a smaller region keeps the size the source gives (for a perspective view, at
+most the pixel count of its source quadrilateral). ``manifest.csv`` records each image's
+``width``/``height``, its photo's size and ``scale_at_1024``/``upsampled_at_1024``, the factor
+by which the extractor resizes it at ``max_dim=1024``; the script prints how many images are
+native at 1024 and how many the extractor upsamples. The gnd ``bbx`` of a query is its
+normalised box times the rendered query's width and height.
+
 Usage::
 
     apt-get install opencv-doc lomiri-wallpapers-16.04     # the photo sources
@@ -49,7 +58,12 @@ from pathlib import Path
 import numpy as np
 
 SEED = 2017
-MAX_DIM = 512
+#: long side of the rendered views: the paper's image size (Sec. 5.1: every image is resized so
+#: that its long side is 1024). A view is never upsampled: where its source region holds fewer
+#: real pixels, it keeps the size the source gives (recorded in the manifest).
+MAX_DIM = 1024
+#: the extractor's size at which the manifest states each image's resize factor
+EXTRACT_DIM = 1024
 JPEG_QUALITY = 85
 OPENCV_DIR = Path("/usr/share/doc/opencv-doc/examples/data")
 LOMIRI_DIR = Path("/usr/share/backgrounds")
@@ -222,6 +236,10 @@ def _train_views(src, scheme):
 
 MANIFEST_FIELDS = ["file", "role", "group", "relation", "source", "transform", "region",
                    "query_box_norm"]
+#: columns written after rendering: the image's size, its source photo's size, and the factor by
+#: which the extractor resizes it at max_dim ``EXTRACT_DIM`` (> 1: upsampled, no new detail)
+SIZE_FIELDS = ["width", "height", "source_width", "source_height", f"scale_at_{EXTRACT_DIM}",
+               f"upsampled_at_{EXTRACT_DIM}"]
 
 
 # --------------------------------------------------------------------------------- plan
@@ -387,9 +405,27 @@ def plan() -> list[dict]:
 
 
 # ------------------------------------------------------------------------------ manifest
-def write_manifest(rows, path) -> None:
+def extractor_scale(size, max_dim=EXTRACT_DIM) -> float:
+    """Factor by which the extractor resizes an image of ``size`` (W, H) to long side ``max_dim``."""
+    return max_dim / max(size)
+
+
+def size_columns(size, source_size) -> dict:
+    """Manifest size columns of one rendered image (``SIZE_FIELDS``)."""
+    f = extractor_scale(size)
+    return {"width": size[0], "height": size[1], "source_width": source_size[0],
+            "source_height": source_size[1], f"scale_at_{EXTRACT_DIM}": round(f, 3),
+            f"upsampled_at_{EXTRACT_DIM}": f"yes x{f:.2f}" if f > 1 else "no"}
+
+
+def write_manifest(rows, path, sizes, source_sizes) -> None:
+    """Write ``manifest.csv``: the plan of every image, its rendered size, licence and origin.
+
+    ``sizes`` and ``source_sizes`` map ``file -> (W, H)`` of the rendered image and of its
+    source photo.
+    """
     with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=MANIFEST_FIELDS + ["licence", "author", "origin"],
+        w = csv.DictWriter(f, fieldnames=MANIFEST_FIELDS + SIZE_FIELDS + ["licence", "author", "origin"],
                            lineterminator="\n")
         w.writeheader()
         for r in rows:
@@ -398,18 +434,43 @@ def write_manifest(rows, path) -> None:
                         "transform": json.dumps(r["transform"], separators=(",", ":")),
                         "region": json.dumps(r["region"]),
                         "query_box_norm": json.dumps(r["query_box_norm"]),
+                        **size_columns(sizes[r["file"]], source_sizes[r["file"]]),
                         "licence": lic, "author": author, "origin": origin})
 
 
 def read_manifest(path) -> list[dict]:
-    """Rows of ``manifest.csv`` with the JSON columns decoded."""
+    """Rows of ``manifest.csv`` with the JSON columns decoded and the sizes as numbers."""
     rows = []
     with open(path, newline="") as f:
         for r in csv.DictReader(f):
             for k in ("transform", "region", "query_box_norm"):
                 r[k] = json.loads(r[k])
+            for k in ("width", "height", "source_width", "source_height"):
+                if k in r:
+                    r[k] = int(r[k])
+            if f"scale_at_{EXTRACT_DIM}" in r:
+                r[f"scale_at_{EXTRACT_DIM}"] = float(r[f"scale_at_{EXTRACT_DIM}"])
             rows.append(r)
     return rows
+
+
+def size_summary(rows) -> str:
+    """How many images are native at ``EXTRACT_DIM`` and how many the extractor upsamples."""
+    key = f"scale_at_{EXTRACT_DIM}"
+    lines = []
+    for role in ("all", "query", "db", "train"):
+        sel = [float(r[key]) for r in rows if role == "all" or r["role"] == role]
+        up = np.array([f for f in sel if f > 1])
+        bins = [(1, 1.25), (1.25, 1.5), (1.5, 2), (2, 3), (3, np.inf)]
+        hist = ", ".join(f"{((up > a) & (up <= b)).sum()} by x{a:g}-{b:g}" if np.isfinite(b)
+                         else f"{(up > a).sum()} by > x{a:g}" for a, b in bins)
+        lines.append(f"{role}: {len(sel)} images, {len(sel) - len(up)} native (long side "
+                     f"{EXTRACT_DIM}), {len(up)} upsampled by the extractor at {EXTRACT_DIM}"
+                     + (f" (median x{np.median(up):.2f}, max x{up.max():.2f}; {hist})" if len(up) else ""))
+    at512 = [extractor_scale((int(r["width"]), int(r["height"])), 512) for r in rows]
+    lines.append(f"at max_dim 512: {sum(f < 1 for f in at512)} downsized, {sum(f == 1 for f in at512)} kept, "
+                 f"{sum(f > 1 for f in at512)} upsampled (long side below 512)")
+    return "\n".join(lines)
 
 
 def build_gnd(rows, image_sizes) -> dict:
@@ -470,9 +531,18 @@ def load_source(src: str):
     return img.convert("RGB")
 
 
-def _fit(w, h, max_dim=MAX_DIM):
-    s = min(1.0, max_dim / max(w, h))
-    return max(1, int(round(w * s))), max(1, int(round(h * s)))
+def _native_wh(quad: np.ndarray, rw: float, rh: float, max_dim=MAX_DIM):
+    """Output ``(W, H)`` of a view: aspect ``rw:rh``, long side at most ``max_dim``, never upsampled.
+
+    The output holds at most as many pixels as the source quadrilateral ``quad`` it is warped
+    from (its area in source pixels: ``rw * rh`` for crops and rotations, the jittered area for
+    perspective views), so a view whose source region is smaller than ``max_dim`` keeps the size
+    the source gives.
+    """
+    x, y = quad[:, 0], quad[:, 1]
+    area = 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+    s = min(1.0, max_dim / max(rw, rh), float(np.sqrt(area / max(rw * rh, 1e-12))))
+    return max(1, int(round(rw * s))), max(1, int(round(rh * s)))
 
 
 def _warp(src_rgb: np.ndarray, quad: np.ndarray, out_wh) -> np.ndarray:
@@ -514,16 +584,13 @@ def render_row(row: dict, cache: dict) -> "Image.Image":
 
     if row["source"] not in cache:
         img = load_source(row["source"])
-        if max(img.size) > 1600:  # work on a 1600-px copy of the big wallpapers
-            img = img.resize(_fit(*img.size, 1600), Image.LANCZOS)
-        cache[row["source"]] = np.asarray(img)
+        cache[row["source"]] = np.asarray(img)  # full resolution: _warp pre-shrinks per view
     src = cache[row["source"]]
     Hs, Ws = src.shape[:2]
     x0, y0, x1, y1 = row["region"]
     quad = np.array([[x0 * Ws, y0 * Hs], [x1 * Ws, y0 * Hs], [x1 * Ws, y1 * Hs], [x0 * Ws, y1 * Hs]],
                     np.float64)
     rw, rh = (x1 - x0) * Ws, (y1 - y0) * Hs
-    out_wh = _fit(rw, rh)
     for op in row["transform"]:
         if op["op"] == "perspective":
             j = np.asarray(op["jitter"]).reshape(4, 2) * np.array([rw, rh])
@@ -533,6 +600,7 @@ def render_row(row: dict, cache: dict) -> "Image.Image":
             t = np.deg2rad(op["degrees"])
             R = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
             quad = (quad - c) @ R.T + c
+    out_wh = _native_wh(quad, rw, rh)
     a = _warp(src, quad, out_wh)
     for op in row["transform"]:
         if op["op"] == "photometric":
@@ -563,18 +631,29 @@ per-image record, with the exact transform, is `manifest.csv` (columns `file`, `
 images derived from CC BY-SA photos are therefore CC BY-SA 4.0 (ShareAlike), and CC BY photos
 require the attribution given here. Modifications: see `manifest.csv`.
 
+Sizes: each view is rendered at long side 1024 (the paper's image size, Sec. 5.1) where its
+source region holds that many real pixels, otherwise at the size the source gives (never
+upsampled). `manifest.csv` records each image's `width`, `height`, its source photo's size, and
+`scale_at_1024` / `upsampled_at_1024`: the factor by which the extractor resizes it at
+`max_dim=1024` (above 1: upsampled, no new detail). The last line counts the same at the
+dataset's default `max_dim=512`. Summary:
+
+```
+{summary}
+```
+
 | source photo | used as | images | licence | author | origin |
 |---|---|---|---|---|---|
 """
 
 
-def write_licenses(rows, path) -> None:
+def write_licenses(rows, path, summary: str = "") -> None:
     per = {}
     for r in rows:
         d = per.setdefault(r["source"], {"roles": set(), "n": 0})
         d["roles"].add(r["relation"] if r["relation"] in ("train", "distractor") else "group " + r["group"])
         d["n"] += 1
-    lines = [LICENSE_HEADER]
+    lines = [LICENSE_HEADER.replace("{summary}", summary)]
     for src in sorted(per):
         lic, author, origin = SOURCES[src]
         lines.append(f"| `{src}` | {', '.join(sorted(per[src]['roles']))} | {per[src]['n']} | "
@@ -664,23 +743,29 @@ def main(argv=None) -> int:
     out = Path(args.out)
     (out / "jpg").mkdir(parents=True, exist_ok=True)
     rows = plan()
-    cache, sizes = {}, {}
+    cache, sizes, source_sizes = {}, {}, {}
     for r in rows:
         im = render_row(r, cache)
         im.save(out / "jpg" / r["file"], "JPEG", quality=JPEG_QUALITY, optimize=True)
         sizes[r["file"]] = im.size
+        h, w = cache[r["source"]].shape[:2]
+        source_sizes[r["file"]] = (w, h)
     keep = {r["file"] for r in rows}
     for p in (out / "jpg").glob("*.jpg"):
         if p.name not in keep:
             p.unlink()
-    write_manifest(rows, out / "manifest.csv")
-    write_licenses(rows, out / "LICENSES.md")
+    write_manifest(rows, out / "manifest.csv", sizes, source_sizes)
+    summary = size_summary(read_manifest(out / "manifest.csv"))
+    write_licenses(rows, out / "LICENSES.md", summary)
     gt = build_gnd(rows, sizes)
     write_gnd_pickle(out / "gnd_default.pkl", gt["imlist"], gt["qimlist"], gt["gnd"],
                      trainlist=gt["trainlist"])
     n = {k: sum(r["role"] == k for r in rows) for k in ("query", "db", "train")}
     total = sum(p.stat().st_size for p in (out / "jpg").glob("*.jpg"))
-    print(f"wrote {len(rows)} images ({n}) to {out}, {total / 1e6:.1f} MB")
+    folder = sum(p.stat().st_size for p in out.parent.rglob("*") if p.is_file())
+    print(f"wrote {len(rows)} images ({n}) to {out}, {total / 1e6:.1f} MB of JPEG (quality "
+          f"{JPEG_QUALITY}); {out.parent} holds {folder / 1e6:.1f} MB")
+    print(summary)
     return 0
 
 

@@ -329,12 +329,15 @@ def test_default_dataset_loads_and_is_consistent():
     assert not set(d.train_images) & set(d.images + d.queries)
     for g in d.gnd:
         assert len(g["ok"]) >= 1 and len(g["hard"]) >= 1
+    # rendered at the paper's long side 1024 where the photo allows it (never more)
+    sides = []
     for p in d.images + d.queries + d.train_images:
         with Image.open(p) as im:
-            assert max(im.size) <= 512, p
+            sides.append(max(im.size))
+    assert max(sides) == 1024 and sum(s == 1024 for s in sides) >= 90
     assert any(b is not None for b in d.query_boxes)
-    size = sum(Path(p).stat().st_size for p in d.images + d.queries + d.train_images)
-    assert size < 15e6
+    size = sum(p.stat().st_size for p in (REPO / "data").rglob("*") if p.is_file())
+    assert size <= 40e6  # the whole data/ folder
 
 
 def test_default_dataset_gnd_regenerates_from_plan():
@@ -361,6 +364,60 @@ def test_default_dataset_gnd_regenerates_from_plan():
         assert (a["bbx"] is None) == (b["bbx"] is None)
         if a["bbx"] is not None:
             assert a["bbx"] == pytest.approx(b["bbx"])
+
+
+def test_default_dataset_manifest_sizes_are_true_and_never_upsampled():
+    """The manifest's sizes are the files' sizes; no view is rendered larger than the real pixels of
+    its source region (at most the region's pixel count; long side at most 1024); the stated
+    extractor factor at max_dim 1024 is ``1024 / long side`` and "upsampled" exactly when above 1."""
+    gen = _generator()
+    rows = gen.read_manifest(DEFAULT / "manifest.csv")
+    n_native = 0
+    for r in rows:
+        with Image.open(DEFAULT / "jpg" / r["file"]) as im:
+            assert im.size == (r["width"], r["height"]), r["file"]
+        W, H = r["width"], r["height"]
+        x0, y0, x1, y1 = r["region"]
+        rw, rh = (x1 - x0) * r["source_width"], (y1 - y0) * r["source_height"]
+        assert max(W, H) <= 1024, r["file"]
+        # one pixel of rounding per side, never more pixels than the source region holds
+        assert W <= rw + 1 and H <= rh + 1, (r["file"], (W, H), (rw, rh))
+        assert W * H <= (rw + 1) * (rh + 1), r["file"]
+        # aspect kept within rounding
+        assert abs(W / H - rw / rh) <= 2.0 / min(W, H) * (rw / rh) + 1e-9, r["file"]
+        # full resolution used: a region with >= 1024 px on its long side (and no perspective
+        # shrink) renders at exactly 1024
+        if max(rw, rh) >= 1025 and not any(op["op"] == "perspective" for op in r["transform"]):
+            assert max(W, H) == 1024, r["file"]
+        f = r["scale_at_1024"]
+        assert f == pytest.approx(1024 / max(W, H), abs=5e-4)
+        if f > 1:
+            assert r["upsampled_at_1024"] == f"yes x{1024 / max(W, H):.2f}", r["file"]
+        else:
+            assert r["upsampled_at_1024"] == "no" and max(W, H) == 1024, r["file"]
+            n_native += 1
+    assert n_native == sum(1 for r in rows if max(r["width"], r["height"]) == 1024) >= 90
+    # the training split's wallpapers (>= 2048 px) give native 1024 for the whole photo and the 2x2 tiles
+    for r in rows:
+        if r["role"] == "train" and min(r["source_width"], r["source_height"]) >= 2048 \
+                and ("_whole" in r["file"] or "_g2_" in r["file"]):
+            assert r["upsampled_at_1024"] == "no", r["file"]
+
+
+def test_default_dataset_size_summary_counts(tmp_path):
+    """The printed summary counts native and upsampled images from the manifest columns."""
+    gen = _generator()
+    rows = [{"role": "db", "width": 1024, "height": 768, "scale_at_1024": 1.0},
+            {"role": "db", "width": 512, "height": 300, "scale_at_1024": 2.0},
+            {"role": "query", "width": 300, "height": 400, "scale_at_1024": 2.56},
+            {"role": "train", "width": 700, "height": 1000, "scale_at_1024": 1.024}]
+    text = gen.size_summary(rows)
+    assert "all: 4 images, 1 native (long side 1024), 3 upsampled by the extractor at 1024" in text
+    assert "db: 2 images, 1 native (long side 1024), 1 upsampled" in text
+    assert "1 by x1-1.25, 0 by x1.25-1.5, 1 by x1.5-2, 1 by x2-3, 0 by > x3" in text
+    assert "at max_dim 512: 2 downsized, 1 kept, 1 upsampled" in text
+    assert gen.size_columns((1024, 700), (4000, 3000))["upsampled_at_1024"] == "no"
+    assert gen.size_columns((500, 700), (500, 700))["upsampled_at_1024"] == "yes x1.46"
 
 
 def test_default_dataset_training_split_is_held_out_and_varied():
