@@ -23,6 +23,28 @@ Usage::
 ``FeatureExtractor.extract`` one image after the other) and of the fast path (``fast=True``:
 ``FeatureExtractor.extract_many``, preparation and SIFT overlapping the forward pass), their
 ratio, the load average, and the largest absolute difference between the two paths' maps.
+
+``--series`` prints, in one run, images/s at ``--compare-dim`` (default 1024) of
+
+* ``reference``: ``FeatureExtractor.extract`` (pool5 and SIFT keypoints) one image after the other;
+* ``before``: the notebook series' cache fill as it was (the series layers asked for together,
+  entries written by ``np.savez_compressed``'s zlib level 6);
+* ``after``: the series' cache fill now (pool5 asked for, the other series layers computed in the
+  same pass as ``extra_layers``, zlib level 1);
+
+with the load average before each round, and the largest absolute difference between the maps
+of every layer stored by ``before`` and ``after`` (and of pool5 against ``reference``).
+
+``--variants`` times forward-pass variants on one 1024x768 photo against the package's forward
+(channels-last, ``inference_mode``, 2 threads): NCHW memory format, oneDNN off, ``no_grad``,
+1 thread, a batch of 2 equal-size images, TorchScript freeze; each with its max abs difference.
+
+``--device cuda`` works on a GPU machine; where the default (caffe-onnx) weights are not
+installed, a VGG16 trunk with seeded random weights of the same shapes is used and the output
+says "timing only".
+
+    python benchmarks/bench_extraction.py --series [--compare-dim 1024] [--images 3] [--repeats 3] [--device cuda]
+    python benchmarks/bench_extraction.py --variants [--repeats 3]
 """
 from __future__ import annotations
 
@@ -95,11 +117,21 @@ def main(argv=None):
     ap.add_argument("--images", type=int, default=3, help="images per timed run of --compare")
     ap.add_argument("--batch-size", type=int, default=1)
     ap.add_argument("--prefetch", type=int, default=2)
+    ap.add_argument("--series", action="store_true",
+                    help="images/s before/after of the series' cache fill and the reference path")
+    ap.add_argument("--variants", action="store_true",
+                    help="forward-pass variants vs the package's forward (max abs diff, images/s)")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.compare:
         _print_compare(args)
+        return
+    if args.series:
+        print_series(args.compare_dim, args.images, args.repeats, args.device)
+        return
+    if args.variants:
+        print_variants(args.repeats, args.device)
         return
 
     tmp = Path(tempfile.mkdtemp(prefix="selconv-bench-"))
@@ -213,6 +245,178 @@ def _print_compare(args):
           f"{r['ref']['cpu_s_per_img'] / r['fast']['cpu_s_per_img']:.3f} (CPU)")
     print(f"  max abs difference of the pool5 maps: {r['max_abs_diff']:.3g}; "
           f"keypoints identical: {r['same_keypoints']}")
+
+
+def _weights(device):
+    """("caffe-onnx", None) when those weights are installed, else ("random", a seeded random
+    VGG16 trunk of the same shapes on ``device``): the timing does not depend on the values."""
+    from selconv_lite.features.backbone import VGG16Trunk, WeightsError, caffe_onnx_path
+
+    try:
+        caffe_onnx_path()
+        return "caffe-onnx", None
+    except WeightsError:
+        torch.manual_seed(0)
+        trunk = VGG16Trunk(convention="caffe").eval().requires_grad_(False)
+        return "random", trunk.to(device=default_device(device), memory_format=torch.channels_last)
+
+
+def _fx(layers, max_dim, device, trunk):
+    fx = FeatureExtractor(layers=layers, max_dim=max_dim, device=device)
+    if trunk is not None:
+        fx._trunk = trunk
+    return fx
+
+
+def _store(root, layers, extra, compress, max_dim, device, trunk):
+    store = FeatureCache(root, layers=layers, extra_layers=extra, max_dim=max_dim, device=device,
+                         compress=compress)
+    store._extractor = _fx(store.all_layers, max_dim, device, trunk)
+    return store
+
+
+def series(max_dim=1024, n_images=3, repeats=3, device=None):
+    """Images/s of the reference path and of the series' cache fill before and after (see the
+    module docstring); returns a dict (images/s are the median over the interleaved repeats)."""
+    from selconv_lite.features.cache import SERIES_LAYERS
+
+    os.environ["SELCONV_HEADLESS"] = "1"
+    tmp = Path(tempfile.mkdtemp(prefix="selconv-bench-"))
+    paths = _photos(tmp, n_images, max_dim)
+    wname, trunk = _weights(device)
+    sync = torch.cuda.synchronize if default_device(device).type == "cuda" else _nosync
+    ref_fx = _fx(("pool5",), max_dim, device, trunk)
+    ref_fx.extract(paths[0])  # warm-up
+    kinds = {
+        "reference": None,
+        "before": (SERIES_LAYERS, (), 6),
+        "after": (("pool5",), SERIES_LAYERS, True),
+    }
+    times = {k: [] for k in kinds}
+    loads, stores, ref_maps = [], {}, None
+    for r in range(repeats):
+        loads.append(os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan"))
+        for k, cfg in kinds.items():
+            t = time.perf_counter()
+            if cfg is None:
+                ref_maps = [ref_fx.extract(p)["pool5"].fmap for p in paths]
+            else:
+                stores[k] = _store(tmp / f"{k}{r}", *cfg, max_dim, device, trunk)
+                stores[k].extract_all(paths, progress=False)
+            sync()
+            times[k].append(time.perf_counter() - t)
+    diff = {}
+    for layer in SERIES_LAYERS:
+        diff[layer] = max(float(np.abs(stores["before"].load(p, layer=layer).fmap
+                                       - stores["after"].load(p, layer=layer).fmap).max()) for p in paths)
+    diff["pool5 vs reference"] = max(float(np.abs(stores["after"].load(p).fmap - m).max())
+                                     for p, m in zip(paths, ref_maps))
+    return {"weights": wname, "device": fx_device(device), "hw": ref_fx.prepare(paths[0]).shape[:2],
+            "loads": loads, "img_per_s": {k: n_images / statistics.median(v) for k, v in times.items()},
+            "runs": times, "max_abs_diff": diff, "n_images": n_images}
+
+
+def print_series(max_dim=1024, n_images=3, repeats=3, device=None):
+    r = series(max_dim, n_images, repeats, device)
+    h, w = r["hw"]
+    print(f"max_dim {max_dim} ({w}x{h}), {n_images} images, {repeats} interleaved repeats, device "
+          f"{r['device']}, {torch.get_num_threads()} torch threads, load average before each round: "
+          + ", ".join(f"{v:.2f}" for v in r["loads"]) + f" on {os.cpu_count()} CPUs")
+    if r["weights"] == "random":
+        print("weights: caffe-onnx not installed -- seeded RANDOM weights of VGG16's shapes: timing only")
+    labels = {"reference": "reference: FeatureExtractor.extract, pool5 + SIFT",
+              "before": "before: series cache fill, 4 layers, zlib 6",
+              "after": "after:  series cache fill, pool5 + extra_layers, zlib 1"}
+    for k, label in labels.items():
+        print(f"  {label:<58} {r['img_per_s'][k]:.3f} images/s   runs (s): "
+              + " ".join(f"{t:.2f}" for t in r["runs"][k]))
+    print(f"  after/before: {r['img_per_s']['after'] / r['img_per_s']['before']:.3f}")
+    print("  max abs difference before vs after: "
+          + ", ".join(f"{k} {v:.3g}" for k, v in r["max_abs_diff"].items()))
+
+
+def print_variants(repeats=3, device=None):
+    """Forward-pass variants on one 1024x768 photo (and a second one for the batch of 2)."""
+    import copy
+    import warnings
+
+    from sklearn.datasets import load_sample_image
+
+    wname, trunk = _weights(device)
+    fx = _fx(("pool5",), 1024, device, trunk)
+    trunk = fx.trunk
+    sync = torch.cuda.synchronize if default_device(device).type == "cuda" else _nosync
+    rgb = np.array(Image.fromarray(load_sample_image("china.jpg")).resize((1024, 768), Image.Resampling.BICUBIC))
+    rgb2 = np.ascontiguousarray(rgb[:, ::-1])
+    ref, ref2 = fx.forward(rgb)["pool5"], fx.forward(rgb2)["pool5"]
+    nchw = copy.deepcopy(trunk).to(memory_format=torch.contiguous_format)
+    n_threads = torch.get_num_threads()
+
+    def out(t):
+        return t[0].permute(1, 2, 0).contiguous().cpu().numpy()
+
+    def f_nchw():
+        with torch.inference_mode():
+            return out(nchw.features[:31](nchw.normalize(fx.to_tensor(rgb)).contiguous()))
+
+    def f_mkldnn_off():
+        with torch.backends.mkldnn.flags(enabled=False):
+            return fx.forward(rgb)["pool5"]
+
+    def f_no_grad():
+        with torch.no_grad():
+            return out(trunk(fx.to_tensor(rgb), ("pool5",))["pool5"])
+
+    def f_threads1():
+        torch.set_num_threads(1)
+        try:
+            return fx.forward(rgb)["pool5"]
+        finally:
+            torch.set_num_threads(n_threads)
+
+    def f_batch2():
+        m = fx.forward_batch([rgb, rgb2])
+        return m[0]["pool5"], m[1]["pool5"]
+
+    variants = {"package forward (channels-last, inference_mode)": lambda: fx.forward(rgb)["pool5"],
+                "NCHW (contiguous) memory format": f_nchw, "oneDNN (mkldnn) off": f_mkldnn_off,
+                "no_grad instead of inference_mode": f_no_grad, "1 torch thread": f_threads1,
+                "batch of 2 equal-size images, per image": f_batch2}
+    try:
+        with warnings.catch_warnings(), torch.inference_mode():
+            warnings.simplefilter("ignore")
+            x0 = trunk.normalize(fx.to_tensor(rgb)).contiguous(memory_format=torch.channels_last)
+            frozen = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(trunk.features[:31], x0).eval()))
+
+        def f_jit():
+            with torch.inference_mode():
+                return out(frozen(trunk.normalize(fx.to_tensor(rgb)).contiguous(memory_format=torch.channels_last)))
+        variants["TorchScript freeze + optimize_for_inference"] = f_jit
+    except Exception as e:  # pragma: no cover - depends on the torch build
+        print(f"TorchScript variant skipped: {type(e).__name__}: {e}")
+    diffs = {}
+    for k, f in variants.items():
+        o = f()
+        diffs[k] = (max(float(np.abs(o[0] - ref).max()), float(np.abs(o[1] - ref2).max()))
+                    if isinstance(o, tuple) else float(np.abs(o - ref).max()))
+    times = {k: [] for k in variants}
+    loads = []
+    for _ in range(repeats):
+        loads.append(os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan"))
+        for k, f in variants.items():
+            t = time.perf_counter()
+            f()
+            sync()
+            times[k].append((time.perf_counter() - t) / (2 if "batch of 2" in k else 1))
+    base = statistics.median(times[next(iter(variants))])
+    print(f"forward to pool5 at 1024x768, device {fx_device(device)}, {n_threads} torch threads, weights "
+          f"{wname}{' (timing only)' if wname == 'random' else ''}, load average before each round: "
+          + ", ".join(f"{v:.2f}" for v in loads) + f"; max |map| {float(np.abs(ref).max()):.1f}")
+    for k in variants:
+        med = statistics.median(times[k])
+        d = diffs[k]
+        print(f"  {k:<50} {1 / med:6.3f} images/s  x{base / med:5.3f}  max abs diff {d:.3g} "
+              f"({'bit-identical' if d == 0 else 'differs'})  runs (s): " + " ".join(f"{t:.2f}" for t in times[k]))
 
 
 if __name__ == "__main__":
