@@ -196,6 +196,23 @@ def test_extract_outputs_imagefeatures_per_layer(tmp_path):
     np.testing.assert_array_equal(out["pool5"].fmap, ref.transpose(1, 2, 0))
 
 
+def test_every_layer_of_a_union_pass_equals_its_own_pass(tmp_path):
+    """What the feature cache relies on to store several layers from one forward pass: a layer's
+    map does not depend on the other layers asked for with it, bit for bit."""
+    from selconv_lite.features.backbone import LAYERS
+
+    p = tmp_path / "wide.png"
+    Image.fromarray(_textured(130, 200, seed=7)).save(p)
+    union = FeatureExtractor(layers=LAYERS, max_dim=160, device="cpu").extract(p)
+    for layer in LAYERS:
+        alone = FeatureExtractor(layers=(layer,), max_dim=160, device="cpu").extract(p)[layer]
+        assert union[layer].fmap.shape == alone.fmap.shape
+        assert np.array_equal(union[layer].fmap, alone.fmap), layer
+        np.testing.assert_array_equal(union[layer].keypoints, alone.keypoints)
+        assert alone.fmap.max() > 0
+    assert np.array_equal(union["conv5_3"].fmap, union["pool5"].fmap)  # conv5_3 + 2x2 pool is pool5
+
+
 def test_sift_keypoints_on_the_resized_image(tmp_path, fx):
     p = tmp_path / "big.png"
     Image.fromarray(_textured(300, 400, seed=7)).save(p)
