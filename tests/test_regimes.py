@@ -179,3 +179,12 @@ def test_unlearnable_configuration_is_reported_not_nan(tiny):
     assert e["mAP"]["max"]["512"] is None
     assert len(e["skipped"]) == 1 and "M_MAX+T-emb+demo 512-D" in e["skipped"][0] and "masked local features" in e["skipped"][0]
     assert "-" in rg.regimes_table(rec).splitlines()[-2]
+
+
+def test_sift_fallback_counted_per_image():
+    """Maps without SIFT keypoints fall back to every cell (paper Sec. 5.1); the record counts them."""
+    rng = np.random.RandomState(1)
+    ims = [ImageFeatures(rng.rand(4, 5, 8).astype(np.float32), (128, 160), name=f"a{i}") for i in range(3)]
+    kept, fallbacks = rg._kept_percent(ims, ("sift", "max"))
+    assert kept["sift"] == 100.0 and fallbacks == 3
+    assert 100 / 20 <= kept["max"] <= 100 * 8 / 20
