@@ -1,7 +1,7 @@
 """The paper's image size next to smaller ones, measured side by side (Table 3, Table 5, Fig. 2a).
 
 The paper resizes every image so that its long side is 1024 px (Sec. 5.1): VGG16's pool5 maps
-are then about 32 x 24 cells, and the MAX mask keeps roughly a third of them (Fig. 2a). At 512 px
+are then about 32 x 24 cells, and the MAX mask keeps about 30 % of them (Fig. 2a). At 512 px
 the maps shrink to about 16 x 12 and a mask has far less to select from. :func:`run_regimes`
 measures, for each ``max_dim`` (long side in pixels) on one dataset:
 
