@@ -192,3 +192,130 @@ def test_manual_instructions_and_recipes(tmp_path):
     assert set(ds.list_datasets()) - {"default"} <= set(dl.RESOURCES)
     with pytest.raises(KeyError):
         dl.manual_instructions("nope")
+
+
+# ------------------------------------------------------------------ distractor sets (R1M, Flickr100k)
+def _r1m_fixture(monkeypatch, n_parts=2):
+    """A 2-archive R1M in the official format: jpg/revisitop1m.N.tar.gz holding images under
+    folders relative to jpg/, and revisitop1m.txt listing them (one without its extension)."""
+    j = _jpeg_bytes()
+    files, listing = {}, []
+    for i in range(1, n_parts + 1):
+        buf = io.BytesIO()
+        members = {f"{i:02d}/img{i}_{k}.jpg": j for k in range(3)}
+        with tarfile.open(fileobj=buf, mode="w:gz") as t:
+            for name, data in members.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                t.addfile(info, io.BytesIO(data))
+        files[f"{dl.R1M}/jpg/revisitop1m.{i}.tar.gz"] = buf.getvalue()
+        listing += list(members)
+    listing[0] = listing[0][:-4]                      # an entry without extension, as the list may hold
+    files[f"{dl.R1M}/revisitop1m.txt"] = ("\n".join(listing) + "\n").encode()
+    for key in ("revisitop1m", "r1m"):
+        monkeypatch.setitem(dl.RESOURCES, key, dl._r1m_resources(n_parts))
+    return files, listing
+
+
+def test_r1m_resources_follow_the_official_names():
+    res = dl.RESOURCES["r1m"]
+    assert [r.filename for r in res[:2]] == ["revisitop1m.1.tar.gz", "revisitop1m.2.tar.gz"]
+    assert res[99].filename == "revisitop1m.100.tar.gz" and len(res) == 101
+    assert res[0].url == "http://ptak.felk.cvut.cz/revisitop/revisitop1m/jpg/revisitop1m.1.tar.gz"
+    assert res[-1].url.endswith("/revisitop1m/revisitop1m.txt") and not res[-1].unpack
+    assert all(r.dest == "revisitop1m/jpg" and not r.keep for r in res[:100])
+    assert dl.RESOURCES["revisitop1m"] == res
+
+
+def test_r1m_download_unpacks_deletes_archives_and_lists_paths(tmp_path, monkeypatch):
+    files, listing = _r1m_fixture(monkeypatch)
+    srv = FakeServer(files)
+    monkeypatch.setattr(dl.urllib.request, "urlopen", srv)
+    dl.download_dataset("R1M", root=tmp_path, progress=False)
+    paths = dl.distractor_paths("r1m", root=tmp_path)
+    assert len(paths) == 6 and all(Path(p).is_file() for p in paths)
+    assert paths[0] == str(tmp_path / "revisitop1m" / "jpg" / "01" / "img1_0.jpg")   # ".jpg" appended
+    assert [Path(p).relative_to(tmp_path / "revisitop1m" / "jpg").as_posix() for p in paths[1:]] == listing[1:]
+    arch = tmp_path / "_archives"
+    assert not (arch / "revisitop1m.1.tar.gz").exists()                 # unpacked, then deleted
+    assert (arch / "revisitop1m.1.tar.gz.sha256").is_file()             # its digest kept
+    n = len(srv.requests)
+    dl.download_dataset("revisitop1m", root=tmp_path, progress=False)   # all there: no request
+    assert len(srv.requests) == n
+
+
+def test_r1m_offline_and_incomplete(tmp_path, monkeypatch):
+    files, _ = _r1m_fixture(monkeypatch)
+
+    def offline(req, timeout=None):
+        raise urllib.error.URLError(OSError(-3, "Temporary failure in name resolution"))
+    monkeypatch.setattr(dl.urllib.request, "urlopen", offline)
+    with pytest.raises(dl.OfflineError) as e:
+        dl.download_dataset("r1m", root=tmp_path, progress=False)
+    msg = str(e.value)
+    assert "offline" in msg and "revisitop1m.1.tar.gz" in msg and "revisitop1m.txt" in msg
+    assert str(tmp_path / "_archives" / "revisitop1m.2.tar.gz") in msg
+    with pytest.raises(FileNotFoundError, match=r"R1M image list .*revisitop1m.txt is missing.*download_dataset\('revisitop1m'"):
+        dl.distractor_paths("r1m", root=tmp_path)
+    # the list is there but an archive was not unpacked: the missing images are named
+    (tmp_path / "revisitop1m").mkdir()
+    (tmp_path / "revisitop1m" / "revisitop1m.txt").write_text("01/a.jpg\n02/b\n")
+    with pytest.raises(FileNotFoundError, match=r"2 of the 2 images .* missing .*01/a.jpg"):
+        dl.distractor_paths("r1m", root=tmp_path)
+    with pytest.raises(KeyError, match="unknown distractor set 'r2m'"):
+        dl.distractor_paths("r2m", root=tmp_path)
+
+
+def test_flickr100k_paths(tmp_path):
+    with pytest.raises(FileNotFoundError, match="(?s)no Flickr100k image under .*_archives/oxc1_100k.part02.rar"):
+        dl.distractor_paths("flickr100k", root=tmp_path)
+    d = tmp_path / "flickr100k" / "oxc1_100k" / "a"
+    d.mkdir(parents=True)
+    for n in ("b.jpg", "a.JPG", "notes.txt"):
+        (d / n).write_bytes(_jpeg_bytes())
+    assert [Path(p).name for p in dl.distractor_paths("Flickr", root=tmp_path)] == ["a.JPG", "b.jpg"]
+
+
+def test_distractor_info_sizes_and_hours():
+    info = dl.distractor_info("R1M", seconds_per_image={"cpu": 3.6, "gpu": 0.036})
+    assert info["images"] == 1_001_001 and info["archives"] == 100
+    assert info["hours"]["cpu"] == pytest.approx(1_001_001 * 3.6 / 3600)
+    assert info["hours"]["gpu"] == pytest.approx(10.01001)
+    assert info["pq64_MB"] == pytest.approx(64.064064) and info["vectors_GB_D1024"] == pytest.approx(4.1001)
+    f = dl.distractor_info("flickr100k")
+    assert f["images"] == 100_071 and set(f["hours"]) == set(dl.MEASURED_SECONDS_PER_IMAGE)
+    assert all(h > 0 for h in f["hours"].values())
+
+
+def test_remote_sizes_from_headers_and_offline(tmp_path, monkeypatch):
+    files, _ = _r1m_fixture(monkeypatch)
+    srv = FakeServer(files)
+    monkeypatch.setattr(dl.urllib.request, "urlopen", srv)
+    sizes = dl.remote_sizes("r1m")
+    assert sizes == {Path(u).name: len(b) for u, b in files.items()}
+    assert all(r.get_method() == "HEAD" for r in srv.requests)
+    monkeypatch.setenv("SELCONV_OFFLINE", "1")
+    with pytest.raises(dl.OfflineError, match="SELCONV_OFFLINE"):
+        dl.remote_sizes("r1m")
+
+
+def test_flickr100k_parts_land_next_to_part01(tmp_path, monkeypatch):
+    # unrar reads part02 ... part40 from part01's folder: every part goes to _archives
+    parts = dl._flickr_parts()[:3]
+    assert len(dl._flickr_parts()) == 40 and all(r.unpack for r in dl._flickr_parts())
+    monkeypatch.setitem(dl.RESOURCES, "flickr100k", parts)
+    srv = FakeServer({r.url: b"Rar!" + bytes([i]) * 64 for i, r in enumerate(parts)})
+    monkeypatch.setattr(dl.urllib.request, "urlopen", srv)
+    seen = []
+
+    def fake_unpack(archive, dest):
+        seen.append((Path(archive).name, sorted(p.name for p in Path(archive).parent.glob("*.rar"))))
+        Path(dest).mkdir(parents=True, exist_ok=True)
+        return Path(dest)
+    monkeypatch.setattr(dl, "unpack_archive", fake_unpack)
+    dl.download_dataset("flickr100k", root=tmp_path, progress=False)
+    assert seen == [("oxc1_100k.part01.rar",
+                     ["oxc1_100k.part01.rar", "oxc1_100k.part02.rar", "oxc1_100k.part03.rar"])]
+    n = len(srv.requests)
+    dl.download_dataset("flickr100k", root=tmp_path, progress=False)   # unpacked: nothing fetched
+    assert len(srv.requests) == n == 3 and len(seen) == 1

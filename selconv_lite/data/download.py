@@ -8,6 +8,7 @@ Files go under a data root (env ``SELCONV_DATA`` or ``<repo>/datasets``) in the 
     <root>/paris6k/jpg/  gt/ gnd_paris6k.pkl
     <root>/roxford5k/gnd_roxford5k.pkl      <root>/rparis6k/gnd_rparis6k.pkl
     <root>/flickr100k/                      (Oxford105k / Paris106k distractors, Holidays training)
+    <root>/revisitop1m/jpg/ revisitop1m.txt (R1M: the revisited protocol's 1M distractors)
     <root>/holidays/jpg/  rotated/
     <root>/copydays/original/ crop/ jpeg/ strong/
     <root>/ukbench/
@@ -51,12 +52,20 @@ __all__ = [
     "unpack_archive",
     "download_dataset",
     "manual_instructions",
+    "DISTRACTOR_SETS",
+    "MEASURED_SECONDS_PER_IMAGE",
+    "distractor_info",
+    "distractor_paths",
+    "remote_sizes",
 ]
 
 OX = "https://www.robots.ox.ac.uk/~vgg/data/oxbuildings"
 PA = "https://www.robots.ox.ac.uk/~vgg/data/parisbuildings"
 CNN = "https://cmp.felk.cvut.cz/cnnimageretrieval/data/test"
 ROP = "https://cmp.felk.cvut.cz/revisitop/data/datasets"
+#: R1M's host, as in the revisitop project's own download.py (dataset page:
+#: http://cmp.felk.cvut.cz/revisitop/); http only
+R1M = "http://ptak.felk.cvut.cz/revisitop/revisitop1m"
 #: the INRIA host is not known to serve https; its archives are only unpacked (tar members
 #: are confined to the destination folder) and decoded as images, never executed
 INRIA = "http://pascal.inrialpes.fr/data/holidays"
@@ -75,17 +84,31 @@ class Resource:
         Folder, relative to the root, to unpack into (or to copy the file into).
     unpack : bool
         Unpack the archive (tar/tgz/zip/rar) into ``dest``; else copy the file there.
+    keep : bool
+        Keep the archive after a successful unpacking (False for R1M's 100 archives, which
+        would double its disk use; the unpacked marker stops a second download).
     """
 
     url: str
     filename: str
     dest: str
     unpack: bool = True
+    keep: bool = True
 
 
 def _flickr_parts():
+    """Flickr100k: 40 parts of one RAR archive, all in ``_archives`` (unrar reads part02 ...
+    part40 next to part01); unpacked once, from part01, after the last part has arrived."""
     return [Resource(f"{OX}/ox100k/oxc1_100k.part{i:02d}.rar", f"oxc1_100k.part{i:02d}.rar",
-                     "flickr100k", unpack=(i == 1)) for i in range(1, 41)]
+                     "flickr100k") for i in range(1, 41)]
+
+
+def _r1m_resources(n_parts=100):
+    """R1M: ``revisitop1m.1.tar.gz`` ... ``revisitop1m.100.tar.gz`` unpacked into
+    ``revisitop1m/jpg`` (each deleted once unpacked), and the image list ``revisitop1m.txt``."""
+    return [Resource(f"{R1M}/jpg/revisitop1m.{i}.tar.gz", f"revisitop1m.{i}.tar.gz",
+                     "revisitop1m/jpg", keep=False) for i in range(1, n_parts + 1)] + [
+        Resource(f"{R1M}/revisitop1m.txt", "revisitop1m.txt", "revisitop1m", unpack=False)]
 
 
 _OXFORD = [
@@ -129,6 +152,9 @@ RESOURCES: dict[str, list[Resource]] = {
                           f"copydays/{'original' if p == 'original' else p}")
                  for p in ("original", "crop", "jpeg", "strong")],
     "ukbench": [Resource("https://archive.org/download/ukbench/ukbench.zip", "ukbench.zip", "ukbench")],
+    # distractors alone: add them to a database loaded with load_dataset("roxford5k") etc.
+    "revisitop1m": _r1m_resources(),
+    "r1m": _r1m_resources(),
 }
 
 #: filename -> sha256, for files whose publisher's bytes are known in advance. None of the
@@ -410,6 +436,9 @@ def download_dataset(name: str, root=None, progress: bool = True, unpack: bool =
         side = target.with_name(target.name + ".sha256")
         if marker.is_file() or (not r.unpack and target.is_file() and side.is_file()):
             continue
+        if ".part" in r.filename and r.filename.endswith(".rar") and (
+                root / r.dest / f".unpacked_{r.filename.split('.part')[0]}.part01.rar").is_file():
+            continue  # a later part of a multi-part RAR that is already unpacked
         sha = KNOWN_SHA256.get(r.filename)
         recorded = sha is None and side.is_file()
         if recorded:
@@ -432,6 +461,9 @@ def download_dataset(name: str, root=None, progress: bool = True, unpack: bool =
             _check_ground_truth(target)
         if not side.is_file() and (not r.unpack or marker.is_file()):
             side.write_text(f"{file_digest(target)}  {target.name}\n")
+        if r.unpack and not r.keep and marker.is_file():
+            # the marker records the unpacking (and the side file its digest): the archive can go
+            target.unlink()
     # multi-part RAR (Flickr100k): unpacking part01 reads all parts, so do it once at the end
     first = next((r for r in RESOURCES[key] if r.filename.endswith(".part01.rar")), None)
     if unpack and first is not None:
@@ -445,3 +477,138 @@ def download_dataset(name: str, root=None, progress: bool = True, unpack: bool =
             if r.filename.endswith(".rar") and part.is_file() and not side.is_file():
                 side.write_text(f"{file_digest(part)}  {part.name}\n")
     return root
+
+
+# ------------------------------------------------------------------------------ distractor sets
+#: Seconds per image measured for extraction + encoding (``benchmarks/`` and notebook 08);
+#: the expected hours of :func:`distractor_info` are images x these / 3600.
+MEASURED_SECONDS_PER_IMAGE: dict[str, tuple[float, str]] = {
+    "cpu_512px": (1.30, "streaming encoder, 1 process, 2 threads, max_dim 512, notebook 08 on a "
+                        "shared 2-core machine (0.65 s when the cores were less busy)"),
+    "cpu_1024px": (4.3, "extraction on 2 CPU cores at max_dim 1024, pool5 (3.4-4.3 s measured)"),
+    "gpu_1024px_forward": (1 / 57.9, "VGG16 forward pass only, 1024x768, batch 1, one NVIDIA "
+                                     "H200 (benchmarks/measured/gpu_extraction_h200.json)"),
+    "gpu_1024px_with_io": (1 / 4.86, "one H200, cold feature-cache fill at 1024 px incl. JPEG "
+                                     "decoding, SIFT and compressed writes of pool5 + conv4_3 "
+                                     "(an upper bound for streaming, which writes no maps)"),
+}
+
+#: The distractor sets of the paper's large-scale protocols.
+DISTRACTOR_SETS: dict[str, dict] = {
+    "flickr100k": {
+        "images": 100_071, "archives": 40, "resource": "flickr100k", "folder": "flickr100k",
+        "protocol": "Oxford105k / Paris106k (Philbin et al. 2007; paper Table 6)",
+        "listing": f"{OX}/ox100k/", "format": "oxc1_100k.part01.rar ... part40.rar (multi-part RAR)",
+    },
+    "revisitop1m": {
+        "images": 1_001_001, "archives": 100, "resource": "revisitop1m", "folder": "revisitop1m",
+        "protocol": "R-Oxford / R-Paris + R1M (Radenovic et al. CVPR 2018)",
+        "listing": f"{R1M}/", "format": "jpg/revisitop1m.1.tar.gz ... revisitop1m.100.tar.gz and "
+                                       "the image list revisitop1m.txt (paths relative to jpg/)",
+    },
+}
+
+
+def _distractor_key(name: str) -> str:
+    key = str(name).lower().replace("-", "").replace("_", "").replace(" ", "")
+    key = {"r1m": "revisitop1m", "flickr": "flickr100k", "oxford100k": "flickr100k"}.get(key, key)
+    if key not in DISTRACTOR_SETS:
+        raise KeyError(f"unknown distractor set {name!r}; choose from {', '.join(DISTRACTOR_SETS)} "
+                       "(or 'r1m')")
+    return key
+
+
+def distractor_info(name: str, seconds_per_image=None) -> dict:
+    """Size of a distractor set and the expected hours to encode it.
+
+    Parameters
+    ----------
+    name : {"flickr100k", "revisitop1m" (or "r1m")}
+    seconds_per_image : dict, optional
+        ``{setting: seconds}`` (default :data:`MEASURED_SECONDS_PER_IMAGE`).
+
+    Returns
+    -------
+    dict
+        The entry of :data:`DISTRACTOR_SETS` plus ``"hours"`` (``{setting: hours}`` for one
+        machine / one GPU), ``"vectors_GB_D1024"`` (float32 final vectors, D = 1024) and
+        ``"pq64_MB"`` (64-byte PQ codes). The archives' sizes are not published by the hosts:
+        :func:`remote_sizes` asks them (online).
+    """
+    key = _distractor_key(name)
+    info = dict(DISTRACTOR_SETS[key], name=key)
+    sec = seconds_per_image or {k: v[0] for k, v in MEASURED_SECONDS_PER_IMAGE.items()}
+    n = info["images"]
+    info["hours"] = {k: n * float(s) / 3600.0 for k, s in sec.items()}
+    info["vectors_GB_D1024"] = n * 4096 / 1e9
+    info["pq64_MB"] = n * 64 / 1e6
+    return info
+
+
+def remote_sizes(name: str, timeout: float = 15.0) -> dict[str, int | None]:
+    """Bytes of each file of dataset or distractor set ``name``, from the hosts' HTTP headers
+    (``HEAD`` requests; ``None`` where a host gives no length).
+
+    Raises
+    ------
+    OfflineError
+        The network cannot be reached (or ``SELCONV_OFFLINE`` is set).
+    """
+    key = dataset_key(name, RESOURCES)
+    out: dict[str, int | None] = {}
+    for r in RESOURCES[key]:
+        if r.filename in out:
+            continue
+        if os.environ.get("SELCONV_OFFLINE", "").strip() not in ("", "0"):
+            raise OfflineError(f"cannot ask {r.url} for its size: SELCONV_OFFLINE is set")
+        req = urllib.request.Request(r.url, method="HEAD",
+                                     headers={"User-Agent": "selconv_lite-downloader"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                length = resp.headers.get("Content-Length")
+        except urllib.error.HTTPError as e:
+            raise DownloadError(f"cannot ask {r.url} for its size: HTTP {e.code} {e.reason}") from e
+        except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as e:
+            raise OfflineError(f"cannot ask {r.url} for its size ({getattr(e, 'reason', e)}); "
+                               "you seem to be offline") from e
+        out[r.filename] = int(length) if length is not None else None
+    return out
+
+
+def distractor_paths(name: str, root=None) -> list[str]:
+    """Image paths of a downloaded distractor set, in the official order.
+
+    ``revisitop1m``: the entries of ``<root>/revisitop1m/revisitop1m.txt`` under
+    ``<root>/revisitop1m/jpg`` (``.jpg`` appended to an entry without extension, as the
+    revisitop code does). ``flickr100k``: every ``.jpg`` under ``<root>/flickr100k``, sorted.
+
+    Raises
+    ------
+    FileNotFoundError
+        The set is not on disk (the message gives the :func:`download_dataset` call), or the
+        list names an image that is missing (the first few are named).
+    """
+    key = _distractor_key(name)
+    root = Path(root) if root is not None else default_data_root()
+    folder = root / DISTRACTOR_SETS[key]["folder"]
+    how = (f"download it with selconv_lite.data.download.download_dataset({key!r}, root={str(root)!r}) "
+           f"(needs the internet; {DISTRACTOR_SETS[key]['images']:,} images) or place it by hand:\n"
+           f"{manual_instructions(key, root)}")
+    if key == "flickr100k":
+        paths = sorted(str(p) for p in folder.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg"))
+        if not paths:
+            raise FileNotFoundError(f"no Flickr100k image under {folder}; {how}")
+        return paths
+    listing = folder / "revisitop1m.txt"
+    if not listing.is_file():
+        raise FileNotFoundError(f"the R1M image list {listing} is missing; {how}")
+    names = [ln.strip() for ln in listing.read_text().splitlines() if ln.strip()]
+    if not names:
+        raise FileNotFoundError(f"the R1M image list {listing} is empty; delete it and {how}")
+    paths = [str(folder / "jpg" / (n if Path(n).suffix else n + ".jpg")) for n in names]
+    missing = [p for p in paths if not Path(p).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} of the {len(paths)} images listed in {listing} are "
+                                f"missing (e.g. {', '.join(missing[:3])}); run download_dataset("
+                                f"{key!r}) again to fetch the archives not yet unpacked")
+    return paths
