@@ -25,8 +25,7 @@
 # shared machine under a load of about 10. Cold feature cache: add the extraction pass shared
 # with notebooks 01–06 (about 4 minutes on idle cores).
 #
-# ← [06 — Full evaluation](06_full_evaluation.ipynb) · end of the series; back to
-# [01 — Features](01_features.ipynb)
+# ← [06 — Full evaluation](06_full_evaluation.ipynb) · [08 — Large scale](08_large_scale.ipynb) →
 #
 # This notebook
 #
