@@ -483,8 +483,8 @@ def download_dataset(name: str, root=None, progress: bool = True, unpack: bool =
 #: Seconds per image measured for extraction + encoding (``benchmarks/`` and notebook 08);
 #: the expected hours of :func:`distractor_info` are images x these / 3600.
 MEASURED_SECONDS_PER_IMAGE: dict[str, tuple[float, str]] = {
-    "cpu_512px": (1.30, "streaming encoder, 1 process, 2 threads, max_dim 512, notebook 08 on a "
-                        "shared 2-core machine (0.65 s when the cores were less busy)"),
+    "cpu_512px": (1.30, "streaming encoder, 1 process, 2 threads, max_dim 512: the fastest of "
+                        "notebook 08's runs on a shared 2-core machine (1.3-2.6 s at loads 3.5-6)"),
     "cpu_1024px": (4.3, "extraction on 2 CPU cores at max_dim 1024, pool5 (3.4-4.3 s measured)"),
     "gpu_1024px_forward": (1 / 57.9, "VGG16 forward pass only, 1024x768, batch 1, one NVIDIA "
                                      "H200 (benchmarks/measured/gpu_extraction_h200.json)"),
