@@ -41,7 +41,8 @@ of every layer stored by ``before`` and ``after`` (and of pool5 against ``refere
 
 ``--device cuda`` works on a GPU machine; where the default (caffe-onnx) weights are not
 installed, a VGG16 trunk with seeded random weights of the same shapes is used and the output
-says "timing only".
+says "timing only" (``--weights FILE`` takes a VGG16 state dict instead, e.g. the float16 copy
+that ``benchmarks/bench_gpu.py --write-ref`` writes).
 
     python benchmarks/bench_extraction.py --series [--compare-dim 1024] [--images 3] [--repeats 3] [--device cuda]
     python benchmarks/bench_extraction.py --variants [--repeats 3]
@@ -117,6 +118,8 @@ def main(argv=None):
     ap.add_argument("--images", type=int, default=3, help="images per timed run of --compare")
     ap.add_argument("--batch-size", type=int, default=1)
     ap.add_argument("--prefetch", type=int, default=2)
+    ap.add_argument("--weights", default=None,
+                    help="--series/--variants: a VGG16 state-dict file instead of the caffe-onnx weights")
     ap.add_argument("--series", action="store_true",
                     help="images/s before/after of the series' cache fill and the reference path")
     ap.add_argument("--variants", action="store_true",
@@ -128,10 +131,10 @@ def main(argv=None):
         _print_compare(args)
         return
     if args.series:
-        print_series(args.compare_dim, args.images, args.repeats, args.device)
+        print_series(args.compare_dim, args.images, args.repeats, args.device, args.weights)
         return
     if args.variants:
-        print_variants(args.repeats, args.device)
+        print_variants(args.repeats, args.device, args.weights)
         return
 
     tmp = Path(tempfile.mkdtemp(prefix="selconv-bench-"))
@@ -247,11 +250,14 @@ def _print_compare(args):
           f"keypoints identical: {r['same_keypoints']}")
 
 
-def _weights(device):
-    """("caffe-onnx", None) when those weights are installed, else ("random", a seeded random
-    VGG16 trunk of the same shapes on ``device``): the timing does not depend on the values."""
+def _weights(device, path=None):
+    """(``path``, None) for a state-dict file, else ("caffe-onnx", None) when those weights are
+    installed, else ("random", a seeded random VGG16 trunk of the same shapes on ``device``): the
+    timing does not depend on the values."""
     from selconv_lite.features.backbone import VGG16Trunk, WeightsError, caffe_onnx_path
 
+    if path:
+        return str(path), None
     try:
         caffe_onnx_path()
         return "caffe-onnx", None
@@ -261,21 +267,22 @@ def _weights(device):
         return "random", trunk.to(device=default_device(device), memory_format=torch.channels_last)
 
 
-def _fx(layers, max_dim, device, trunk):
-    fx = FeatureExtractor(layers=layers, max_dim=max_dim, device=device)
+def _fx(layers, max_dim, device, trunk, weights="caffe-onnx"):
+    fx = FeatureExtractor(weights=weights if trunk is None else "caffe-onnx", layers=layers,
+                          max_dim=max_dim, device=device)
     if trunk is not None:
         fx._trunk = trunk
     return fx
 
 
-def _store(root, layers, extra, compress, max_dim, device, trunk):
+def _store(root, layers, extra, compress, max_dim, device, trunk, weights):
     store = FeatureCache(root, layers=layers, extra_layers=extra, max_dim=max_dim, device=device,
                          compress=compress)
-    store._extractor = _fx(store.all_layers, max_dim, device, trunk)
+    store._extractor = _fx(store.all_layers, max_dim, device, trunk, weights)
     return store
 
 
-def series(max_dim=1024, n_images=3, repeats=3, device=None):
+def series(max_dim=1024, n_images=3, repeats=3, device=None, weights=None):
     """Images/s of the reference path and of the series' cache fill before and after (see the
     module docstring); returns a dict (images/s are the median over the interleaved repeats)."""
     from selconv_lite.features.cache import SERIES_LAYERS
@@ -283,9 +290,9 @@ def series(max_dim=1024, n_images=3, repeats=3, device=None):
     os.environ["SELCONV_HEADLESS"] = "1"
     tmp = Path(tempfile.mkdtemp(prefix="selconv-bench-"))
     paths = _photos(tmp, n_images, max_dim)
-    wname, trunk = _weights(device)
+    wname, trunk = _weights(device, weights)
     sync = torch.cuda.synchronize if default_device(device).type == "cuda" else _nosync
-    ref_fx = _fx(("pool5",), max_dim, device, trunk)
+    ref_fx = _fx(("pool5",), max_dim, device, trunk, wname)
     ref_fx.extract(paths[0])  # warm-up
     kinds = {
         "reference": None,
@@ -302,7 +309,7 @@ def series(max_dim=1024, n_images=3, repeats=3, device=None):
             if cfg is None:
                 ref_maps = [ref_fx.extract(p)["pool5"].fmap for p in paths]
             else:
-                stores[k] = _store(tmp / f"{k}{r}", *cfg, max_dim, device, trunk)
+                stores[k] = _store(tmp / f"{k}{r}", *cfg, max_dim, device, trunk, wname)
                 stores[k].extract_all(paths, progress=False)
             sync()
             times[k].append(time.perf_counter() - t)
@@ -319,8 +326,8 @@ def series(max_dim=1024, n_images=3, repeats=3, device=None):
             "cpu_s_per_img": {k: statistics.median(v) / n_images for k, v in cpu.items()}}
 
 
-def print_series(max_dim=1024, n_images=3, repeats=3, device=None):
-    r = series(max_dim, n_images, repeats, device)
+def print_series(max_dim=1024, n_images=3, repeats=3, device=None, weights=None):
+    r = series(max_dim, n_images, repeats, device, weights)
     h, w = r["hw"]
     print(f"max_dim {max_dim} ({w}x{h}), {n_images} images, {repeats} interleaved repeats, device "
           f"{r['device']}, {torch.get_num_threads()} torch threads, load average before each round: "
@@ -339,15 +346,15 @@ def print_series(max_dim=1024, n_images=3, repeats=3, device=None):
           + ", ".join(f"{k} {v:.3g}" for k, v in r["max_abs_diff"].items()))
 
 
-def print_variants(repeats=3, device=None):
+def print_variants(repeats=3, device=None, weights=None):
     """Forward-pass variants on one 1024x768 photo (and a second one for the batch of 2)."""
     import copy
     import warnings
 
     from sklearn.datasets import load_sample_image
 
-    wname, trunk = _weights(device)
-    fx = _fx(("pool5",), 1024, device, trunk)
+    wname, trunk = _weights(device, weights)
+    fx = _fx(("pool5",), 1024, device, trunk, wname)
     trunk = fx.trunk
     sync = torch.cuda.synchronize if default_device(device).type == "cuda" else _nosync
     rgb = np.array(Image.fromarray(load_sample_image("china.jpg")).resize((1024, 768), Image.Resampling.BICUBIC))
