@@ -53,6 +53,7 @@ output_dir = None        # JSON results and figures; None: env SELCONV_OUTPUT or
 
 # %% tags=[]
 import logging
+import shutil
 import tempfile
 import time
 import warnings
@@ -352,6 +353,7 @@ rec.add("projection", proj)
 
 # %% tags=[]
 _ = rec.save()
+shutil.rmtree(work, ignore_errors=True)   # this run's distractor images and vector shards
 
 # %% [markdown] tags=[]
 # With the real data (internet needed once), the same steps run end to end:
