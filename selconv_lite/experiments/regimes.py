@@ -316,7 +316,7 @@ def run_regimes(ds, max_dims=(512, 724, 1024), dims=(512, 1024), masks=("max", "
             feats = fe.split_features(ds, layers=("pool5",), max_dim=s, cache_dir=cache_dir, weights=weights,
                                       progress=progress)["pool5"]
             extraction = {"seconds": round(time.perf_counter() - t0, 2), "cache": state}
-            say(f"features at {s} px: {extraction['seconds']:.0f} s ({state['state']} cache, "
+            say(f"features at {s} px: {extraction['seconds']:.0f} s (cache {state['state']}: "
                 f"{state['cached_before']} of {state['entries']} entries there before)")
         t1 = time.perf_counter()
         entry = _one_size(ds, feats, dims, masks, names, random_state, say)
