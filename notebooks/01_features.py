@@ -138,8 +138,10 @@ for name, t in mine.items():
 # **Resizing (§5.1).** Every image is resized so that its longer side is `max_dim` (1024 in the
 # paper, 512 for the embedded set), keeping the aspect ratio, as the authors' MATLAB
 # `imresize(I, max_dim / max(size(I,1), size(I,2)))`: one scale $s = \text{max\_dim}/\max(H_0,
-# W_0)$ for both sides, each side $\lceil s \cdot \text{side} \rceil$. The embedded photos are at
-# most 512 px, so at `max_dim = 512` most of them are **upsampled**.
+# W_0)$ for both sides, each side $\lceil s \cdot \text{side} \rceil$. The embedded photos keep
+# the real pixels of their sources up to a long side of 1024, but many are crops of small photos
+# (the dataset's manifest records each size): the lines below count how many the rule
+# **upsamples** at this `max_dim` and at the paper's 1024.
 #
 # **Feature-map size.** A $3\times3$ convolution with padding 1 keeps the size; each $2\times2$/2
 # max-pool halves it and *floors* odd sizes. pool5 comes after 5 pools (stride 32); conv5_x + its
@@ -178,6 +180,8 @@ H0, W0 = sizes[nu.display_path(path)]
 print(f"{nu.display_path(path)}: {W0} x {H0} px -> {rgb.shape[1]} x {rgb.shape[0]} (W x H) at max_dim {max_dim}")
 n_up = sum(max(hw) < max_dim for hw in sizes.values())
 print(f"{n_up} of {len(sizes)} database images are smaller than {max_dim} px: upsampled")
+n_up_1024 = sum(max(hw) < 1024 for hw in sizes.values())
+print(f"{n_up_1024} of {len(sizes)} database images are smaller than 1024 px: upsampled at the paper's size")
 print(f"longest side of the originals: median {int(np.median([max(hw) for hw in sizes.values()]))} px")
 print("my_resized_hw and my_feature_map_hw == the package's on all images, 4 sizes, 7 layers")
 rec.add("n_database_images_upsampled", n_up)

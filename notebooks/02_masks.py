@@ -260,8 +260,8 @@ explorer.show(interactive)
 # The paper (at $\max(W_I, H_I) = 1024$, a $32 \times 24$ pool5 grid) reports that about 25%,
 # 50% and 70% of the features are **removed** by the SIFT, SUM and MAX masks, i.e. about 75%,
 # 50% and 30% kept. The SUM mask keeps half by construction. The MAX mask keeps at most $K = 512$
-# locations, so its share depends on the grid size: on our 512 px images the grid has only
-# 112–256 cells — fewer than there are channels.
+# locations, so its share depends on the grid size: at `max_dim` 512 the grid has only
+# fewer cells than there are channels (section 1 printed the range).
 
 # %% tags=[]
 masks_fn = {"sift": lambda f: my_sift_mask(f.keypoints, f.image_hw, f.fmap.shape[:2]),
@@ -287,9 +287,10 @@ rec.figure(fig, "fig2a")
 nu.show_figure(fig)
 
 # %% [markdown] tags=[]
-# The MAX mask is the one that disagrees, and the reason is arithmetic: it keeps at most one
-# location per channel, so at most $\min(1, K / (W H))$ of the grid. Section 7 below measures the
-# same images at larger sizes.
+# The MAX mask's share has an arithmetic bound: it keeps at most one location per channel, so at
+# most $\min(1, K / (W H))$ of the grid, and a grid smaller than $K = 512$ cells puts no bound on
+# it at all. Where its line above disagrees with the paper's ~30%, this is the first reason to
+# suspect. Section 7 below measures the same kind of images at larger sizes.
 
 # %% [markdown] tags=[]
 # ## 5. Fig. 2b–d — are the kept features less correlated?
@@ -321,7 +322,7 @@ for m in ("sift", "sum", "max"):
     d_in = 100 * (fraction_in_band(dots[m], band) - fraction_in_band(dots["none"], band))
     print(f"{m:4s} vs no mask on {f0.name.split('/')[-1]}: paper: more pairs near 0; here: "
           f"{d_in:+.1f} points in the band, mean dot product {dots[m].mean() - dots['none'].mean():+.3f}, "
-          f"{'agrees' if d_in > 0 else 'disagrees'}")
+          f"{'about the same (within 1 point)' if abs(d_in) <= 1 else 'agrees' if d_in > 0 else 'disagrees'}")
 fig = dot_product_histograms(dots, band=band)
 rec.figure(fig, "fig2bcd")
 nu.show_figure(fig)
@@ -363,8 +364,10 @@ nu.show_figure(fig)
 # %% [markdown] tags=[]
 # ## 7. Image size and selectivity
 #
-# The paper feeds 1024 px images; the embedded photos are at most 512 px, so at `max_dim` 724 or
-# 1024 they are **upsampled** (no new detail, but a finer grid: four times as many cells at 1024).
+# The paper feeds 1024 px images. The embedded photos keep their sources' pixels up to 1024 px, but
+# many database views are crops of small photos, which the extractor **upsamples** at 724 or 1024
+# (no new detail, but a finer grid: four times as many cells at 1024 as at 512; the dataset's
+# manifest says which images are upsampled, column `upsampled_at_1024`).
 # Kept % of each mask on a few images (`size_images`), extracted at each size through the shared
 # cache (the larger sizes are extracted only for these images).
 
@@ -389,10 +392,11 @@ print(f"MAX mask kept: {size_kept[lo]['max']:.0f}% at {lo} px -> {size_kept[hi][
 # %% [markdown] tags=[]
 # With a finer grid the MAX mask becomes much more selective, because the number of channel peaks
 # ($\le K$, and many channels share a peak) grows more slowly than the number of cells — the
-# table shows by how much on these upsampled photos. The SUM mask keeps half at every size, by
-# definition. So the weaker selectivity on the embedded set is mostly a consequence of its small
-# images, not of the mask: on Oxford/Paris at 1024 px (`dataset="oxford5k"`, `max_dim=1024`)
-# the paper's setting is reproduced.
+# table shows by how much on these photos. The SUM mask keeps half at every size, by
+# definition. So the weaker selectivity of the series is mostly a consequence of the small maps at
+# `max_dim` 512, not of the mask. Notebook 06 measures the whole embedded set at 512, 724 and 1024
+# px side by side (kept % and mAP); on Oxford/Paris, `dataset="oxford5k"` with `max_dim=1024` is
+# the paper's own setting.
 
 # %% tags=[]
 _ = rec.save()

@@ -231,7 +231,7 @@ _ = rec.save()
 # one query ranked differently moves a framework's mAP by a few tenths of a point, and the
 # embeddings are learned at $D \approx 512$ from about ten thousand held-out features instead of
 # $D = 4224$ on Oxford/Paris. Where this set disagrees with the paper about the masks, recall
-# notebook 02: at 512 px the MAX mask keeps about 60% of a small grid instead of 30% of a large
+# notebook 02: at `max_dim` 512 the MAX mask keeps about 60% of a small grid instead of 30% of a large
 # one, so there is less redundancy for it to remove. Notebook 06 runs the same table on the real
 # benchmarks.
 

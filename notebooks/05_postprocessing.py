@@ -209,9 +209,9 @@ print(f"the rotation is learned from {n_train} held-out vectors: only {m} of its
 # rotated components. Dropping the first 128 therefore throws away every learned direction: what
 # remains of a vector is its part outside the span of the held-out vectors, in the arbitrary
 # basis of the QR completion. That this still ranks well says how much of each image lies
-# outside that span; that keeping the leading components (the last line) beats dropping them
-# says that on this set the shared, high-variance directions carry information rather than
-# noise. The comparison at equal dimension (the last two lines, 512 dims each) is the fair one;
+# outside that span. Whether keeping the leading components (the last line) beats dropping them
+# would say whether the shared, high-variance directions carry information or noise on this set;
+# the two lines differ by less than a point here, about what one query moves. The comparison at equal dimension (the last two lines, 512 dims each) is the fair one;
 # "no rotation" against "rotation + truncation" also changes 640 dims to 512. None of these
 # lines tests the paper's claim, which needs the paper's held-out sets (`dataset="oxford5k"`).
 #
@@ -284,7 +284,7 @@ if "SIFT" in spread and "CNN (no mask)" in spread:
 # unmasked one; between $\alpha = 0.3$ and $1$ both conv. curves stay within about 0.01 (table
 # above). A likely reason is the image size: the paper's 1024-px images give pool5 maps of about
 # 32 × 24 = 768 locations, of which MAX (one location per channel, 512 channels) keeps a minority;
-# the embedded photos are at most 512 px, maps are about 16 × 12 = 192 locations, and MAX keeps
+# the series runs the embedded set at `max_dim` 512, maps are about 16 × 12 = 192 locations, and MAX keeps
 # about 62% of them (notebook 02). With few, mostly kept local features per image there is little
 # burstiness for the mask to remove, and a sign-only code of ~120 local features is coarse. A
 # run at the paper's size (`max_dim=1024` on a benchmark) is needed to test the claim itself.
