@@ -188,3 +188,14 @@ def test_sift_fallback_counted_per_image():
     kept, fallbacks = rg._kept_percent(ims, ("sift", "max"))
     assert kept["sift"] == 100.0 and fallbacks == 3
     assert 100 / 20 <= kept["max"] <= 100 * 8 / 20
+
+
+def test_command_line_refuses_bad_output_folder_and_threads(tmp_path, monkeypatch, capsys):
+    with pytest.raises(SystemExit):
+        rg.main(["--out", str(tmp_path / "absent" / "r.json")])
+    err = capsys.readouterr().err
+    assert "--out" in err and "folder" in err and "does not exist" in err
+    monkeypatch.setenv("SELCONV_THREADS", "zero")
+    with pytest.raises(SystemExit):
+        rg.main(["--out", str(tmp_path / "r.json")])
+    assert "SELCONV_THREADS must be a positive integer" in capsys.readouterr().err
