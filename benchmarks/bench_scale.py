@@ -3,8 +3,10 @@
 Prints, in one run:
 
 * ``engine``: images/s of extraction + encoding (``--max-dim`` px, default 512) serial vs the
-  Dask engine with 2 worker processes, and their ratio (timed after a warm-up job, so the
-  cluster start and the weight loading are reported apart);
+  Dask engine with ``--workers`` worker processes (default 2; ``1,2`` times 1 and 2 workers
+  and prints their ratio), and their ratio (timed after a warm-up job, so the cluster start
+  and the weight loading are reported apart); ``--weights`` / ``--convention`` choose the
+  backbone weights as :class:`~selconv_lite.features.extraction.FeatureExtractor` takes them;
 * ``search``: latency per query batch and memory for ``--sizes`` synthetic 1024-D unit vectors
   (default 100k and 1M): numpy exact, FAISS flat (exact, float64 re-scored) and FAISS PQ
   (64 bytes per image). numpy exact is ``rank_by_inner_product`` (float64) up to 200k vectors;
@@ -18,6 +20,7 @@ Usage::
 
     nice -n 5 python benchmarks/bench_scale.py                       # everything
     nice -n 5 python benchmarks/bench_scale.py --sections search --sizes 100000
+    taskset -c 0,1 python benchmarks/bench_scale.py --sections engine --workers 1,2 --images 16
 """
 from __future__ import annotations
 
@@ -69,14 +72,39 @@ def reset_peak_rss() -> bool:
 
 
 # ------------------------------------------------------------------------------- engine
-def bench_engine(n_images, max_dim, workers):
+def machine_info() -> dict:
+    """CPU model, the cores this process may run on, the load average and the thread settings."""
+    model = None
+    try:
+        with open("/proc/cpuinfo") as fh:
+            model = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")),
+                         None)
+    except OSError:
+        pass
+    try:
+        affinity = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        affinity = None
+    env = {k: os.environ.get(k) for k in ("SELCONV_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                                          "OPENBLAS_NUM_THREADS")}
+    return {"cpu_model": model, "cpu_count": os.cpu_count(), "affinity": affinity,
+            "load_average_1min": os.getloadavg()[0], "thread_env": env}
+
+
+def bench_engine(n_images, max_dim, workers, weights="caffe-onnx", convention=None):
+    """Images/s of extraction + encoding: serial, then the Dask engine with each of ``workers``
+    worker processes (1 torch thread per process), then serial again."""
+    import torch
+
     from selconv_lite.data.datasets import load_dataset
     from selconv_lite.features.extraction import FeatureExtractor
     from selconv_lite.method.pipeline import SelectiveConvPipeline
     from selconv_lite.scale.engine import DaskEngine, serial_encode
 
+    workers = [int(w) for w in workers]
     ds = load_dataset("default")
-    fx = FeatureExtractor(max_dim=max_dim, sift=False, device="cpu", num_threads=1)
+    fx = FeatureExtractor(weights=weights, convention=convention, max_dim=max_dim, sift=False,
+                          device="cpu", num_threads=1)
     train = [fx.extract(p)["pool5"] for p in ds.train_images[:12]]
     pipe = SelectiveConvPipeline(mask="max", embedding="temb", d=32, n_centroids=20,
                                  rn_components=64).fit(train)
@@ -85,30 +113,43 @@ def bench_engine(n_images, max_dim, workers):
     t = time.perf_counter()
     X1 = serial_encode(pipe, fx, paths)
     t_serial = time.perf_counter() - t
-    t0 = time.perf_counter()
-    with DaskEngine(n_workers=workers, threads_per_worker=1) as eng:
-        t_start = time.perf_counter() - t0
-        t = time.perf_counter()
-        eng.encode(pipe, fx, paths[:workers], chunk=1)  # warm-up: each worker loads its weights
-        t_warm = time.perf_counter() - t
-        t = time.perf_counter()
-        X2 = eng.encode(pipe, fx, paths, chunk=1)
-        t_eng = time.perf_counter() - t
+    runs = {}
+    for w in workers:
+        t0 = time.perf_counter()
+        with DaskEngine(n_workers=w, threads_per_worker=1) as eng:
+            t_start = time.perf_counter() - t0
+            t = time.perf_counter()
+            eng.encode(pipe, fx, paths[:w], chunk=1)  # warm-up: each worker loads its weights
+            t_warm = time.perf_counter() - t
+            t = time.perf_counter()
+            X2 = eng.encode(pipe, fx, paths, chunk=1)
+            t_eng = time.perf_counter() - t
+        runs[w] = {"img_s": n_images / t_eng, "seconds": t_eng, "cluster_start_s": t_start,
+                   "warmup_s": t_warm, "equal_to_serial": bool(np.array_equal(X1, X2))}
     t = time.perf_counter()
     serial_encode(pipe, fx, paths)  # again, after the engine: shows how much the load drifted
     t_serial2 = time.perf_counter() - t
-    same = bool(np.array_equal(X1, X2))
-    r = {"images": n_images, "max_dim": max_dim, "serial_img_s": n_images / t_serial,
-         "engine_workers": workers, "engine_img_s": n_images / t_eng,
-         "ratio": t_serial / t_eng, "cluster_start_s": t_start, "warmup_s": t_warm,
-         "serial_s_per_img": t_serial / n_images, "serial_again_img_s": n_images / t_serial2,
-         "equal_to_serial": same}
+    top = runs[max(workers)]
+    r = {"images": n_images, "max_dim": max_dim, "weights": str(weights),
+         "torch_threads_serial": torch.get_num_threads(), "serial_img_s": n_images / t_serial,
+         "engine_workers": max(workers), "engine_img_s": top["img_s"],
+         "ratio": t_serial / top["seconds"], "cluster_start_s": top["cluster_start_s"],
+         "warmup_s": top["warmup_s"], "serial_s_per_img": t_serial / n_images,
+         "serial_again_img_s": n_images / t_serial2,
+         "equal_to_serial": all(v["equal_to_serial"] for v in runs.values()),
+         "engine": {str(w): v for w, v in runs.items()}}
+    if 1 in runs and max(workers) > 1:
+        r["ratio_to_one_worker"] = top["img_s"] / runs[1]["img_s"]
+    each = "; ".join(f"Dask {w} worker{'s' if w > 1 else ''} {v['img_s']:.3f} img/s "
+                     f"(x{v['img_s'] / r['serial_img_s']:.2f} serial; cluster start "
+                     f"{v['cluster_start_s']:.1f} s, worker warm-up {v['warmup_s']:.1f} s)"
+                     for w, v in runs.items())
+    vs_one = (f"; {max(workers)} workers / 1 worker {r['ratio_to_one_worker']:.2f}x"
+              if "ratio_to_one_worker" in r else "")
     print(f"[engine] {n_images} images at {max_dim} px (extract + encode, 1 torch thread per "
           f"process): serial {r['serial_img_s']:.3f} img/s ({r['serial_s_per_img']:.2f} s/img); "
-          f"Dask {workers} workers {r['engine_img_s']:.3f} img/s; ratio {r['ratio']:.2f}x; serial "
-          f"again after the engine {r['serial_again_img_s']:.3f} img/s; "
-          f"cluster start {t_start:.1f} s, worker warm-up {t_warm:.1f} s; vectors equal to "
-          f"serial: {same}")
+          f"{each}; ratio {r['ratio']:.2f}x serial{vs_one}; serial again after the engine "
+          f"{r['serial_again_img_s']:.3f} img/s; vectors equal to serial: {r['equal_to_serial']}")
     return r
 
 
@@ -277,12 +318,27 @@ def bench_map(n_distractors, out_dir):
     return rows
 
 
+def _int_list(text, name):
+    try:
+        vals = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        vals = []
+    if not vals or min(vals) < 1:
+        raise SystemExit(f"{name} must be positive integers separated by commas, not {text!r}")
+    return vals
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sections", default="engine,search,stream,map")
     ap.add_argument("--images", type=int, default=8, help="images of the engine benchmark")
     ap.add_argument("--max-dim", type=int, default=512)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", default="2",
+                    help="engine worker processes; a comma list (e.g. 1,2) times each")
+    ap.add_argument("--weights", default="caffe-onnx",
+                    help="engine backbone weights: 'caffe-onnx', 'torchvision' or a state-dict path")
+    ap.add_argument("--convention", choices=("caffe", "torchvision"), default=None,
+                    help="input convention of a state-dict --weights path that does not record it")
     ap.add_argument("--sizes", default="100000,1000000")
     ap.add_argument("--dim", type=int, default=1024)
     ap.add_argument("--queries", type=int, default=55)
@@ -301,11 +357,16 @@ def main():
     if a.stream_child:
         _stream_child(int(a.stream_child[0]), int(a.stream_child[1]), a.stream_child[2])
         return
-    print(f"# bench_scale: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+    info = machine_info()
+    print(f"# bench_scale: {info['cpu_count']} cores ({info['cpu_model']}), this process may use "
+          f"{info['affinity']}, load average {info['load_average_1min']:.1f}")
     sections = a.sections.split(",")
     res = {}
     if "engine" in sections:
-        res["engine"] = bench_engine(a.images, a.max_dim, a.workers)
+        res["machine"] = machine_info()
+        res["engine"] = bench_engine(a.images, a.max_dim, _int_list(a.workers, "--workers"),
+                                     a.weights, a.convention)
+        res["machine"]["load_average_1min_after"] = os.getloadavg()[0]
     if "search" in sections:
         res["search"] = bench_search([int(s) for s in a.sizes.split(",")], a.dim, a.queries, a.k,
                                      a.threads, a.pq_m, a.max_train)
