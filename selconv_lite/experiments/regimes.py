@@ -60,10 +60,6 @@ _MASK_LABEL = {"max": "M_MAX", "sum": "M_SUM", "sift": "M_SIFT", "none": "none"}
 # ----------------------------------------------------------------------------------------------
 # identities
 # ----------------------------------------------------------------------------------------------
-def _split_paths(ds) -> list[str]:
-    return [str(p) for p in (*ds.train_images, *ds.queries, *ds.images)]
-
-
 def dataset_identity(ds) -> dict:
     """What identifies the data a record was measured on.
 
