@@ -243,3 +243,27 @@ def test_published_numbers_lookup():
         best = max(block, key=lambda fw: block[fw]["max"])
         assert best in ("T-emb+demo", "F-FAemb+demo")
     assert len(TABLE6) == 22
+
+
+def test_series_extra_layers_follow_the_series_size(monkeypatch):
+    """One forward pass per image caches every layer the series reads, at the series' size only:
+    the dataset's default, or the series runner's ``--max-dim`` (env SELCONV_SERIES_MAX_DIM)."""
+    from types import SimpleNamespace
+
+    from selconv_lite.features import cache as cache_mod
+
+    monkeypatch.delenv(cache_mod.SERIES_LAYERS_ENV, raising=False)
+    monkeypatch.delenv(cache_mod.SERIES_MAX_DIM_ENV, raising=False)
+    ds = SimpleNamespace(name="default", default_max_dim=512)
+    assert fe.series_extra_layers(ds, None) == cache_mod.SERIES_LAYERS
+    assert fe.series_extra_layers(ds, 512) == cache_mod.SERIES_LAYERS
+    assert fe.series_extra_layers(ds, 1024) == ()          # a side pass: only what it reads
+    assert fe.series_extra_layers(ds, 512, weights="torchvision") == ()
+    assert fe.series_extra_layers(SimpleNamespace(name="oxford5k", default_max_dim=1024), 1024) == ()
+    monkeypatch.setenv(cache_mod.SERIES_MAX_DIM_ENV, "1024")
+    assert fe.series_extra_layers(ds, 1024) == cache_mod.SERIES_LAYERS
+    assert fe.series_extra_layers(ds, None) == ()           # 512 is then a side pass
+    assert fe.series_extra_layers(ds, 724) == ()            # Table 5's smaller size
+    monkeypatch.setenv(cache_mod.SERIES_MAX_DIM_ENV, "big")
+    with pytest.raises(ValueError, match="SELCONV_SERIES_MAX_DIM='big'"):
+        fe.series_extra_layers(ds, 1024)

@@ -85,12 +85,12 @@ def test_cold_and_warm_runs_are_both_shown(tmp_path):
     r2 = [_result("01_a", 60.0, {"x": 1.0}), _result("02_b", 30.0, {"y": 2.0})]
     page = landing.write_landing(r2, out, repo=tmp_path, cache_entries=(40, 40))
     text = page.read_text(encoding="utf-8")
-    assert re.search(r"Last <strong>cold</strong> run \([^)]*\): 900 s \(15\.0 min\)", text)
-    assert re.search(r"Last <strong>warm</strong> run \([^)]*\): 90 s \(1\.5 min\)", text)
+    assert re.search(r"Last <strong>cold</strong> run at this size \([^)]*\): 900 s \(15\.0 min\)", text)
+    assert re.search(r"Last <strong>warm</strong> run at this size \([^)]*\): 90 s \(1\.5 min\)", text)
     # a failed run never becomes the shown cold/warm figure
     r3 = [_result("01_a", 5.0, {}), _result("02_b", 1.0, {}, status="failed")]
     text = landing.write_landing(r3, out, repo=tmp_path, cache_entries=(40, 40)).read_text(encoding="utf-8")
-    assert re.search(r"Last <strong>warm</strong> run \([^)]*\): 90 s", text)
+    assert re.search(r"Last <strong>warm</strong> run at this size \([^)]*\): 90 s", text)
     assert "This run: 6 s" in text and "it added 0 entries to the feature cache" in text
 
 
@@ -169,3 +169,20 @@ def test_lab_link(tmp_path):
     assert landing.lab_link(nb, repo / "outputs", repo) == "../../lab/tree/notebooks/01_a.ipynb"
     assert landing.lab_link(nb, repo / "runs" / "x", repo) == "../../../lab/tree/notebooks/01_a.ipynb"
     assert landing.lab_link(nb, tmp_path.parent / "elsewhere", repo) is None
+
+
+def test_next_steps_offer_the_paper_size_with_its_measured_time(tmp_path):
+    rec = tmp_path / landing.PAPER_SIZE_RECORD
+    rec.parent.mkdir(parents=True)
+    rec.write_text(json.dumps({"total_seconds": 2323.0, "machine": {"cores": 2}}))
+    out = tmp_path / "outputs"
+    out.mkdir()
+    text = landing.write_landing([_result("01_a", 3.0, {})], out, repo=tmp_path).read_text(encoding="utf-8")
+    assert "--max-dim 1024" in text and "38.7 min on 2 CPU cores" in text
+    # a run already at 1024 px does not offer itself
+    text = landing.write_landing([_result("01_a", 3.0, {})], out, repo=tmp_path, max_dim=1024).read_text(encoding="utf-8")
+    assert "--max-dim 1024" not in text and "every notebook at max_dim 1024" in text
+    # no record (or a broken one): the step stays, without a time
+    rec.write_text("{broken")
+    text = landing.write_landing([_result("01_a", 3.0, {})], out, repo=tmp_path).read_text(encoding="utf-8")
+    assert "--max-dim 1024" in text and "measured from an empty feature cache" not in text

@@ -72,3 +72,71 @@ def test_failed_run_keeps_notebook_and_references(tmp_path, capsys):
     assert "references NOT updated" in captured.err
     assert path.read_bytes() == before
     assert sorted(p.name for p in (nbdir / "reference").iterdir()) == ["tolerances.toml"]
+
+
+MAXDIM_CODE = """\
+import os
+from selconv_lite.teaching import notebook_utils as nu
+rec = nu.NotebookRecord("01_size", output_dir, params=dict(max_dim=max_dim))
+rec.headline("max_dim seen", -1 if max_dim is None else max_dim)
+rec.add("series_env", os.environ.get("SELCONV_SERIES_MAX_DIM"))
+rec.save()
+"""
+
+
+def _size_notebook(folder):
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("max_dim = None\noutput_dir = None")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(MAXDIM_CODE)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(folder / "01_size.ipynb"))
+
+
+def test_max_dim_reaches_every_notebook_and_is_recorded(tmp_path, capsys):
+    nbdir = tmp_path / "notebooks"
+    _size_notebook(nbdir)
+    out = tmp_path / "out"
+    rc = series.main(["--notebooks", str(nbdir), "--out", str(out), "--max-dim", "1024",
+                      "--cache-dir", str(tmp_path / "cache")])
+    printed = capsys.readouterr().out
+    assert rc == 0, printed
+    assert "max_dim 1024 in every notebook" in printed
+    rec = json.loads((out / "01_size.json").read_text())
+    assert rec["headline"] == {"max_dim seen": 1024}
+    assert rec["results"]["series_env"] == "1024"  # extra layers are cached at this size
+    assert json.loads((out / "series.json").read_text())["max_dim"] == 1024
+    runs = json.loads((out / "timings.json").read_text())["runs"]
+    assert runs[-1]["max_dim"] == 1024 and runs[-1]["kind"] == "cold"
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "every notebook at max_dim 1024 (the paper's image size)" in page
+    # the same folder, the notebooks' own default: a separate timing, not mixed with the 1024 run
+    rc = series.main(["--notebooks", str(nbdir), "--out", str(out), "--cache-dir", str(tmp_path / "cache")])
+    assert rc == 0
+    rec = json.loads((out / "01_size.json").read_text())
+    assert rec["headline"] == {"max_dim seen": -1} and rec["results"]["series_env"] is None
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "every notebook at its default image size" in page
+    runs = json.loads((out / "timings.json").read_text())["runs"]
+    assert [r["max_dim"] for r in runs] == [1024, None]
+
+
+def test_max_dim_refused_in_place_and_when_not_a_size(tmp_path, capsys):
+    nbdir = tmp_path / "notebooks"
+    _size_notebook(nbdir)
+    before = (nbdir / "01_size.ipynb").read_bytes()
+    rc = series.main(["--notebooks", str(nbdir), "--out", str(tmp_path / "out"), "--in-place",
+                      "--max-dim", "1024"])
+    assert rc == 2
+    assert "committed notebooks" in capsys.readouterr().err
+    assert (nbdir / "01_size.ipynb").read_bytes() == before  # nothing executed
+    for bad in (0, 16, -1024, 1024.5, True, "abc"):
+        try:
+            series.check_max_dim(bad)
+        except ValueError as e:
+            assert "max_dim" in str(e)
+        else:
+            raise AssertionError(f"accepted max_dim={bad!r}")
+    assert series.check_max_dim(None) is None and series.check_max_dim(724) == 724
+    assert series.check_max_dim("1024") == 1024

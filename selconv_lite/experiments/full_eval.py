@@ -18,6 +18,7 @@ are in percent and converted when compared.
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from collections.abc import Sequence
@@ -32,6 +33,7 @@ __all__ = [
     "BASELINE_DIMS",
     "ResultTable",
     "split_features",
+    "series_extra_layers",
     "LazyMaps",
     "transform_chunked",
     "run_table3",
@@ -174,6 +176,28 @@ class LazyMaps(Sequence):
         return f"LazyMaps({len(self)} images, layer={self.layer!r})"
 
 
+def series_extra_layers(ds, max_dim: int | None, weights="caffe-onnx") -> tuple[str, ...]:
+    """The layers cached together with any layer the notebook series asks for (one forward pass).
+
+    On the embedded dataset (``ds.name == "default"``) with the default weights, at the series'
+    image size, :func:`~selconv_lite.features.cache.series_layers`; else none (a side pass, e.g.
+    Table 5's smaller size, stores only what it reads). The series' size is env
+    ``SELCONV_SERIES_MAX_DIM`` when set (the series runner's ``--max-dim``), else the dataset's
+    ``default_max_dim``.
+    """
+    from ..features.cache import SERIES_MAX_DIM_ENV, series_layers
+
+    env = os.environ.get(SERIES_MAX_DIM_ENV, "").strip()
+    try:
+        size = int(env) if env else int(ds.default_max_dim)
+    except ValueError:
+        raise ValueError(f"env {SERIES_MAX_DIM_ENV}={env!r} is not an image size in pixels") from None
+    max_dim = int(max_dim or ds.default_max_dim)
+    series = (getattr(ds, "name", None) == "default" and max_dim == size
+              and isinstance(weights, str) and weights == "caffe-onnx")
+    return series_layers() if series else ()
+
+
 def split_features(ds, layers=("pool5",), max_dim: int | None = None, cache_dir=None,
                    weights="caffe-onnx", splits=("train", "queries", "db"), progress: bool = True,
                    dtype: str = "float32", lazy: bool | None = None, max_train_images: int | None = None,
@@ -188,9 +212,9 @@ def split_features(ds, layers=("pool5",), max_dim: int | None = None, cache_dir=
     extra_layers : sequence of str, optional
         Layers also computed and cached in that forward pass (see
         :class:`~selconv_lite.features.cache.FeatureCache`), so that a later call asking for
-        them does not run the trunk again. Default: on the embedded dataset (``ds.name ==
-        "default"``) at its own ``max_dim`` with the default weights, the layers the notebook
-        series reads (:func:`~selconv_lite.features.cache.series_layers`); else none.
+        them does not run the trunk again. Default: :func:`series_extra_layers` (the layers the
+        notebook series reads, on the embedded dataset at the series' size with the default
+        weights; else none).
     lazy : bool, optional
         Return :class:`LazyMaps` (loaded on access) instead of lists; default: lazy when the
         dataset has more than 2000 images in all.
@@ -203,15 +227,13 @@ def split_features(ds, layers=("pool5",), max_dim: int | None = None, cache_dir=
     dict
         ``{layer: {"train": [...], "queries": [...], "db": [...]}}`` of ImageFeatures.
     """
-    from ..features.cache import FeatureCache, series_layers
+    from ..features.cache import FeatureCache
 
     if isinstance(layers, str):
         layers = (layers,)
     max_dim = max_dim or ds.default_max_dim
     if extra_layers is None:
-        series = (getattr(ds, "name", None) == "default" and max_dim == ds.default_max_dim
-                  and isinstance(weights, str) and weights == "caffe-onnx")
-        extra_layers = series_layers() if series else ()
+        extra_layers = series_extra_layers(ds, max_dim, weights)
     cache = FeatureCache(cache_dir, weights=weights, layers=tuple(layers), max_dim=max_dim, dtype=dtype,
                          extra_layers=extra_layers)
     train = list(ds.train_images)

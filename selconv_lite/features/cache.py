@@ -73,6 +73,7 @@ __all__ = [
     "extract_features",
     "SERIES_LAYERS",
     "SERIES_LAYERS_ENV",
+    "SERIES_MAX_DIM_ENV",
     "series_layers",
 ]
 
@@ -88,6 +89,11 @@ SERIES_LAYERS = ("pool5", "conv5_2", "conv5_1", "conv4_3")
 #: (e.g. ``"pool5"`` stores only pool5, ``"pool5,conv5_2,conv5_1,conv4_3,conv4_2"`` adds a layer
 #: to a Fig. 5 run); an empty value means :data:`SERIES_LAYERS`.
 SERIES_LAYERS_ENV = "SELCONV_SERIES_LAYERS"
+
+#: Environment variable naming the image size (``max_dim``) at which the notebook series runs
+#: when it is not the dataset's default (``python -m selconv_lite.teaching.series --max-dim N``
+#: sets it for its kernels), so that :data:`SERIES_LAYERS` are cached in one pass at that size.
+SERIES_MAX_DIM_ENV = "SELCONV_SERIES_MAX_DIM"
 
 
 def series_layers(value: str | None = None) -> tuple[str, ...]:

@@ -230,13 +230,15 @@ def run_kind(cache_entries: tuple[int, int] | None) -> str | None:
 
 
 def record_timing(out: Path, results: Sequence, cache_entries: tuple[int, int] | None = None,
-                  whole_series: bool = True) -> dict:
+                  whole_series: bool = True, max_dim: int | None = None) -> dict:
     """Append this run to ``out/timings.json``; returns ``{"cold": run or None, "warm": run or None,
     "this": run}``.
 
     A run is ``{"finished", "kind", "entries_added", "total_seconds", "notebooks": {name:
-    seconds}, "all_ok"}`` (kind: :func:`run_kind`, None unless ``whole_series``); the last cold
-    and warm runs of the same notebooks where every notebook succeeded are returned.
+    seconds}, "all_ok", "max_dim"}`` (kind: :func:`run_kind`, None unless ``whole_series``;
+    ``max_dim``: the size passed to every notebook, None for their defaults); the last cold and
+    warm runs of the same notebooks at the same ``max_dim`` where every notebook succeeded are
+    returned.
     """
     path = Path(out) / TIMINGS_FILE
     try:
@@ -250,20 +252,43 @@ def record_timing(out: Path, results: Sequence, cache_entries: tuple[int, int] |
            "entries_added": None if cache_entries is None else int(cache_entries[1]) - int(cache_entries[0]),
            "total_seconds": round(sum(float(_get(r, "seconds", 0.0)) for r in results), 1),
            "notebooks": {_get(r, "name"): _get(r, "seconds") for r in results},
-           "all_ok": all(_get(r, "status") == "ok" for r in results)}
+           "all_ok": all(_get(r, "status") == "ok" for r in results),
+           "max_dim": None if max_dim is None else int(max_dim)}
     runs = (runs + [run])[-50:]
     path.write_text(json.dumps({"runs": runs}, indent=1) + "\n")
     names = set(run["notebooks"])
     last = {}
     for kind in ("cold", "warm"):
         same = [r for r in runs if isinstance(r, dict) and r.get("kind") == kind and r.get("all_ok")
-                and set(r.get("notebooks", {})) == names]
+                and set(r.get("notebooks", {})) == names and r.get("max_dim") == run["max_dim"]]
         last[kind] = same[-1] if same else None
     last["this"] = run
     return last
 
 
-def _next_steps(out: Path, repo: Path, nb_dir: Path, first_nb: str | None) -> list[str]:
+#: Measured cold run of the whole series at the paper's image size (repository-relative).
+PAPER_SIZE_RECORD = "notebooks/measured/series_cold_1024.json"
+
+
+def paper_size_step(repo: Path, max_dim: int | None) -> str | None:
+    """The "run it at 1024 px" step, with the measured cold time when the record is there;
+    None when this run already was at 1024 px."""
+    if max_dim == 1024:
+        return None
+    took = ""
+    try:
+        rec = json.loads((Path(repo) / PAPER_SIZE_RECORD).read_text())
+        took = (f" (measured from an empty feature cache: {float(rec['total_seconds']) / 60:.1f} min "
+                f"on {rec['machine']['cores']} CPU cores)")
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return ("Run the series at the paper's image size, `bash run_main.sh outputs/max1024 --max-dim 1024`"
+            + took + ", and compare its landing page with this one: the MAX mask keeps fewer cells "
+            "of the larger maps (Fig. 2a), and Table 3 shows the masks' effect at that size.")
+
+
+def _next_steps(out: Path, repo: Path, nb_dir: Path, first_nb: str | None,
+                max_dim: int | None = None) -> list[str]:
     steps = []
     if first_nb:
         steps.append(f"Work through the tutorial notebooks in order, starting with "
@@ -274,6 +299,9 @@ def _next_steps(out: Path, repo: Path, nb_dir: Path, first_nb: str | None) -> li
     steps.append("Re-run one notebook of the series after a change, e.g. "
                  "`python -m selconv_lite.teaching.series --only 06` (features come from the "
                  "cache, so a warm run is much faster than the first one).")
+    paper_size = paper_size_step(repo, max_dim)
+    if paper_size:
+        steps.append(paper_size)
     for doc, what in (("docs/notebooks.md", "what each notebook teaches and its parameters"),
                       ("docs/method.md", "the method, equation by equation"),
                       ("docs/features.md", "feature extraction, the cache and its speed")):
@@ -324,13 +352,16 @@ def render_landing_markdown(results: Sequence, out: Path, repo: Path | None = No
     total = sum(float(_get(r, "seconds", 0.0)) for r in results)
     timing = timing or {}
     added = (timing.get("this") or {}).get("entries_added")
-    lines += ["", f"This run: {total:.0f} s ({total / 60:.1f} min) for {len(results)} notebook(s)"
+    md = (timing.get("this") or {}).get("max_dim")
+    size = ("every notebook at its default image size (the embedded set: max_dim 512; the paper: 1024)"
+            if md is None else f"every notebook at max_dim {md}" + (" (the paper's image size)" if md == 1024 else ""))
+    lines += ["", f"This run: {total:.0f} s ({total / 60:.1f} min) for {len(results)} notebook(s), {size}"
               + ("." if added is None else f"; it added {added} entries to the feature cache."), ""]
     for kind, what in (("cold", "from an empty feature cache: every feature extracted"),
                        ("warm", "features read from the cache")):
         t = timing.get(kind)
         if t:
-            lines.append(f"- Last **{kind}** run ({what}): {t['total_seconds']:.0f} s "
+            lines.append(f"- Last **{kind}** run at this size ({what}): {t['total_seconds']:.0f} s "
                          f"({t['total_seconds'] / 60:.1f} min), finished {t['finished']}.")
     lines.append("")
     # ---- numbers
@@ -352,7 +383,8 @@ def render_landing_markdown(results: Sequence, out: Path, repo: Path | None = No
             lines += [" ".join(f"![{_cell(k)}]({Path(v).as_posix()})" for k, v in figs), ""]
     # ---- next
     first = _get(results[0], "name") if results else None
-    lines += ["## What to do next", ""] + [f"{i}. {s}" for i, s in enumerate(_next_steps(out, repo, nb_dir, first), 1)]
+    steps = _next_steps(out, repo, nb_dir, first, max_dim=md)
+    lines += ["## What to do next", ""] + [f"{i}. {s}" for i, s in enumerate(steps, 1)]
     return "\n".join(lines) + "\n"
 
 
@@ -372,7 +404,7 @@ def render_html(markdown_text: str, title: str = "selconv_lite: the notebook ser
 
 def write_landing(results: Sequence, out: str | os.PathLike, repo: str | os.PathLike | None = None,
                   cache_entries: tuple[int, int] | None = None, whole_series: bool = True,
-                  notebooks_dir: str | os.PathLike | None = None) -> Path:
+                  notebooks_dir: str | os.PathLike | None = None, max_dim: int | None = None) -> Path:
     """Write ``out/index.html`` (and record the run in ``out/timings.json``); returns its path.
 
     Parameters
@@ -390,9 +422,11 @@ def write_landing(results: Sequence, out: str | os.PathLike, repo: str | os.Path
         False when only some notebooks ran (the run is then neither cold nor warm).
     notebooks_dir : path, optional
         The tutorial notebooks (default: ``repo/notebooks``).
+    max_dim : int, optional
+        The image size passed to every notebook (None: their defaults).
     """
     out = Path(out)
-    timing = record_timing(out, results, cache_entries, whole_series)
+    timing = record_timing(out, results, cache_entries, whole_series, max_dim=max_dim)
     md = render_landing_markdown(results, out, repo, timing, notebooks_dir=notebooks_dir)
     page = out / "index.html"
     page.write_text(render_html(md), encoding="utf-8")

@@ -23,6 +23,13 @@ Every kernel computes with the same fixed number of threads (``--threads``, defa
 :func:`selconv_lite.teaching.notebook_utils.thread_environment`), talks to papermill over IPC
 rather than TCP, and the series prints its progress and total time.
 
+The paper's regime (every image fed at ``max(W_I, H_I) = 1024``, Sec. 5.1) instead of the embedded
+set's default size is one option, passed to every notebook as its ``max_dim`` parameter::
+
+    python -m selconv_lite.teaching.series --out outputs/max1024 --max-dim 1024
+
+(about 45 minutes on 2 CPU cores from an empty feature cache, see ``docs/notebooks.md``).
+
 Re-executing the committed notebooks (after a change of the method or of a notebook) is::
 
     python -m selconv_lite.teaching.series --in-place --update-references
@@ -276,28 +283,43 @@ def render_summary(results: Sequence[RunResult], out: Path, max_figures: int = 3
 def run_series(out: str | os.PathLike = "outputs", notebooks_dir: str | os.PathLike | None = None,
                only: Sequence[str] | None = None, cache_dir: str | os.PathLike | None = None,
                kernel_name: str | None = None, timeout: float | None = None,
-               echo=None, threads: int | None = None, in_place: bool = False) -> list[RunResult]:
+               echo=None, threads: int | None = None, in_place: bool = False,
+               max_dim: int | None = None) -> list[RunResult]:
     """Execute the series; write executed copies, ``series.json`` and ``summary.md`` into ``out``.
+
+    ``max_dim`` (``None``: each notebook's own default, the dataset's size) is passed to every
+    notebook as its ``max_dim`` parameter, e.g. 1024 for the paper's image size. It cannot be
+    combined with ``in_place``: the committed notebooks keep their defaults.
 
     ``in_place`` executes the notebooks into themselves (their execution metadata stripped, see
     :func:`strip_execution_metadata`) instead of into ``out/notebooks``; a notebook that fails is
     left as it was (its executed copy with the traceback goes to ``out/notebooks``).
     """
+    from ..features.cache import SERIES_MAX_DIM_ENV
+
     echo = echo or (lambda msg: print(msg, flush=True))
+    max_dim = check_max_dim(max_dim)
+    if max_dim is not None and in_place:
+        raise ValueError(f"max_dim={max_dim} with in_place: the committed notebooks are executed with "
+                         "their own defaults only; run the other size into an output folder")
     out = Path(out).resolve()
     check_output_dir(out)  # fail before running anything when the results could not be saved
     nbs = list_notebooks(notebooks_dir or default_notebooks_dir(), only)
     n_threads = thread_environment(threads)["SELCONV_THREADS"]
     echo(f"[series] {len(nbs)} notebook(s), {n_threads} thread(s) per kernel"
-         + (", executed in place" if in_place else "") + f"; records into {out}")
+         + (", executed in place" if in_place else "")
+         + (f", max_dim {max_dim} in every notebook" if max_dim is not None else "")
+         + f"; records into {out}")
     entries_before = feature_cache_entries(cache_dir)
     results: list[RunResult] = []
     t_start = time.perf_counter()
     for i, nb in enumerate(nbs, 1):
         echo(f"[series] ({i}/{len(nbs)}) {nb.name} ...")
         target = out / "notebooks" / nb.name
-        r = execute(nb, target, out, cache_dir=cache_dir, kernel_name=kernel_name,
-                    timeout=timeout, threads=threads)
+        with patched_environ({SERIES_MAX_DIM_ENV: None if max_dim is None else str(max_dim)}):
+            r = execute(nb, target, out, cache_dir=cache_dir, kernel_name=kernel_name,
+                        timeout=timeout, threads=threads,
+                        parameters=None if max_dim is None else {"max_dim": max_dim})
         if in_place and r.status == "ok":
             strip_execution_metadata(target)
             nb.write_bytes(target.read_bytes())
@@ -310,15 +332,30 @@ def run_series(out: str | os.PathLike = "outputs", notebooks_dir: str | os.PathL
             msg += f" -- {r.error} (traceback in {r.executed})"
         echo(msg)
     (out / "series.json").write_text(json.dumps(
-        {"notebooks": [asdict(r) for r in results],
+        {"notebooks": [asdict(r) for r in results], "max_dim": max_dim,
          "total_seconds": round(sum(r.seconds for r in results), 1)}, indent=1) + "\n")
     (out / "summary.md").write_text(render_summary(results, out) + "\n")
     if not in_place:
         nb_dir = Path(notebooks_dir or default_notebooks_dir())
         write_landing(results, out, nb_dir.parent,
                       cache_entries=(entries_before, feature_cache_entries(cache_dir)),
-                      whole_series=only is None, notebooks_dir=nb_dir)
+                      whole_series=only is None, notebooks_dir=nb_dir, max_dim=max_dim)
     return results
+
+
+def check_max_dim(max_dim) -> int | None:
+    """``None`` or a positive int (the long side, in pixels, of every image fed to the network)."""
+    if max_dim is None:
+        return None
+    try:
+        value = int(max_dim)
+    except (TypeError, ValueError):
+        raise ValueError(f"max_dim must be a positive integer (pixels), got {max_dim!r}") from None
+    fractional = not isinstance(max_dim, str) and value != max_dim   # e.g. 1024.5
+    if fractional or isinstance(max_dim, bool) or value < 32:
+        raise ValueError(f"max_dim must be an integer of at least 32 pixels (pool5 has a stride of "
+                         f"32), got {max_dim!r}")
+    return value
 
 
 def main(argv: Iterable[str] | None = None) -> int:
@@ -337,6 +374,10 @@ def main(argv: Iterable[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None,
                     help="threads per kernel for torch, OpenMP and BLAS (default: env "
                          "SELCONV_THREADS or 2; the committed outputs use 2)")
+    ap.add_argument("--max-dim", type=int, default=None, metavar="PX",
+                    help="max(W_I, H_I) of every image in every notebook, e.g. 1024 (the paper's "
+                         "size; about 45 min on 2 CPU cores from an empty cache); default: each "
+                         "notebook's own (the dataset's size)")
     ap.add_argument("--in-place", action="store_true",
                     help="execute the notebooks into themselves (re-executing the committed "
                          "outputs) instead of into OUT/notebooks")
@@ -347,7 +388,8 @@ def main(argv: Iterable[str] | None = None) -> int:
     t0 = time.perf_counter()
     try:
         results = run_series(args.out, args.notebooks, args.only, args.cache_dir, args.kernel,
-                             args.timeout, threads=args.threads, in_place=args.in_place)
+                             args.timeout, threads=args.threads, in_place=args.in_place,
+                             max_dim=args.max_dim)
     except (FileNotFoundError, ValueError, OutputDirError) as exc:
         print(f"[series] error: {exc}", file=sys.stderr)
         return 2
