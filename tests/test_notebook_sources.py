@@ -39,3 +39,25 @@ def test_sync_check_detects_an_edit(tmp_path):
     code = next(i for i, c in enumerate(edited.cells) if c.cell_type == "code")
     edited.cells[code].source += "\nx = 1"
     assert _cells(nb) != _cells(edited)
+
+
+@pytest.mark.parametrize("ipynb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_papermill_reads_every_parameter(ipynb, caplog):
+    """papermill parses the parameters cell when a run passes parameters (e.g. the series'
+    ``--max-dim``); a line it cannot parse (an ``=`` in a comment) is logged as a warning on
+    every such run, and the parameter is missing from ``papermill --help-notebook``."""
+    import logging
+
+    import nbformat
+    from papermill.translators import PythonTranslator
+
+    nb = nbformat.read(str(ipynb), as_version=4)
+    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(cells) == 1, f"{ipynb.name}: one cell tagged 'parameters' expected, found {len(cells)}"
+    src = cells[0].source
+    names = [ln.split("=", 1)[0].strip() for ln in src.splitlines()
+             if ln.strip() and not ln.startswith(("#", " ")) and "=" in ln]
+    with caplog.at_level(logging.WARNING, logger="papermill"):
+        parsed = [p.name for p in PythonTranslator.inspect({"source": src})]
+    assert parsed == names, f"{ipynb.name}: papermill did not read {sorted(set(names) - set(parsed))}"
+    assert not [r for r in caplog.records if "Unable to parse" in r.getMessage()]
