@@ -63,7 +63,7 @@ max_dim = None           # max(W_I, H_I); None: the dataset's default (512 here,
 mask = "max"             # mask of the framework shown in the retrieval examples: "max", "sum", "sift", "none"
 D = 1024                 # dimension of that framework (a Table 4 preset: 512, 1024, 2048, 4096, 8064)
 alpha = 0.5              # power-law exponent (the paper fixes 0.5)
-table3_D = 1024          # Table 3 dimension: 4224 = the paper's Table 2; 1024 = scaled down (run time; 111 held-out images)
+table3_D = 1024          # Table 3 dimension: 4224 as in the paper (its Table 2), 1024 scaled down (run time; 111 held-out images)
 table3_masks = ["max", "sum", "sift", "none"]   # Table 3 columns
 table6_ours = [[512, "sift"], [512, "sum"], [512, "max"], [1024, "sift"], [1024, "sum"], [1024, "max"], [4096, "max"]]  # (D, mask) rows of ours in Table 6
 table6_baselines = ["SPoC", "MAC", "R-MAC", "CroW", "GeM"]  # baselines on the same feature maps
@@ -352,8 +352,11 @@ print("mean pool5 locations per database image: " + ", ".join(f"{s_} px {v:.0f}"
 # 32 × 24 = 768 cells, more than the $K = 512$ channels, so the MAX mask (one cell per channel) can
 # keep at most two thirds of them and, on the paper's photos, keeps about 30 % (Fig. 2a). This
 # series runs at 512 px (maps of about 16 × 12 = 192 cells, fewer than $K$) because one
-# extraction pass at 1024 px costs about 4–5.5 s per image on 2 CPU cores (about 25 minutes for
-# the 296 images) and every step after it handles four times as many local features.
+# extraction pass at 1024 px costs about 3–5.5 s per image on 2 CPU cores (15–26 minutes for
+# the 296 images) and every step after it handles four times as many local features: the whole
+# series at 1024 px, `bash run_main.sh outputs/max1024 --max-dim 1024` (every notebook with
+# `max_dim = 1024`), took 38.7 minutes from an empty feature cache on 2 otherwise idle cores,
+# against 11.6 minutes at 512 px (`notebooks/measured/series_cold_1024.json`).
 #
 # The cells below show both regimes, measured on the same images, weights and code: a record
 # written by `python -m selconv_lite.experiments.regimes` (`selconv_lite.experiments.regimes.run_regimes`)
