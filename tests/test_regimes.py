@@ -199,3 +199,20 @@ def test_command_line_refuses_bad_output_folder_and_threads(tmp_path, monkeypatc
     with pytest.raises(SystemExit):
         rg.main(["--out", str(tmp_path / "r.json")])
     assert "SELCONV_THREADS must be a positive integer" in capsys.readouterr().err
+
+
+def test_recorded_table5_reads_only_complete_matching_rows():
+    rec = {"config": {"random_state": 0, "alpha": 0.5},
+           "sizes": {"512": {"cells_mean": 189.0, "mAP": {"max": {"512": 0.8, "1024": 0.9}, "sum": {"512": 0.7}}},
+                     "724": {"cells_mean": 371.0, "mAP": {"max": {"512": 0.81}, "sum": {"512": 0.77}}},
+                     "1024": {"cells_mean": 770.0, "mAP": {"max": {"512": None}, "sum": {"512": 0.72}}}}}
+    got = rg.recorded_table5(rec, [724, 1024], ["sum", "max"], 512)
+    assert got == {724: {"mAP": [0.77, 0.81], "cells_mean": 371.0}}   # 1024: a missing value
+    # 362 not recorded; 512 is complete, and left out when it is the live size
+    assert rg.recorded_table5(rec, [362, 512], ["sum", "max"], 512) == {512: {"mAP": [0.7, 0.8], "cells_mean": 189.0}}
+    assert rg.recorded_table5(rec, [362, 512], ["sum", "max"], 512, skip=[512]) == {}
+    assert rg.recorded_table5(rec, [512, 724], ["max"], 512, skip=[724]) == {512: {"mAP": [0.8], "cells_mean": 189.0}}
+    assert rg.recorded_table5(rec, [724], ["sum", "max"], 1024) == {}          # no 1024-D numbers at 724
+    assert rg.recorded_table5(rec, [724], ["sum", "max"], 512, seed=1) == {}  # other seed: measure live
+    assert rg.recorded_table5(rec, [724], ["sum", "max"], 512, alpha=0.3) == {}
+    assert rg.recorded_table5(None, [724], ["max"], 512) == {}

@@ -45,7 +45,7 @@ from ..method.masks import compute_mask
 from ..method.pipeline import SelectiveConvPipeline
 from . import full_eval as fe
 
-__all__ = ["run_regimes", "load_regimes", "dataset_identity", "regimes_table", "RECORD_FORMAT",
+__all__ = ["run_regimes", "load_regimes", "dataset_identity", "regimes_table", "recorded_table5", "RECORD_FORMAT",
            "BASELINE_NAMES", "main"]
 
 #: Version of the JSON layout written by :func:`run_regimes`.
@@ -385,6 +385,34 @@ def load_regimes(path, ds=None, weights="caffe-onnx") -> dict:
             raise ValueError(f"{path} was measured with other weights: record weights={ident.get('weights')}, "
                              f"expected weights={wid}")
     return rec
+
+
+def recorded_table5(rec: Mapping | None, sizes: Sequence[int], masks: Sequence[str], D: int,
+                    skip: Sequence[int] = (), seed: int = 0, alpha: float = 0.5) -> dict:
+    """The Table 5 rows a record already holds: ``{size: {"mAP": [one per mask], "cells_mean"}}``
+    for each of ``sizes`` (except ``skip``) whose ``M + T-emb + demo`` mAP at ``D`` the record has
+    for every mask of ``masks``; sizes it lacks are left out (to be measured live), and so is
+    everything when the record's seed or power-law ``alpha`` differ from ``seed`` / ``alpha``.
+
+    The record's numbers are those :func:`~selconv_lite.experiments.full_eval.run_image_size`
+    computes (the same Table 4 preset, seed and held-out fit), so a notebook can read the sizes it
+    does not extract from the record instead of running the network again at them.
+    """
+    out = {}
+    if not rec:
+        return out
+    cfg = rec.get("config", {})
+    if int(cfg.get("random_state", -1)) != int(seed) or float(cfg.get("alpha", -1)) != float(alpha):
+        return out
+    for s in sizes:
+        e = rec.get("sizes", {}).get(str(int(s)))
+        if int(s) in {int(k) for k in skip} or e is None:
+            continue
+        vals = [e.get("mAP", {}).get(m, {}).get(str(int(D))) for m in masks]
+        if any(v is None for v in vals):
+            continue
+        out[int(s)] = {"mAP": [float(v) for v in vals], "cells_mean": float(e["cells_mean"])}
+    return out
 
 
 def regimes_table(rec: Mapping) -> str:
