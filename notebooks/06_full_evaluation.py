@@ -389,8 +389,9 @@ print("mean pool5 locations per database image: " + ", ".join(f"{s_} px {v:.0f}"
 # extraction pass at 1024 px costs about 3–5.5 s per image on 2 CPU cores (15–26 minutes for
 # the 296 images) and every step after it handles four times as many local features: the whole
 # series at 1024 px, `bash run_main.sh outputs/max1024 --max-dim 1024` (every notebook with
-# `max_dim = 1024`), took 38.7 minutes from an empty feature cache on 2 otherwise idle cores,
-# against 11.6 minutes at 512 px (`notebooks/measured/series_cold_1024.json`).
+# `max_dim = 1024`), took 29.9 minutes from an empty feature cache on 2 otherwise idle cores
+# (Table 5's 724-px row read from the record below), against 11.6 minutes at 512 px
+# (`notebooks/measured/series_cold_1024.json`).
 #
 # The cells below show both regimes, measured on the same images, weights and code: a record
 # written by `python -m selconv_lite.experiments.regimes` (`selconv_lite.experiments.regimes.run_regimes`)

@@ -28,7 +28,7 @@ set's default size is one option, passed to every notebook as its ``max_dim`` pa
 
     python -m selconv_lite.teaching.series --out outputs/max1024 --max-dim 1024
 
-(about 45 minutes on 2 CPU cores from an empty feature cache, see ``docs/notebooks.md``).
+(about 30 minutes on 2 idle CPU cores from an empty feature cache, see ``docs/notebooks.md``).
 
 Re-executing the committed notebooks (after a change of the method or of a notebook) is::
 
@@ -376,7 +376,7 @@ def main(argv: Iterable[str] | None = None) -> int:
                          "SELCONV_THREADS or 2; the committed outputs use 2)")
     ap.add_argument("--max-dim", type=int, default=None, metavar="PX",
                     help="max(W_I, H_I) of every image in every notebook, e.g. 1024 (the paper's "
-                         "size; about 45 min on 2 CPU cores from an empty cache); default: each "
+                         "size; about 30 min on 2 idle CPU cores from an empty cache); default: each "
                          "notebook's own (the dataset's size)")
     ap.add_argument("--in-place", action="store_true",
                     help="execute the notebooks into themselves (re-executing the committed "
