@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job: set up the environment, then run the notebook series 01-07 headless on the
+# The main job: set up the environment, then run the notebook series 01-08 headless on the
 # embedded default dataset. Executed notebooks, JSON results and summary.md go to outputs/
 # (or the folder given as the first argument). Features are cached in cache/ and reused.
 # Further arguments go to the series runner, e.g. the paper's image size:

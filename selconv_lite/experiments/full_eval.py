@@ -18,7 +18,6 @@ are in percent and converted when compared.
 """
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from collections.abc import Sequence
@@ -185,15 +184,10 @@ def series_extra_layers(ds, max_dim: int | None, weights="caffe-onnx") -> tuple[
     ``SELCONV_SERIES_MAX_DIM`` when set (the series runner's ``--max-dim``), else the dataset's
     ``default_max_dim``.
     """
-    from ..features.cache import SERIES_MAX_DIM_ENV, series_layers
+    from ..features.cache import series_layers, series_max_dim
 
-    env = os.environ.get(SERIES_MAX_DIM_ENV, "").strip()
-    try:
-        size = int(env) if env else int(ds.default_max_dim)
-    except ValueError:
-        raise ValueError(f"env {SERIES_MAX_DIM_ENV}={env!r} is not an image size in pixels") from None
     max_dim = int(max_dim or ds.default_max_dim)
-    series = (getattr(ds, "name", None) == "default" and max_dim == size
+    series = (getattr(ds, "name", None) == "default" and max_dim == series_max_dim(ds.default_max_dim)
               and isinstance(weights, str) and weights == "caffe-onnx")
     return series_layers() if series else ()
 

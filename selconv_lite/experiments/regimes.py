@@ -404,9 +404,10 @@ def recorded_table5(rec: Mapping | None, sizes: Sequence[int], masks: Sequence[s
     cfg = rec.get("config", {})
     if int(cfg.get("random_state", -1)) != int(seed) or float(cfg.get("alpha", -1)) != float(alpha):
         return out
+    skip = {int(k) for k in skip}
     for s in sizes:
         e = rec.get("sizes", {}).get(str(int(s)))
-        if int(s) in {int(k) for k in skip} or e is None:
+        if int(s) in skip or e is None:
             continue
         vals = [e.get("mAP", {}).get(m, {}).get(str(int(D))) for m in masks]
         if any(v is None for v in vals):

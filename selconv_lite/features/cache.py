@@ -75,6 +75,7 @@ __all__ = [
     "SERIES_LAYERS_ENV",
     "SERIES_MAX_DIM_ENV",
     "series_layers",
+    "series_max_dim",
 ]
 
 FORMAT_VERSION = 1
@@ -128,6 +129,22 @@ def series_layers(value: str | None = None) -> tuple[str, ...]:
         raise ValueError(f"{src}={value!r}: unknown layer {bad[0]!r}; use comma-separated names of "
                          f"{', '.join(LAYERS)}")
     return tuple(dict.fromkeys(names))
+
+
+def series_max_dim(default: int) -> int:
+    """The image size (``max_dim``) the notebook series runs at: env ``SELCONV_SERIES_MAX_DIM``
+    when set (the series runner's ``--max-dim``), else ``default`` (the dataset's size).
+
+    Raises
+    ------
+    ValueError
+        The variable is set to something other than an integer (the message names it).
+    """
+    env = os.environ.get(SERIES_MAX_DIM_ENV, "").strip()
+    try:
+        return int(env) if env else int(default)
+    except ValueError:
+        raise ValueError(f"env {SERIES_MAX_DIM_ENV}={env!r} is not an image size in pixels") from None
 
 
 class ExtractionError(RuntimeError):
