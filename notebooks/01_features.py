@@ -30,8 +30,8 @@
 #
 # **Prerequisites:** numpy; what a convolution, a ReLU and a max-pool do. No earlier notebook.
 #
-# **Run time** on 2 CPU cores: about 45 s cold or warm (it extracts one image; no feature cache
-# needed).
+# **Run time** on 2 CPU cores: about 18 s cold, 16 s warm (it extracts one image; no feature
+# cache needed).
 #
 # **Series:** this is the first notebook · next: [02 — Selective masks](02_masks.ipynb) ·
 # overview: [docs/notebooks.md](../docs/notebooks.md).
@@ -49,7 +49,7 @@
 dataset = "default"      # "default": the embedded offline set; "oxford5k", "paris6k", ... need the data on disk
 weights = "caffe-onnx"   # VGG16 weights: "caffe-onnx" (original ImageNet weights, offline), "torchvision", or a state-dict path
 layer = "pool5"          # the layer studied below (one of selconv_lite.features.backbone.LAYERS)
-max_dim = None           # max(W_I, H_I) of the image fed to the network; None: the dataset's default (512 here, 1024 in the paper)
+max_dim = None           # max(W_I, H_I) of the image fed to the network; None: the dataset's default (1024 px, the paper's size)
 image = "building_2"     # the database image to look at (part of its file name; no match: the first image)
 seed = 0                 # seed of every random choice
 cache_dir = None         # feature cache; None: the shared default (env SELCONV_CACHE or <repo>/cache)
@@ -135,13 +135,14 @@ for name, t in mine.items():
 # %% [markdown] tags=[]
 # ## 2. Resizing rule and feature-map size
 #
-# **Resizing (§5.1).** Every image is resized so that its longer side is `max_dim` (1024 in the
-# paper, 512 for the embedded set), keeping the aspect ratio, as the authors' MATLAB
+# **Resizing (§5.1).** Every image is resized so that its longer side is `max_dim` (1024, as in
+# the paper; 512 is the faster alternative), keeping the aspect ratio, as the authors' MATLAB
 # `imresize(I, max_dim / max(size(I,1), size(I,2)))`: one scale $s = \text{max\_dim}/\max(H_0,
 # W_0)$ for both sides, each side $\lceil s \cdot \text{side} \rceil$. The embedded photos keep
 # the real pixels of their sources up to a long side of 1024, but many are crops of small photos
-# (the dataset's manifest records each size): the lines below count how many the rule
-# **upsamples** at this `max_dim` and at the paper's 1024.
+# (the dataset's manifest records each size; the median long side of the originals is 456 px):
+# the lines below count how many the rule **upsamples** at this `max_dim` and at the series'
+# other size (512 at the default 1024).
 #
 # **Feature-map size.** A $3\times3$ convolution with padding 1 keeps the size; each $2\times2$/2
 # max-pool halves it and *floors* odd sizes. pool5 comes after 5 pools (stride 32); conv5_x + its
@@ -180,8 +181,9 @@ H0, W0 = sizes[nu.display_path(path)]
 print(f"{nu.display_path(path)}: {W0} x {H0} px -> {rgb.shape[1]} x {rgb.shape[0]} (W x H) at max_dim {max_dim}")
 n_up = sum(max(hw) < max_dim for hw in sizes.values())
 print(f"{n_up} of {len(sizes)} database images are smaller than {max_dim} px: upsampled")
-n_up_1024 = sum(max(hw) < 1024 for hw in sizes.values())
-print(f"{n_up_1024} of {len(sizes)} database images are smaller than 1024 px: upsampled at the paper's size")
+other = 512 if max_dim == 1024 else 1024        # the other regime of the series (06 §4b)
+n_up_other = sum(max(hw) < other for hw in sizes.values())
+print(f"{n_up_other} of {len(sizes)} database images are smaller than {other} px: upsampled at max_dim {other}")
 print(f"longest side of the originals: median {int(np.median([max(hw) for hw in sizes.values()]))} px")
 print("my_resized_hw and my_feature_map_hw == the package's on all images, 4 sizes, 7 layers")
 rec.add("n_database_images_upsampled", n_up)
@@ -293,10 +295,11 @@ nu.show_figure(fig)
 # The paper resizes every image so that $\max(W_I, H_I) = 1024$ and uses pool5; §5.2.4 compares
 # lower layers (each followed by a $2\times2$ max-pool, so conv5_x has the pool5 grid and conv4_x
 # twice as fine). The number of local features grows with the square of the image size — and so
-# does the cost of everything that follows. The embedded dataset uses `max_dim = 512` to stay fast
-# on a laptop CPU: its pool5 maps are about 16 × 12 instead of the paper's 32 × 24, four times
-# fewer local features per image (numbers below). Keep this in mind in notebook 02: with so
-# few locations, a mask has less to select from.
+# does the cost of everything that follows. The embedded dataset follows the paper: at the
+# default `max_dim = 1024` its median pool5 grid is 32 × 24, 448 to 1024 local features per image
+# (numbers below). `max_dim = 512` is the faster alternative: maps of about 16 × 12, four times
+# fewer local features, fewer cells than the $K = 512$ channels — so a mask has less to select
+# from (notebook 02 §7 and notebook 06 §4b compare the sizes).
 
 # %% tags=[]
 for size in (512, 724, 1024):

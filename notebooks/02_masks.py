@@ -26,9 +26,9 @@
 # **Prerequisites:** [01 — Local deep convolutional features](01_features.ipynb) (feature maps,
 # grid size, receptive fields).
 #
-# **Run time** on 2 idle CPU cores: about 3 min cold (it extracts the features of the 161
-# database images into the shared cache, plus 3 images at two larger sizes), about 40 s warm
-# (2 min measured on the shared machine at load ~13).
+# **Run time** on 2 CPU cores: about 10 min cold (it extracts the set's feature maps at 1024 px
+# for the whole series into the shared cache, plus 3 images at two smaller sizes), about 20 s
+# warm.
 #
 # **Series:** previous: [01 — Local features](01_features.ipynb) · next:
 # [03 — Embeddings](03_embeddings.ipynb) · overview: [docs/notebooks.md](../docs/notebooks.md).
@@ -37,7 +37,7 @@
 dataset = "default"      # "default": the embedded offline set; "oxford5k", "paris6k", ... need the data on disk
 weights = "caffe-onnx"   # VGG16 weights: "caffe-onnx" (offline), "torchvision", or a state-dict path
 layer = "pool5"          # layer of the Fig. 2 statistics (the paper: pool5)
-max_dim = None           # max(W_I, H_I); None: the dataset's default (512 here, 1024 in the paper)
+max_dim = None           # max(W_I, H_I); None: the dataset's default (1024 px, the paper's size)
 mask = "max"             # the mask the explorer starts with: "max", "sum", "sift" or "none"
 figure_images = ["building_2", "bridge_2", "picos_2"]   # Fig. 1 rows (parts of file names)
 explorer_images = ["building_2", "china_2", "rubberwhale_1", "graffiti_1"]  # images offered by the explorer
@@ -260,8 +260,8 @@ explorer.show(interactive)
 # The paper (at $\max(W_I, H_I) = 1024$, a $32 \times 24$ pool5 grid) reports that about 25%,
 # 50% and 70% of the features are **removed** by the SIFT, SUM and MAX masks, i.e. about 75%,
 # 50% and 30% kept. The SUM mask keeps half by construction. The MAX mask keeps at most $K = 512$
-# locations, so its share depends on the grid size: at `max_dim` 512 the grid has only
-# fewer cells than there are channels (section 1 printed the range).
+# locations, so its share depends on the grid size: at the default `max_dim` 1024 the pool5 grids
+# have 448 to 1024 cells (section 1 printed the range), mostly more than there are channels.
 
 # %% tags=[]
 masks_fn = {"sift": lambda f: my_sift_mask(f.keypoints, f.image_hw, f.fmap.shape[:2]),
@@ -289,8 +289,13 @@ nu.show_figure(fig)
 # %% [markdown] tags=[]
 # The MAX mask's share has an arithmetic bound: it keeps at most one location per channel, so at
 # most $\min(1, K / (W H))$ of the grid, and a grid smaller than $K = 512$ cells puts no bound on
-# it at all. Where its line above disagrees with the paper's ~30%, this is the first reason to
-# suspect. Section 7 below measures the same kind of images at larger sizes.
+# it at all. At 1024 px it keeps 27.7%, close to the paper's ~30%; at 512 px, where every grid is
+# smaller than $K$, it keeps 61.5% (notebook 06 §4b prints both from its measured record). The
+# SIFT mask keeps 57.1%, fewer than the paper's ~75% (72.1% at 512 px). Two likely reasons: on a
+# finer grid a $3 \times 3$ neighbourhood covers a smaller part of the image, and many of the
+# embedded images are upsampled small photos (notebook 01), which gain cells but no detail for
+# the detector to find.
+# Section 7 below measures the same images at several sizes.
 
 # %% [markdown] tags=[]
 # ## 5. Fig. 2b–d — are the kept features less correlated?
@@ -351,25 +356,27 @@ rec.figure(fig, "fig2e")
 nu.show_figure(fig)
 
 # %% [markdown] tags=[]
-# Where a line above says *disagrees*, the mask made the kept features **more** alike here, not
-# less. Two things differ from the paper's setting. Our maps are about $16 \times 12$ instead of
-# $32 \times 24$: each cell covers a larger share of the image, so a $3 \times 3$ SIFT
-# neighbourhood or the upper half of the channel sums (SUM) takes one contiguous region — the
-# building — and drops the weakly activated background cells. Those background features are
+# Over the dataset the SIFT and MAX masks agree with the paper (34.2% and 39.6% of the pairs in
+# the band, 32.7% without a mask); the SUM mask does not (31.9%): it made the kept features
+# **more** alike here, not less. The upper half of the channel sums takes one contiguous region —
+# the building — and drops the weakly activated background cells. Those background features are
 # sparse (few channels fire), and two sparse features with different active channels have a dot
 # product near 0: removing them removes many "orthogonal" pairs. The MAX mask keeps scattered
-# cells, one per channel peak, and so keeps the feature set diverse. Fig. 2 is an analysis of
-# redundancy, not of retrieval quality: notebooks 04–06 measure what the masks do to mAP.
+# cells, one per channel peak, and so keeps the feature set diverse. One image is not the
+# dataset: on the image of section 5 all three masks lose pairs from the band (−2.0, −8.0 and
+# −1.4 points). Fig. 2 is an analysis of redundancy, not of retrieval quality: notebooks 04–06
+# measure what the masks do to mAP.
 
 # %% [markdown] tags=[]
 # ## 7. Image size and selectivity
 #
-# The paper feeds 1024 px images. The embedded photos keep their sources' pixels up to 1024 px, but
-# many database views are crops of small photos, which the extractor **upsamples** at 724 or 1024
-# (no new detail, but a finer grid: four times as many cells at 1024 as at 512; the dataset's
-# manifest says which images are upsampled, column `upsampled_at_1024`).
+# The paper feeds 1024 px images, and so does this series by default. The embedded photos keep
+# their sources' pixels up to 1024 px, but many database views are crops of small photos, which
+# the extractor **upsamples** (129 of the 161 at 1024 px, notebook 01: no new detail, but a finer
+# grid: four times as many cells at 1024 as at 512; the dataset's manifest says which images are
+# upsampled, column `upsampled_at_1024`).
 # Kept % of each mask on a few images (`size_images`), extracted at each size through the shared
-# cache (the larger sizes are extracted only for these images).
+# cache (the sizes other than `max_dim` are extracted only for these images).
 
 # %% tags=[]
 size_idx = nu.pick_images(ds.images, size_images)
@@ -391,12 +398,14 @@ print(f"MAX mask kept: {size_kept[lo]['max']:.0f}% at {lo} px -> {size_kept[hi][
 
 # %% [markdown] tags=[]
 # With a finer grid the MAX mask becomes much more selective, because the number of channel peaks
-# ($\le K$, and many channels share a peak) grows more slowly than the number of cells — the
-# table shows by how much on these photos. The SUM mask keeps half at every size, by
-# definition. So the weaker selectivity of the series is mostly a consequence of the small maps at
-# `max_dim` 512, not of the mask. Notebook 06 measures the whole embedded set at 512, 724 and 1024
-# px side by side (kept % and mAP); on Oxford/Paris, `dataset="oxford5k"` with `max_dim=1024` is
-# the paper's own setting.
+# ($\le K$, and many channels share a peak) grows more slowly than the number of cells: on these
+# photos from 63.7% of the cells at 512 px to 27.8% at 1024 px. The SUM mask keeps half at every
+# size, by definition; the SIFT mask keeps less as the grid gets finer (76.6% to 65.6%). So how
+# selective the MAX mask is depends on the map size as much as on the mask: at 512 px, the faster
+# alternative, it keeps most cells. Notebook 06 §4b measures the whole embedded set at 512, 724
+# and 1024 px side by side (kept % and mAP): on this small set every configuration has a lower mAP
+# at 1024 px than at 512 px, unlike the paper's Table 5 (larger images better). On Oxford/Paris,
+# `dataset="oxford5k"` at the default `max_dim` is the paper's own setting.
 
 # %% tags=[]
 _ = rec.save()

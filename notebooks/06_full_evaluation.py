@@ -18,7 +18,7 @@
 # | Table 3 (§5.2.1) | masks × embedding/aggregation frameworks | §2 |
 # | Table 6 (§5.3) | the framework at 512 / 1024 / 4096-D vs SPoC, MAC, R-MAC, CroW, GeM, ± query expansion | §3 |
 # | Table 5 (§5.2.3) | image size | §4 |
-# | Fig. 2a, Tables 3 and 5 at 512 / 724 / 1024 px | the paper's regime side by side (a measured record, checked at 512 px) | §4b |
+# | Fig. 2a, Tables 3 and 5 at 512 / 724 / 1024 px | the paper's regime side by side (a measured record, checked at 1024 px) | §4b |
 # | Fig. 5 (§5.2.4) | conv. layer | §5 |
 # | Fig. 6 (§5.4) | online time per image vs R-MAC | §6 |
 # | — | retrieval examples, Easy / Medium / Hard (revisited ground truth) | §3, §7 |
@@ -30,10 +30,13 @@
 #
 # **Prerequisites.** Notebooks 02–05 (masks, embedding, aggregation, post-processing).
 #
-# **Run time on 2 CPU cores.** Warm feature cache: about 2 minutes on idle cores (an estimate
-# from the 95 s the notebook took before §1 was added; Tables 3 and 6 take most of it). On a
-# shared machine under a load of 10–14, Table 3 alone took more than 20 minutes. Cold: add one extraction pass over the 296 images for the four layers (about 4 minutes on
-# idle cores, shared with the other notebooks) and one at 362 px for Table 5 (about 2 minutes).
+# **Run time on 2 CPU cores.** About 4.5 minutes: 266 s cold and 276 s warm, measured in runs of
+# the whole series on 2 otherwise idle cores (`notebooks/measured/series_cold_1024.json`). In the
+# cold series run the feature cache starts empty and notebooks 02 and 03 extract the 296 images
+# at 1024 px for the four layers used here, so this notebook finds them cached; run alone from an
+# empty cache, it makes that extraction itself first (about 15 minutes). Table 5's 724-px row is
+# read from a measured record (§4); with `max_dim = 512` the notebook extracts the set at 362 px
+# instead.
 #
 # ← [05 — Post-processing](05_postprocessing.ipynb) · [07 — Fine-tuned backbones](07_finetuned_backbones.ipynb) →
 #
@@ -59,7 +62,7 @@
 dataset = "default"      # "default": the embedded offline set; "oxford5k", "paris6k", "holidays", "roxford5k", ... need the data on disk
 weights = "caffe-onnx"   # VGG16 weights: "caffe-onnx" (offline ImageNet), "torchvision", or a state-dict path (e.g. a fine-tuned trunk, notebook 07)
 layer = "pool5"          # conv layer of the local features (the paper: pool5)
-max_dim = None           # max(W_I, H_I); None: the dataset's default (512 here, 1024 for the paper's benchmarks)
+max_dim = None           # max(W_I, H_I); None: the dataset's default (1024 px, the paper's size)
 mask = "max"             # mask of the framework shown in the retrieval examples: "max", "sum", "sift", "none"
 D = 1024                 # dimension of that framework (a Table 4 preset: 512, 1024, 2048, 4096, 8064)
 alpha = 0.5              # power-law exponent (the paper fixes 0.5)
@@ -73,7 +76,7 @@ table5_sizes = None      # image sizes of Table 5; None: [the dataset's size x 7
 table5_masks = ["sum", "max"]
 table5_D = 512
 regimes_record = "measured/regimes_default.json"  # §4, §4b: measured record of 512 / 724 / 1024 px, relative to the notebooks folder
-regimes_live = False     # §4b: True measures that record here (about an hour on 2 CPU cores; the cold extraction at 1024 px is most of it)
+regimes_live = False     # §4b: True measures that record here (about an hour on 2 CPU cores from an empty cache; the cold extractions are most of it)
 fig5_layers = ["pool5", "conv5_2", "conv5_1", "conv4_3"]  # layers of Fig. 5 (conv5_3 + 2x2 max-pool is pool5); each is cached (1024-px images: ~1.5 MB per conv5 map, ~6 MB per conv4 map)
 fig5_D = 512
 fig6_dims = [512, 1024]  # Fig. 6: online time per image for these D ...
@@ -232,6 +235,13 @@ else:
           "run with dataset='oxford5k', table3_D=4224 to compare with it)")
 
 # %% [markdown] tags=[]
+# At 1024 px democratic pooling beats sum / average in all 8 pairs and T-emb + demo is the best
+# framework of every column, as in the paper. The masks help in part: M_MAX beats "no mask" by
+# more than 0.01 in 5 of the 6 rows (all but F-FAemb + demo), M_SUM and M_SIFT only in 3 of 6
+# (within ±0.01 in 2 more, hence "disagrees" above); on the T-emb + demo row all three masks beat
+# it (M_MAX 0.765, M_SUM 0.745, M_SIFT 0.751, no mask 0.731). §4b shows how the masks' effect
+# changes with the image size (512 / 724 / 1024 px).
+#
 # ## 3. Table 6 — comparison with the state of the art (same features)
 #
 # The baselines pool the *same* pool5 maps into one vector each:
@@ -304,16 +314,24 @@ nu.show_figure(fig, dpi=110)
 plt.close(fig)
 
 # %% [markdown] tags=[]
+# On this set, at 1024 px, R-MAC (whitened on the held-out regions) has the best mAP of Table 6,
+# 0.793, above every configuration of ours (best: M_MAX 4096-D, 0.787); the unwhitened SPoC,
+# MAC, CroW and GeM (0.639 to 0.739) stay below ours at 1024-D (0.756 to 0.770), though GeM
+# (0.739) edges ours at 512-D (0.725 to 0.737). Among the masks, MAX scores highest at both
+# 512-D and 1024-D (0.737 and 0.770), then SIFT (0.730, 0.764), then SUM (0.725, 0.756), in line
+# with the paper's MAX ≥ SUM. "+QE" lowers every row (−0.077 to −0.011), for the reason given in §1.
+#
 # ## 4. Table 5 — image size
 #
 # Fewer pixels mean fewer local features ($W \times H$ shrinks with the image) and coarser details.
 # The paper compares $\max(W_I, H_I) = 724$ and $1024$; here the dataset's size and the same
-# ratio below it ($512 \to 362$ on the embedded set; $1024 \to 724$ with `max_dim = 1024`). A
-# second pass through the network at the smaller size is needed once (then cached), unless the
-# measured record of §4b (loaded here, described there) already holds that size: it holds 512,
-# 724 and 1024 px of the embedded set, computed with the same code, so at `max_dim = 1024` the
-# 724-px row is read from it instead of extracting all 296 images again (about 8 minutes on 2
-# CPU cores). §4b checks the record against this notebook's live numbers.
+# ratio below it ($1024 \to 724$ on the embedded set, whose default is the paper's 1024 px;
+# $512 \to 362$ with `max_dim = 512`). A second pass through the network at the smaller size is
+# needed once (then cached), unless the measured record of §4b (loaded here, described there)
+# already holds that size: it holds 512, 724 and 1024 px of the embedded set, computed with the
+# same code, so at the default 1024 px the 724-px row is read from it instead of extracting all
+# 296 images again (about 8 minutes on 2 CPU cores); with `max_dim = 512` the 362-px row is
+# extracted here. §4b checks the record's column at this notebook's size against its live numbers.
 
 # %% tags=[]
 from pathlib import Path
@@ -371,27 +389,29 @@ print("mean pool5 locations per database image: " + ", ".join(f"{s_} px {v:.0f}"
 
 # %% [markdown] tags=[]
 # On the paper's benchmarks the images are 1024 px and the pool5 maps about 32 × 24; halving the
-# side (724 px) still leaves hundreds of local features. The series runs the embedded set at 512
-# px (maps of about 16 × 12), and the smaller size here (362 px) leaves about half as many. When the
-# lines above say "disagrees", the smaller images scored better on this set: the 24 queries and
-# 161 database images are too few to tell a real effect from the noise of a few queries (one
-# query changes the mAP by up to 1/24 ≈ 0.04), and the test has not been repeated on the paper's
-# datasets here; run with `dataset="oxford5k"` to check Table 5 itself. §4b below shows the
-# embedded set at 512, 724 and 1024 px.
+# area (724 px) still leaves hundreds of local features. The series runs the embedded set at the
+# same 1024 px (770 pool5 cells per database image on average, 371 at 724 px). Yet both lines
+# above say "disagrees": on this set the smaller images score better (M_SUM 0.774 vs 0.725,
+# M_MAX 0.804 vs 0.737), the opposite of the paper's Table 5. The gaps exceed what one query
+# moves (up to 1/24 ≈ 0.04) but not what a few do, with 24 queries and 161 database images;
+# §4b shows the same drop for every method of the record and discusses a likely cause, the
+# upsampled photos. The test has not been repeated on the paper's datasets here; run with
+# `dataset="oxford5k"` to check Table 5 itself. §4b below shows the embedded set at 512, 724
+# and 1024 px.
 
 # %% [markdown] tags=[]
-# ## 4b. The paper's regime: 1024 px, side by side
+# ## 4b. The paper's regime: 1024 px, next to 724 and 512 px
 #
-# The paper feeds every image at $\max(W_I, H_I) = 1024$ (§5.1): the pool5 maps are then about
-# 32 × 24 = 768 cells, more than the $K = 512$ channels, so the MAX mask (one cell per channel) can
-# keep at most two thirds of them and, on the paper's photos, keeps about 30 % (Fig. 2a). This
-# series runs at 512 px (maps of about 16 × 12 = 192 cells, fewer than $K$) because one
-# extraction pass at 1024 px costs about 3–5.5 s per image on 2 CPU cores (15–26 minutes for
-# the 296 images) and every step after it handles four times as many local features: the whole
-# series at 1024 px, `bash run_main.sh outputs/max1024 --max-dim 1024` (every notebook with
-# `max_dim = 1024`), took 29.9 minutes from an empty feature cache on 2 otherwise idle cores
-# (Table 5's 724-px row read from the record below), against 11.6 minutes at 512 px
-# (`notebooks/measured/series_cold_1024.json`).
+# The paper feeds every image at $\max(W_I, H_I) = 1024$ (§5.1), and so does this series by
+# default: the pool5 maps are then about 32 × 24 = 768 cells, more than the $K = 512$ channels, so
+# the MAX mask (one cell per channel) can keep at most two thirds of them and, on the paper's
+# photos, keeps about 30 % (Fig. 2a). The alternative, `max_dim = 512`, gives maps of about
+# 16 × 12 = 192 cells, fewer than $K$, so MAX keeps most of them, and every step after the
+# extraction handles a quarter as many local features. The whole series at 1024 px
+# (`python -m selconv_lite.teaching.series`, which `bash run_main.sh` runs) took 29.9 minutes from
+# an empty feature cache on 2 otherwise idle cores (Table 5's 724-px row read from the record
+# below) and 13.8 minutes warm (`notebooks/measured/series_cold_1024.json`); at 512 px
+# (`--max-dim 512`) it took 11.6 minutes cold.
 #
 # The cells below show both regimes, measured on the same images, weights and code: a record
 # written by `python -m selconv_lite.experiments.regimes` (`selconv_lite.experiments.regimes.run_regimes`)
@@ -399,7 +419,7 @@ print("mean pool5 locations per database image: " + ", ".join(f"{s_} px {v:.0f}"
 # of M + T-emb + democratic for each (mask, D), and SPoC / MAC / R-MAC on the same maps. The
 # record names the data it was measured on (digests of the manifest and of every image file), the
 # weights, the code version, the CPU and the date; `load_regimes` refuses a record of other data,
-# and its column at this notebook's size (512 px by default) is checked below against the
+# and its column at this notebook's size (1024 px by default) is checked below against the
 # numbers this notebook computed live.
 #
 # `regimes_live = True` measures the record here instead: about an hour on 2 loaded CPU cores (the
@@ -556,7 +576,9 @@ if regimes is not None:
 # The masks' effect depends on the regime. MAX ≥ SUM holds at every size and D (by 0.012 to
 # 0.042). At 1024 px with D = 512 all three masks beat "no mask" (MAX +0.022, SUM +0.011, SIFT
 # +0.016), as in the paper's Table 3; at 512 px MAX only ties "no mask" and SUM and SIFT are
-# below it, and at 1024 px with D = 1024 "no mask" beats all three (MAX −0.017). With 24
+# below it, and at 1024 px with D = 1024 "no mask" beats all three (MAX −0.017), whereas Table 3
+# of §2, at the same size and D but with T-emb at $d = 32$, $|C| = 36$ instead of the Table 4
+# preset's $d = 64$, $|C| = 18$, has all three masks above "no mask" (M_MAX +0.034). With 24
 # queries one query moves the mAP by up to 0.04, so differences of one or two points here are
 # within the noise of a few queries. On the paper's benchmarks (`dataset="oxford5k"` with
 # `regimes_live=True`) the same cells measure the regime on photos that hold the pixels.

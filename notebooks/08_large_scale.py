@@ -27,10 +27,12 @@
 # **Prerequisites.** Notebooks 05–06 (the framework and its evaluation). The package side is
 # `selconv_lite.scale` (docs/scale.md).
 #
-# **Run time on 2 CPU cores.** With the feature cache filled by notebooks 01–07, papermill
-# measured 2.7 minutes on a shared 2-core machine under a load of about 5; most of it is §2
-# (extracting the derived distractors) and §4 (starting two small Dask clusters). The cells print
-# their own timings.
+# **Run time on 2 CPU cores.** About 142 s cold (the series run in order from an empty cache:
+# the feature maps come from notebook 02's extraction) and about 144 s warm; most of it is §2
+# (streaming the 32 derived distractors through VGG16 at 1024 px, never cached: 95.0 s in the
+# run shown) and §4 (starting two small Dask clusters). The cells print their own timings. Run
+# on its own with an empty cache, it first extracts the set's feature maps, the pass that
+# notebook 02 makes for the whole series (about 10 min).
 #
 # ← [07 — Fine-tuned backbones](07_finetuned_backbones.ipynb) · end of the series; back to
 # [01 — Features](01_features.ipynb)
@@ -39,7 +41,7 @@
 dataset = "default"      # "default": the embedded offline set (this notebook's derived distractors need it)
 weights = "caffe-onnx"   # VGG16 weights: "caffe-onnx" (offline ImageNet), "torchvision", or a state-dict path
 layer = "pool5"          # conv layer of the local features (the paper: pool5)
-max_dim = None           # max(W_I, H_I); None: the dataset's default (512 here, 1024 for the paper's benchmarks)
+max_dim = None           # max(W_I, H_I); None: the dataset's default (1024 px, the paper's size)
 mask = "max"             # mask of the framework: "max", "sum", "none" ("sift" needs keypoints of every distractor)
 D = 1024                 # final dimension (a Table 4 preset)
 distractor_counts = [0, 8, 16, 32]   # numbers of derived distractors added to the database (§2)
@@ -111,7 +113,7 @@ print(f"pipeline M_{mask.upper()} + T-emb + democratic, D = {pipe.output_dim_}, 
 # fitted, only the final $D$-vector is needed for search, and a product quantiser shrinks it
 # further to $m$ codes of `nbits` bits. The cache entries below are the files of this
 # dataset's database images on disk (zlib-compressed float32 maps of the `pool5` layer at
-# `max_dim`).
+# `max_dim`: 1024 px by default, the size of §2 and §5 too).
 
 # %% tags=[]
 cache = FeatureCache(cache_dir, weights=weights, layers=(layer,), max_dim=max_dim)
@@ -295,7 +297,8 @@ plt.close(fig)
 #
 # `DaskEngine` runs the streaming encoder's shards on worker processes (here a local cluster; on
 # several machines, the scheduler's address). Each worker loads the VGG16 weights once. Few
-# images at a small `max_dim` keep this section quick; the vectors must equal the serial ones.
+# images at a small size (`engine_max_dim`, 256 px, not the 1024 px of §2) keep this section
+# quick; the vectors must equal the serial ones.
 # The figures depend on how busy the machine's cores are (other jobs share them), so they are
 # printed, never compared between runs.
 
@@ -330,7 +333,8 @@ rec.add("engine", {"img_per_s_serial": rate[0], **{f"img_per_s_{w}_workers": rat
 # The figures above come from this run, on cores that other jobs may share. The recorded run of
 # `benchmarks/bench_scale.py --sections engine --workers 1,2` on 2 idle cores (16 images at
 # 512 px, timed after a warm-up job) is the one the engine's target (2 workers at least 1.6x one
-# worker) is judged by:
+# worker) is judged by. Its images per second are at 512 px, those above at 256 px and §2's time
+# per image at 1024 px: three sizes, so the rates do not compare across them.
 
 # %% tags=[]
 import json
@@ -347,10 +351,13 @@ print(f"2 idle cores ({idle['images']} images at {idle['max_dim']} px): serial {
 # ## 5. Projection to Flickr100k and R1M
 #
 # From the per-image costs measured above: the streaming encoder's time per image (§2, at
-# `max_dim` of this run, this machine, one process), the bytes of a cache entry (§1), of a float32
-# vector and of a 64-byte PQ code. Extraction dominates the time and grows with the number of
-# pixels: at the paper's 1024 px a map has about 4x the cells of a 512-px one, so the last
-# column scales the measured time by the pixel ratio (an estimate, not a measurement).
+# `max_dim` of this run, this machine, one process), the bytes of a cache entry (§1, same size),
+# of a float32 vector and of a 64-byte PQ code. Extraction dominates the time and grows with the
+# number of pixels. At the default `max_dim` of 1024 px, the paper's size, the CPU hours are
+# measured at that size. With a smaller `max_dim` the cell adds an estimate at 1024 px, the
+# measured time scaled by the pixel ratio $(1024 / \text{max\_dim})^2$, 4x from 512 px (an
+# estimate, not a measurement; notebook 06 §4b prints 189 pool5 cells per database image at
+# 512 px and 770 at 1024 px).
 
 # %% tags=[]
 scale_px = (1024 / max_dim) ** 2
@@ -361,9 +368,9 @@ for name, n in (("Flickr100k (Oxford105k / Paris106k)", 100_071), ("R1M (revisit
                   "cache_GB": n * entry_bytes.mean() / 1e9, "vectors_GB": n * 4 * D / 1e9,
                   "pq64_MB": n * 64 / 1e6}
     p = proj[name]
+    at_1024 = "" if max_dim == 1024 else f" (about {p['cpu_hours_1024px_estimate']:.1f} at 1024 px, estimated)"
     print(f"{name}, {n:,} images:\n"
-          f"  encoding on this machine: {p['cpu_hours']:.1f} CPU hours at max_dim {max_dim} "
-          f"(about {p['cpu_hours_1024px_estimate']:.1f} at 1024 px, estimated)\n"
+          f"  encoding on this machine: {p['cpu_hours']:.1f} CPU hours at max_dim {max_dim}{at_1024}\n"
           f"  disk if every map were cached: {p['cache_GB']:.1f} GB; final vectors: {p['vectors_GB']:.2f} GB\n"
           f"  RAM of the index: flat float32 {p['vectors_GB']:.2f} GB, PQ 64 B {p['pq64_MB']:.1f} MB")
 rec.add("projection", proj)

@@ -320,10 +320,10 @@ def _generator():
 
 def test_default_dataset_loads_and_is_consistent():
     d = ds.load_dataset("default")
-    assert d.name == "default" and d.default_max_dim == 512 and d.protocol == "revisited"
+    assert d.name == "default" and d.default_max_dim == ds.DEFAULT_MAX_DIM == 1024 and d.protocol == "revisited"
     assert len(d.queries) == len(d.gnd) >= 20
     n = len(d.images) + len(d.queries) + len(d.train_images)
-    assert 280 <= n <= 330  # whole-set extraction at max_dim 512 stays under ~5 min on 2 cores
+    assert 280 <= n <= 330  # whole-set extraction at max_dim 1024 stays under ~16 min on 2 idle cores
     assert 100 <= len(d.train_images) <= 130
     # held-out: no training image is a database or query image, nor from the same photo
     assert not set(d.train_images) & set(d.images + d.queries)

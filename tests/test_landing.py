@@ -171,18 +171,23 @@ def test_lab_link(tmp_path):
     assert landing.lab_link(nb, tmp_path.parent / "elsewhere", repo) is None
 
 
-def test_next_steps_offer_the_paper_size_with_its_measured_time(tmp_path):
+def test_next_steps_offer_the_other_image_size(tmp_path):
     rec = tmp_path / landing.PAPER_SIZE_RECORD
     rec.parent.mkdir(parents=True)
     rec.write_text(json.dumps({"total_seconds": 2323.0, "machine": {"cores": 2}}))
     out = tmp_path / "outputs"
     out.mkdir()
+    # the default run is at the paper's 1024 px: it offers the 512-px regime, not itself
+    assert landing.DEFAULT_MAX_DIM == 1024
     text = landing.write_landing([_result("01_a", 3.0, {})], out, repo=tmp_path).read_text(encoding="utf-8")
-    assert "--max-dim 1024" in text and "38.7 min on 2 CPU cores" in text
-    # a run already at 1024 px does not offer itself
+    assert "--max-dim 512" in text and "--max-dim 1024" not in text
+    assert "default image size (max_dim 1024, the paper's)" in text
     text = landing.write_landing([_result("01_a", 3.0, {})], out, repo=tmp_path, max_dim=1024).read_text(encoding="utf-8")
-    assert "--max-dim 1024" not in text and "every notebook at max_dim 1024" in text
+    assert "--max-dim 1024" not in text and "--max-dim 512" in text and "every notebook at max_dim 1024" in text
+    # a run at a smaller size offers the paper's size with its measured cold time
+    text = landing.write_landing([_result("01_a", 3.0, {})], out, repo=tmp_path, max_dim=512).read_text(encoding="utf-8")
+    assert "--max-dim 1024" in text and "38.7 min on 2 CPU cores" in text and "--max-dim 512`" not in text
     # no record (or a broken one): the step stays, without a time
     rec.write_text("{broken")
-    text = landing.write_landing([_result("01_a", 3.0, {})], out, repo=tmp_path).read_text(encoding="utf-8")
+    text = landing.write_landing([_result("01_a", 3.0, {})], out, repo=tmp_path, max_dim=512).read_text(encoding="utf-8")
     assert "--max-dim 1024" in text and "measured from an empty feature cache" not in text

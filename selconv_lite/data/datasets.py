@@ -170,8 +170,16 @@ class RetrievalDataset:
         return res
 
 
+#: Image size (``max(W_I, H_I)``) of the embedded default set: the paper's 1024 px (Sec. 5.1),
+#: at which pool5 maps have about 32 x 24 cells, more than the K = 512 channels, so the MAX mask
+#: is selective (Fig. 2a). ``max_dim=512`` runs four times fewer cells, faster, in the regime
+#: where the masks keep most cells (notebook 06, section 4b, shows both).
+DEFAULT_MAX_DIM = 1024
+
+
 def load_default(root=None, **_) -> RetrievalDataset:
-    """The embedded default set (``data/default``): real photos with their own held-out split."""
+    """The embedded default set (``data/default``): real photos with their own held-out split,
+    fed at :data:`DEFAULT_MAX_DIM` (1024 px, the paper's size) unless a caller passes ``max_dim``."""
     d = Path(root) if root is not None else default_dataset_dir()
     gnd = d / "gnd_default.pkl"
     if not gnd.is_file():
@@ -179,7 +187,7 @@ def load_default(root=None, **_) -> RetrievalDataset:
             f"the embedded default dataset is missing ({gnd} not found). It ships in the "
             "repository's data/default folder; regenerate it with scripts/make_default_dataset.py "
             "or set SELCONV_DEFAULT_DATA")
-    ds = load_folder(d / "jpg", gnd, name="default", default_max_dim=512)
+    ds = load_folder(d / "jpg", gnd, name="default", default_max_dim=DEFAULT_MAX_DIM)
     ds.info.update({"description": "embedded real-photo set (see data/default/LICENSES.md)"})
     return ds
 

@@ -27,6 +27,7 @@ import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from ..data.datasets import DEFAULT_MAX_DIM
 from ..experiments import published
 
 __all__ = ["normalise_names", "paper_value", "reading", "headline_rows", "record_timing", "run_kind", "lab_link",
@@ -271,10 +272,16 @@ PAPER_SIZE_RECORD = "notebooks/measured/series_cold_1024.json"
 
 
 def paper_size_step(repo: Path, max_dim: int | None) -> str | None:
-    """The "run it at 1024 px" step, with the measured cold time when the record is there;
-    None when this run already was at 1024 px."""
-    if max_dim == 1024:
-        return None
+    """The step that runs the series in the other regime: at the paper's 1024 px (with the
+    measured cold time when the record is there) after a run at a smaller size; at 512 px (small
+    maps, the masks keep most cells) after a run at 1024 px, the embedded set's default."""
+    size = DEFAULT_MAX_DIM if max_dim is None else int(max_dim)
+    if size == 1024:
+        return ("Run the series at 512 px, `bash run_main.sh outputs/max512 --max-dim 512` (maps "
+                "with a quarter of the cells, so it runs faster), and compare its landing page with "
+                "this one: with fewer cells than channels the MAX mask keeps most of each map "
+                "(Fig. 2a), and Table 3 shows how much of the masks' effect is left; notebook 06 "
+                "(section 4b) shows both sizes side by side from a measured record.")
     took = ""
     try:
         rec = json.loads((Path(repo) / PAPER_SIZE_RECORD).read_text())
@@ -353,7 +360,8 @@ def render_landing_markdown(results: Sequence, out: Path, repo: Path | None = No
     timing = timing or {}
     added = (timing.get("this") or {}).get("entries_added")
     md = (timing.get("this") or {}).get("max_dim")
-    size = ("every notebook at its default image size (the embedded set: max_dim 512; the paper: 1024)"
+    size = (f"every notebook at its default image size (max_dim {DEFAULT_MAX_DIM}"
+            + (", the paper's)" if DEFAULT_MAX_DIM == 1024 else "; the paper: 1024)")
             if md is None else f"every notebook at max_dim {md}" + (" (the paper's image size)" if md == 1024 else ""))
     lines += ["", f"This run: {total:.0f} s ({total / 60:.1f} min) for {len(results)} notebook(s), {size}"
               + ("." if added is None else f"; it added {added} entries to the feature cache."), ""]

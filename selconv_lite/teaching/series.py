@@ -23,12 +23,12 @@ Every kernel computes with the same fixed number of threads (``--threads``, defa
 :func:`selconv_lite.teaching.notebook_utils.thread_environment`), talks to papermill over IPC
 rather than TCP, and the series prints its progress and total time.
 
-The paper's regime (every image fed at ``max(W_I, H_I) = 1024``, Sec. 5.1) instead of the embedded
-set's default size is one option, passed to every notebook as its ``max_dim`` parameter::
+The embedded set's default size is the paper's (every image fed at ``max(W_I, H_I) = 1024``,
+Sec. 5.1; about 30 minutes on 2 idle CPU cores from an empty feature cache, see
+``docs/notebooks.md``). Another size is one option, passed to every notebook as its ``max_dim``
+parameter, e.g. the smaller maps of 512 px, where the MAX mask keeps most cells::
 
-    python -m selconv_lite.teaching.series --out outputs/max1024 --max-dim 1024
-
-(about 30 minutes on 2 idle CPU cores from an empty feature cache, see ``docs/notebooks.md``).
+    python -m selconv_lite.teaching.series --out outputs/max512 --max-dim 512
 
 Re-executing the committed notebooks (after a change of the method or of a notebook) is::
 
@@ -375,9 +375,9 @@ def main(argv: Iterable[str] | None = None) -> int:
                     help="threads per kernel for torch, OpenMP and BLAS (default: env "
                          "SELCONV_THREADS or 2; the committed outputs use 2)")
     ap.add_argument("--max-dim", type=int, default=None, metavar="PX",
-                    help="max(W_I, H_I) of every image in every notebook, e.g. 1024 (the paper's "
-                         "size; about 30 min on 2 idle CPU cores from an empty cache); default: each "
-                         "notebook's own (the dataset's size)")
+                    help="max(W_I, H_I) of every image in every notebook, e.g. 512 (smaller maps, "
+                         "faster); default: each notebook's own (the dataset's size; the embedded "
+                         "set's is the paper's 1024, about 30 min on 2 idle CPU cores from an empty cache)")
     ap.add_argument("--in-place", action="store_true",
                     help="execute the notebooks into themselves (re-executing the committed "
                          "outputs) instead of into OUT/notebooks")
