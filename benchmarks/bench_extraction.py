@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -61,6 +60,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from selconv_lite.core.machine import cpu_model
 from selconv_lite.features.backbone import default_device
 from selconv_lite.features.cache import FeatureCache
 from selconv_lite.features.extraction import FeatureExtractor
@@ -78,16 +78,6 @@ def _test_image(path: Path) -> Path:
     img = Image.fromarray(a).resize((1400, int(round(1400 * a.shape[0] / a.shape[1]))), Image.Resampling.BICUBIC)
     img.save(path, quality=92)
     return path
-
-
-def _cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def fx_device(device) -> str:
@@ -141,7 +131,7 @@ def main(argv=None):
     img_path = _test_image(tmp / "photo.jpg")
     sync = torch.cuda.synchronize if (args.device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda") else _nosync
 
-    print(f"machine: {_cpu_name()} | {os.cpu_count()} logical CPUs | torch {torch.__version__} "
+    print(f"machine: {cpu_model()} | {os.cpu_count()} logical CPUs | torch {torch.__version__} "
           f"({torch.get_num_threads()} threads) | device {fx_device(args.device)}")
     print("s/image: wall = fastest of the repeats; cpu = median CPU time of this process (robust when")
     print("other jobs share the machine). Ratios use CPU time (GPU: wall).")

@@ -31,6 +31,7 @@ import warnings
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from selconv_lite.core.machine import cpu_model
 from selconv_lite.method.baselines import RMAC
 from selconv_lite.method.masks import SiftMaskFallbackWarning
 from selconv_lite.method.pipeline import TABLE4, SelectiveConvPipeline, embedding_dim
@@ -117,17 +118,6 @@ def time_per_image(fn, images, repeat):
     return 1e3 * best / len(images)
 
 
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, default=1, help="BLAS threads for the timed part")
@@ -147,7 +137,7 @@ def main(argv=None):
 
     print(f"# bench_online: {H}x{W}x{K} maps, {args.images} images, best of {args.repeat}, "
           f"{args.threads} BLAS thread(s)")
-    print(f"# machine: {cpu_name()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, "
+    print(f"# machine: {cpu_model()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, "
           f"numpy {np.__version__}, python {platform.python_version()}")
     print("# mean local features kept per mask: " +
           ", ".join(f"{m} {kept[m]:.0f}" for m in MASKS) + f" (of {H * W})")

@@ -74,20 +74,15 @@ def reset_peak_rss() -> bool:
 # ------------------------------------------------------------------------------- engine
 def machine_info() -> dict:
     """CPU model, the cores this process may run on, the load average and the thread settings."""
-    model = None
-    try:
-        with open("/proc/cpuinfo") as fh:
-            model = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")),
-                         None)
-    except OSError:
-        pass
+    from selconv_lite.core.machine import cpu_model
+
     try:
         affinity = sorted(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         affinity = None
     env = {k: os.environ.get(k) for k in ("SELCONV_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
                                           "OPENBLAS_NUM_THREADS")}
-    return {"cpu_model": model, "cpu_count": os.cpu_count(), "affinity": affinity,
+    return {"cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "affinity": affinity,
             "load_average_1min": os.getloadavg()[0], "thread_env": env}
 
 

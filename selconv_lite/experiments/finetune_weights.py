@@ -25,7 +25,6 @@ Online (needs internet once)
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Sequence
 
@@ -34,7 +33,7 @@ import torch
 from torch import nn
 
 from ..features.backbone import CONV_NAMES, WeightsError
-from ..core.files import file_digest
+from ..core.files import atomic_write, file_digest
 from ..data.download import DownloadError, OfflineError
 from ..data.download import download_file as _download
 
@@ -363,9 +362,8 @@ def save_trunk(trunk_or_state, path) -> Path:
     sd = {k: v.detach().cpu().contiguous() for k, v in sd.items()}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(sd, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as fh:
+        torch.save(sd, fh)
     return path
 
 

@@ -39,7 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.files import file_digest, find_repo_root
+from ..core.files import atomic_write, file_digest, find_repo_root
+from ..core.machine import cpu_model
 from ..features.backbone import weights_identity
 from ..method.masks import compute_mask
 from ..method.pipeline import SelectiveConvPipeline
@@ -109,17 +110,6 @@ def _git_describe() -> str | None:
     return r.stdout.strip() or None if r.returncode == 0 else None
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
 def _threads() -> dict:
     out = {"SELCONV_THREADS": os.environ.get("SELCONV_THREADS"), "cpu_count": os.cpu_count()}
     try:
@@ -153,7 +143,7 @@ def _environment(weights) -> dict:
             "package_version": __version__, "git_describe": _git_describe(),
             "command": _command_line(),
             "date_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "cpu": _cpu_model(), "platform": platform.platform(), "python": platform.python_version(),
+            "cpu": cpu_model(), "platform": platform.platform(), "python": platform.python_version(),
             "threads": _threads()}
 
 
@@ -483,9 +473,8 @@ def main(argv=None) -> int:
         ds = load_dataset(a.dataset)
         rec = run_regimes(ds, a.max_dims, a.dims, a.masks, a.baselines, cache_dir=a.cache_dir, weights=a.weights,
                           random_state=a.seed, progress=not a.no_progress)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(rec, indent=1) + "\n")
-    tmp.replace(out)
+    with atomic_write(out, "w") as fh:
+        fh.write(json.dumps(rec, indent=1) + "\n")
     print(regimes_table(rec))
     print(f"written {out}")
     return 0

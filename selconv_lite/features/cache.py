@@ -47,7 +47,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import tempfile
 import time
 import warnings
 import zipfile
@@ -56,7 +55,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.files import file_digest, repo_root
+from ..core.files import atomic_write, file_digest, repo_root
 from .backbone import LAYERS, weights_identity
 from ..core.utils import round_half_away
 from .extraction import EmptyFeatureMapError, FeatureExtractor, ImageError, image_name
@@ -376,28 +375,18 @@ class FeatureCache:
     def _write(self, dest: Path, f: ImageFeatures) -> None:
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=self._tmp_prefix(), suffix=".npz", dir=dest.parent)
         except OSError as e:
             raise CacheWriteError(f"cannot write to the feature cache {self.root} "
                                   f"({e.strerror or e}); make it writable or pass another "
                                   "cache folder (root=..., env SELCONV_CACHE)") from None
         try:
-            with os.fdopen(fd, "wb") as fh:
+            with atomic_write(dest, prefix=self._tmp_prefix(), suffix=".npz") as fh:
                 _write_npz(fh, self.compress, fmap=f.fmap.astype(self.dtype, copy=False),
                            image_hw=np.asarray(f.image_hw, np.int64),
                            keypoints=np.asarray(f.keypoints, np.float32).reshape(-1, 2))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, dest)
-        except BaseException as e:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            if isinstance(e, OSError):
-                raise CacheWriteError(f"cannot write the cache entry {dest} ({e.strerror or e}); "
-                                      "is the disk full or the folder read-only?") from e
-            raise
+        except OSError as e:
+            raise CacheWriteError(f"cannot write the cache entry {dest} ({e.strerror or e}); "
+                                  "is the disk full or the folder read-only?") from e
 
     def _read(self, entry: Path, name: str) -> ImageFeatures:
         with np.load(entry, allow_pickle=False) as z:

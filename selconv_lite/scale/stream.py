@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..core.files import file_digest
+from ..core.files import atomic_write, file_digest
 from ..features.extraction import FeatureExtractor
 
 __all__ = ["StreamEncoder", "StreamSummary", "ShardError", "IdentityMismatchError",
@@ -113,15 +112,6 @@ def encode_images(pipeline, extractor: FeatureExtractor, paths, crops=None, laye
         out[i] = pipeline.transform([f])[0]
         del f
     return out
-
-
-def _write_atomic(path: Path, write):
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        write(fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def _shard_problem(out_dir: Path, rec, dim) -> str | None:
@@ -228,11 +218,13 @@ class StreamEncoder:
 
     def _save_manifest(self, man):
         data = json.dumps(man, indent=1).encode()
-        _write_atomic(self.out_dir / MANIFEST, lambda fh: fh.write(data))
+        with atomic_write(self.out_dir / MANIFEST) as fh:
+            fh.write(data)
 
     def _store(self, man, s, vecs):
         name = f"shard_{s:05d}.npy"
-        _write_atomic(self.out_dir / name, lambda fh: np.save(fh, np.ascontiguousarray(vecs, np.float32)))
+        with atomic_write(self.out_dir / name) as fh:
+            np.save(fh, np.ascontiguousarray(vecs, np.float32))
         man["shards"][str(s)] = {"file": name, "count": int(vecs.shape[0]),
                                  "sha256": file_digest(self.out_dir / name)}
         self._save_manifest(man)
