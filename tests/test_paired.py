@@ -49,8 +49,8 @@ def test_interval_equals_scipy_paired_bootstrap(method):
 def test_permutation_p_equals_scipy_randomised():
     a, b = _aps(40, shift=0.01, noise=0.06, seed=5)
     r = paired_difference(a, b, n_resamples=2999, random_state=11)
-    # one-sample form of the same test: sign flips of the differences
-    ref = stats.permutation_test((a - b,), lambda d, axis=-1: d.mean(axis=axis),
+    # the two-sample form of the same test: A's and B's AP swapped within each query
+    ref = stats.permutation_test((a, b), lambda x, y, axis=-1: (x - y).mean(axis=axis),
                                  permutation_type="samples", vectorized=True, n_resamples=2999,
                                  **_scipy_rng(11))
     assert not r.permutation_exact

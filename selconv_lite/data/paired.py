@@ -11,8 +11,9 @@ finding only with its uncertainty. :func:`paired_difference` reports, with a fix
   mean of ``d`` over queries resampled with replacement (bias-corrected and accelerated, BCa,
   by default; ``"percentile"`` and ``"basic"`` on request);
 * a paired permutation test of "no difference": :func:`scipy.stats.permutation_test` with
-  ``permutation_type="samples"``, which swaps A's and B's AP within each query (flips the sign
-  of ``d_i``); exact over all ``2**n`` swaps when ``2**n <= n_resamples``, else randomised;
+  ``permutation_type="samples"`` on the differences, which flips the sign of ``d_i`` (swaps A's
+  and B's AP within each query); exact over all ``2**n`` flips when ``2**n <= n_resamples``,
+  else randomised;
 * a sign test: :func:`scipy.stats.binomtest` of the queries where A wins against those where B
   wins (ties dropped);
 * the wins, ties and losses of A.
@@ -249,7 +250,9 @@ def paired_difference(ap_a, ap_b, confidence: float = 0.95, n_resamples: int = D
                              method=method, vectorized=True, axis=-1,
                              **{_RNG: np.random.default_rng(random_state)}).confidence_interval
         low, high = float(ci.low), float(ci.high)
-    perm = stats.permutation_test((a, b), _mean_difference, permutation_type="samples",
+    # one sample of differences with permutation_type="samples" flips their signs: the same
+    # test as swapping A and B within each query (scipy's docs), three times faster
+    perm = stats.permutation_test((d,), np.mean, permutation_type="samples",
                                   vectorized=True, n_resamples=n_resamples, axis=-1,
                                   alternative="two-sided",
                                   **{_RNG: np.random.default_rng(random_state)})
@@ -265,10 +268,6 @@ def paired_difference(ap_a, ap_b, confidence: float = 0.95, n_resamples: int = D
         permutation_exact=bool(2 ** a.size <= n_resamples), sign_p_value=sign_p, wins=wins,
         ties=int(a.size) - wins - losses, losses=losses, n_resamples=n_resamples,
         random_state=int(random_state))
-
-
-def _mean_difference(x, y, axis=-1):
-    return np.mean(x - y, axis=axis)
 
 
 _PROTOCOL_NAMES = {"mAP": "mAP", "easy": "Easy mAP", "medium": "Medium mAP", "hard": "Hard mAP"}
