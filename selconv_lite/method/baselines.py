@@ -76,6 +76,7 @@ from ..core.utils import as_float, check_finite, eigh_descending, l2_normalize_r
 __all__ = [
     "spoc_pool", "mac_pool", "gem_pool", "crow_pool", "rmac_regions", "rmac_region_vectors",
     "PCAWhitening", "WhiteningFallbackWarning", "SPoC", "MAC", "RMAC", "CroW", "GeM", "BASELINES",
+    "TABLE6_BASELINES", "baseline_name", "make_baseline",
 ]
 
 
@@ -524,4 +525,42 @@ class GeM(_GlobalBaseline):
         return gem_pool(fmap, self.p)
 
 
-BASELINES = {"spoc": SPoC, "mac": MAC, "rmac": RMAC, "crow": CroW, "gem": GeM}
+# ----------------------------------------------------------------------------------------------
+# the registry of Table 6's baselines
+# ----------------------------------------------------------------------------------------------
+#: The one registry of Table 6's baselines: the paper's name -> ``(class, dim, n_components)``,
+#: ``dim`` the paper's output dimension and ``n_components`` the setting that gives it (SPoC is
+#: whitened to 256-D; the others keep ``K``, 512 for VGG16 pool5).
+TABLE6_BASELINES = {"SPoC": (SPoC, 256, 256), "MAC": (MAC, 512, None), "R-MAC": (RMAC, 512, None),
+                    "CroW": (CroW, 512, None), "GeM": (GeM, 512, None)}
+
+
+def _baseline_key(name) -> str:
+    return str(name).lower().replace("-", "")
+
+
+#: The same classes by lower-case name without ``-`` (``"spoc"``, ``"rmac"``, ...).
+BASELINES = {_baseline_key(n): entry[0] for n, entry in TABLE6_BASELINES.items()}
+
+
+def baseline_name(name) -> str:
+    """The paper's name of baseline ``name``, case and ``-`` ignored (``"rmac"`` -> ``"R-MAC"``).
+
+    Raises
+    ------
+    ValueError
+        ``name`` is none of :data:`TABLE6_BASELINES` (the message lists them).
+    """
+    names = {_baseline_key(n): n for n in TABLE6_BASELINES}
+    key = _baseline_key(name)
+    if key not in names:
+        raise ValueError(f"unknown baseline {name!r}; choose from {', '.join(sorted(names))}")
+    return names[key]
+
+
+def make_baseline(name, whiten="auto"):
+    """The Table 6 baseline ``name`` (any spelling :func:`baseline_name` accepts) configured for
+    the paper's output dimension, with the whitening policy ``whiten`` (``"auto"``, True or
+    False, see the module's notes)."""
+    cls, _, n_components = TABLE6_BASELINES[baseline_name(name)]
+    return cls(n_components=n_components, whiten=whiten)
