@@ -21,10 +21,12 @@ from PIL import Image
 
 from selconv_lite.core.types import ImageFeatures
 from selconv_lite.data import download as dl
+from selconv_lite.data import transfer as tr
 from selconv_lite.data import evaluation as ev
 from selconv_lite.data import groundtruth as gtf
 from selconv_lite.data import loaders
-from selconv_lite.data.datasets import DATASETS, RetrievalDataset, dataset_key, load_dataset
+from selconv_lite.data.datasets import DATASETS, dataset_key, load_dataset
+from selconv_lite.data.retrieval import RetrievalDataset
 from selconv_lite.features import cache as cache_mod
 from selconv_lite.features.extraction import (EmptyFeatureMapError, FeatureExtractor, ImageError,
                                               crop_image, load_image)
@@ -521,7 +523,7 @@ def test_bad_placed_archive_is_neither_recorded_nor_marked(offline_holidays, bad
             info = tarfile.TarInfo("jpg/l.jpg")
             info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
             t.addfile(info)
-    with pytest.raises(dl.DownloadError, match=r"holidays_jpg1\.tar\.gz.*(empty|cannot unpack).*"
+    with pytest.raises(tr.DownloadError, match=r"holidays_jpg1\.tar\.gz.*(empty|cannot unpack).*"
                                                r"(not marked unpacked|no checksum)"):
         dl.download_dataset("holidays", root=root, progress=False)
     side = arch.with_name(arch.name + ".sha256")
@@ -541,7 +543,7 @@ def test_changed_archive_error_names_the_sidecar(offline_holidays):
     marker = root / "holidays" / "jpg" / ".unpacked_holidays_jpg1.tar.gz"
     marker.unlink()
     _tgz(arch, {"jpg/100001.jpg": _jpeg()})  # another file placed later
-    with pytest.raises(dl.ChecksumError, match=r"recorded in .*holidays_jpg1\.tar\.gz\.sha256.*"
+    with pytest.raises(tr.ChecksumError, match=r"recorded in .*holidays_jpg1\.tar\.gz\.sha256.*"
                                                r"delete .*\.sha256 as well"):
         dl.download_dataset("holidays", root=root, progress=False)
 
@@ -553,7 +555,7 @@ def test_downloaded_ground_truth_is_read_safely_before_it_is_recorded(tmp_path, 
     target = tmp_path / "roxford5k" / "gnd_roxford5k.pkl"
     target.parent.mkdir(parents=True)
     target.write_bytes(pickle.dumps(_Exec(str(tmp_path / "pwned"))))
-    with pytest.raises(dl.DownloadError, match=r"(?s)refusing to load builtins\.exec.*not recorded"):
+    with pytest.raises(tr.DownloadError, match=r"(?s)refusing to load builtins\.exec.*not recorded"):
         dl.download_dataset("roxford5k", root=tmp_path, progress=False)
     assert not (tmp_path / "pwned").exists()
     assert not target.with_name(target.name + ".sha256").exists()
@@ -574,7 +576,7 @@ def test_download_and_load_accept_the_same_names(tmp_path, monkeypatch, spelling
     key = dataset_key(spelling, DATASETS)
     assert dataset_key(spelling, dl.RESOURCES) == key
     assert key in dl.manual_instructions(spelling, root=tmp_path)
-    with pytest.raises(dl.OfflineError):
+    with pytest.raises(tr.OfflineError):
         dl.download_dataset(spelling, root=tmp_path, progress=False)
     with pytest.raises(loaders.DatasetNotFoundError, match=key.split("_")[0]):
         load_dataset(spelling, root=tmp_path)

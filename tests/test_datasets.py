@@ -286,6 +286,24 @@ def test_holidays_rotated_and_flickr_train(tmp_path):
         loaders.sample_flickr_train(root, n=100)
 
 
+def test_a_keyword_typo_raises_instead_of_being_swallowed(tmp_path):
+    """The loaders take explicit keywords: a misspelt one is a TypeError naming it, not ignored."""
+    for i in range(3):
+        _img(tmp_path / "flickr100k" / f"{i:03d}.jpg", (8, 8))
+    _img(tmp_path / "holidays" / "jpg" / "100000.jpg", (8, 8))
+    _img(tmp_path / "holidays" / "jpg" / "100001.jpg", (8, 8))
+    assert len(ds.load_dataset("holidays", root=tmp_path, n_train=2).train_images) == 2
+    with pytest.raises(TypeError, match=r"load_dataset\('holidays'\) got unexpected keyword argument\(s\) "
+                                        r"n_trian; it accepts n_train, train_seed"):
+        ds.load_dataset("holidays", root=tmp_path, n_trian=2)
+    with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) max_dim; it accepts none"):
+        ds.load_dataset("default", max_dim=512)
+    with pytest.raises(TypeError, match="train_seed"):
+        ds.load_dataset("oxford5k", root=tmp_path, train_seed=1)
+    with pytest.raises(TypeError):
+        loaders.load_ukbench("ukbench", tmp_path, n_trian=2)
+
+
 def test_copydays_and_ukbench_from_placed_files(tmp_path):
     for n in ("200000", "200100"):
         _img(tmp_path / "copydays" / "original" / f"{n}.jpg", (8, 8))

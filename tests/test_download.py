@@ -14,6 +14,7 @@ from PIL import Image
 from selconv_lite.core.files import file_digest
 from selconv_lite.data import datasets as ds
 from selconv_lite.data import download as dl
+from selconv_lite.data import transfer as tr
 
 PAYLOAD = bytes(range(256)) * 40  # 10240 bytes
 
@@ -59,63 +60,63 @@ def online(monkeypatch):
 
 def test_download_full_and_checksum(tmp_path, monkeypatch):
     srv = FakeServer({"http://x/a.bin": PAYLOAD})
-    monkeypatch.setattr(dl.urllib.request, "urlopen", srv)
-    out = dl.download_file("http://x/a.bin", tmp_path / "a.bin", sha256=hashlib.sha256(PAYLOAD).hexdigest(),
+    monkeypatch.setattr(tr.urllib.request, "urlopen", srv)
+    out = tr.download_file("http://x/a.bin", tmp_path / "a.bin", sha256=hashlib.sha256(PAYLOAD).hexdigest(),
                            progress=False, chunk=1000)
     assert out.read_bytes() == PAYLOAD and not (tmp_path / "a.bin.part").exists()
     # present file: no request at all
-    dl.download_file("http://x/a.bin", tmp_path / "a.bin", progress=False)
+    tr.download_file("http://x/a.bin", tmp_path / "a.bin", progress=False)
     assert len(srv.requests) == 1
 
 
 def test_download_resumes_from_part(tmp_path, monkeypatch):
     srv = FakeServer({"http://x/a.bin": PAYLOAD})
-    monkeypatch.setattr(dl.urllib.request, "urlopen", srv)
+    monkeypatch.setattr(tr.urllib.request, "urlopen", srv)
     (tmp_path / "a.bin.part").write_bytes(PAYLOAD[:4000])
-    dl.download_file("http://x/a.bin", tmp_path / "a.bin", progress=True)
+    tr.download_file("http://x/a.bin", tmp_path / "a.bin", progress=True)
     assert srv.requests[0].get_header("Range") == "bytes=4000-"
     assert (tmp_path / "a.bin").read_bytes() == PAYLOAD
 
 
 def test_download_restarts_when_server_ignores_range(tmp_path, monkeypatch):
     srv = FakeServer({"http://x/a.bin": PAYLOAD}, honour_range=False)
-    monkeypatch.setattr(dl.urllib.request, "urlopen", srv)
+    monkeypatch.setattr(tr.urllib.request, "urlopen", srv)
     (tmp_path / "a.bin.part").write_bytes(b"garbage")
-    dl.download_file("http://x/a.bin", tmp_path / "a.bin", progress=False)
+    tr.download_file("http://x/a.bin", tmp_path / "a.bin", progress=False)
     assert (tmp_path / "a.bin").read_bytes() == PAYLOAD
 
 
 def test_truncated_transfer_then_resume(tmp_path, monkeypatch):
-    monkeypatch.setattr(dl.urllib.request, "urlopen", FakeServer({"http://x/a": PAYLOAD}, truncate=3000))
-    with pytest.raises(dl.DownloadError, match="incomplete.*resume"):
-        dl.download_file("http://x/a", tmp_path / "a", progress=False)
+    monkeypatch.setattr(tr.urllib.request, "urlopen", FakeServer({"http://x/a": PAYLOAD}, truncate=3000))
+    with pytest.raises(tr.DownloadError, match="incomplete.*resume"):
+        tr.download_file("http://x/a", tmp_path / "a", progress=False)
     assert (tmp_path / "a.part").stat().st_size == 3000
-    monkeypatch.setattr(dl.urllib.request, "urlopen", FakeServer({"http://x/a": PAYLOAD}))
-    dl.download_file("http://x/a", tmp_path / "a", progress=False)
+    monkeypatch.setattr(tr.urllib.request, "urlopen", FakeServer({"http://x/a": PAYLOAD}))
+    tr.download_file("http://x/a", tmp_path / "a", progress=False)
     assert (tmp_path / "a").read_bytes() == PAYLOAD
 
 
 def test_checksum_mismatch(tmp_path, monkeypatch):
-    monkeypatch.setattr(dl.urllib.request, "urlopen", FakeServer({"http://x/a": PAYLOAD}))
-    with pytest.raises(dl.ChecksumError, match="expected 0000"):
-        dl.download_file("http://x/a", tmp_path / "a", sha256="0000", progress=False)
+    monkeypatch.setattr(tr.urllib.request, "urlopen", FakeServer({"http://x/a": PAYLOAD}))
+    with pytest.raises(tr.ChecksumError, match="expected 0000"):
+        tr.download_file("http://x/a", tmp_path / "a", sha256="0000", progress=False)
     assert not (tmp_path / "a").exists() and (tmp_path / "a.corrupt").exists()
 
 
 def test_http_error(tmp_path, monkeypatch):
     def notfound(req, timeout=None):
         raise urllib.error.HTTPError(req.full_url, 404, "Not Found", None, None)
-    monkeypatch.setattr(dl.urllib.request, "urlopen", notfound)
-    with pytest.raises(dl.DownloadError, match="HTTP 404"):
-        dl.download_file("http://x/a", tmp_path / "a", progress=False)
+    monkeypatch.setattr(tr.urllib.request, "urlopen", notfound)
+    with pytest.raises(tr.DownloadError, match="HTTP 404"):
+        tr.download_file("http://x/a", tmp_path / "a", progress=False)
 
 
 def test_offline_fails_at_once_with_instructions(tmp_path, monkeypatch):
     def offline(req, timeout=None):
         raise urllib.error.URLError(OSError(-3, "Temporary failure in name resolution"))
-    monkeypatch.setattr(dl.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(tr.urllib.request, "urlopen", offline)
     t0 = time.perf_counter()
-    with pytest.raises(dl.OfflineError) as e:
+    with pytest.raises(tr.OfflineError) as e:
         dl.download_dataset("holidays", root=tmp_path, progress=False)
     assert time.perf_counter() - t0 < 2
     msg = str(e.value)
@@ -127,10 +128,10 @@ def test_offline_fails_at_once_with_instructions(tmp_path, monkeypatch):
 def test_offline_env_skips_the_attempt(tmp_path, monkeypatch):
     def boom(req, timeout=None):
         raise AssertionError("network used")
-    monkeypatch.setattr(dl.urllib.request, "urlopen", boom)
+    monkeypatch.setattr(tr.urllib.request, "urlopen", boom)
     monkeypatch.setenv("SELCONV_OFFLINE", "1")
-    with pytest.raises(dl.OfflineError, match="SELCONV_OFFLINE"):
-        dl.download_file("http://x/a", tmp_path / "a", progress=False)
+    with pytest.raises(tr.OfflineError, match="SELCONV_OFFLINE"):
+        tr.download_file("http://x/a", tmp_path / "a", progress=False)
 
 
 def _tgz(path, files):
@@ -171,19 +172,19 @@ def test_unpack_zip_rejects_escape_and_rar_without_tool(tmp_path, monkeypatch):
     z = tmp_path / "a.zip"
     with zipfile.ZipFile(z, "w") as f:
         f.writestr("full/ukbench00000.jpg", b"x")
-    dl.unpack_archive(z, tmp_path / "u")
+    tr.unpack_archive(z, tmp_path / "u")
     assert (tmp_path / "u" / "full" / "ukbench00000.jpg").exists()
     bad = tmp_path / "bad.tgz"
     _tgz(bad, {"../evil.txt": b"x"})
-    with pytest.raises(dl.DownloadError, match="outside"):
-        dl.unpack_archive(bad, tmp_path / "v")
-    monkeypatch.setattr(dl.shutil, "which", lambda name: None)
+    with pytest.raises(tr.DownloadError, match="outside"):
+        tr.unpack_archive(bad, tmp_path / "v")
+    monkeypatch.setattr(tr.shutil, "which", lambda name: None)
     (tmp_path / "x.part01.rar").write_bytes(b"Rar!")
-    with pytest.raises(dl.DownloadError, match="unrar"):
-        dl.unpack_archive(tmp_path / "x.part01.rar", tmp_path / "w")
+    with pytest.raises(tr.DownloadError, match="unrar"):
+        tr.unpack_archive(tmp_path / "x.part01.rar", tmp_path / "w")
     (tmp_path / "broken.tgz").write_bytes(b"not a tar")
-    with pytest.raises(dl.DownloadError, match="cannot unpack"):
-        dl.unpack_archive(tmp_path / "broken.tgz", tmp_path / "w")
+    with pytest.raises(tr.DownloadError, match="cannot unpack"):
+        tr.unpack_archive(tmp_path / "broken.tgz", tmp_path / "w")
 
 
 def test_manual_instructions_and_recipes(tmp_path):
@@ -218,7 +219,7 @@ def _r1m_fixture(monkeypatch, n_parts=2):
 
 
 def test_r1m_resources_follow_the_official_names():
-    res = dl.RESOURCES["r1m"]
+    res = dl.RESOURCES[ds.dataset_key("R1M", dl.RESOURCES)]   # the one name rule: r1m -> revisitop1m
     assert [r.filename for r in res[:2]] == ["revisitop1m.1.tar.gz", "revisitop1m.2.tar.gz"]
     assert res[99].filename == "revisitop1m.100.tar.gz" and len(res) == 101
     assert res[0].url == "http://ptak.felk.cvut.cz/revisitop/revisitop1m/jpg/revisitop1m.1.tar.gz"
@@ -230,7 +231,7 @@ def test_r1m_resources_follow_the_official_names():
 def test_r1m_download_unpacks_deletes_archives_and_lists_paths(tmp_path, monkeypatch):
     files, listing = _r1m_fixture(monkeypatch)
     srv = FakeServer(files)
-    monkeypatch.setattr(dl.urllib.request, "urlopen", srv)
+    monkeypatch.setattr(tr.urllib.request, "urlopen", srv)
     dl.download_dataset("R1M", root=tmp_path, progress=False)
     paths = dl.distractor_paths("r1m", root=tmp_path)
     assert len(paths) == 6 and all(Path(p).is_file() for p in paths)
@@ -249,8 +250,8 @@ def test_r1m_offline_and_incomplete(tmp_path, monkeypatch):
 
     def offline(req, timeout=None):
         raise urllib.error.URLError(OSError(-3, "Temporary failure in name resolution"))
-    monkeypatch.setattr(dl.urllib.request, "urlopen", offline)
-    with pytest.raises(dl.OfflineError) as e:
+    monkeypatch.setattr(tr.urllib.request, "urlopen", offline)
+    with pytest.raises(tr.OfflineError) as e:
         dl.download_dataset("r1m", root=tmp_path, progress=False)
     msg = str(e.value)
     assert "offline" in msg and "revisitop1m.1.tar.gz" in msg and "revisitop1m.txt" in msg
@@ -276,26 +277,15 @@ def test_flickr100k_paths(tmp_path):
     assert [Path(p).name for p in dl.distractor_paths("Flickr", root=tmp_path)] == ["a.JPG", "b.jpg"]
 
 
-def test_distractor_info_sizes_and_hours():
-    info = dl.distractor_info("R1M", seconds_per_image={"cpu": 3.6, "gpu": 0.036})
-    assert info["images"] == 1_001_001 and info["archives"] == 100
-    assert info["hours"]["cpu"] == pytest.approx(1_001_001 * 3.6 / 3600)
-    assert info["hours"]["gpu"] == pytest.approx(10.01001)
-    assert info["pq64_MB"] == pytest.approx(64.064064) and info["vectors_GB_D1024"] == pytest.approx(4.1001)
-    f = dl.distractor_info("flickr100k")
-    assert f["images"] == 100_071 and set(f["hours"]) == set(dl.MEASURED_SECONDS_PER_IMAGE)
-    assert all(h > 0 for h in f["hours"].values())
-
-
 def test_remote_sizes_from_headers_and_offline(tmp_path, monkeypatch):
     files, _ = _r1m_fixture(monkeypatch)
     srv = FakeServer(files)
-    monkeypatch.setattr(dl.urllib.request, "urlopen", srv)
+    monkeypatch.setattr(tr.urllib.request, "urlopen", srv)
     sizes = dl.remote_sizes("r1m")
     assert sizes == {Path(u).name: len(b) for u, b in files.items()}
     assert all(r.get_method() == "HEAD" for r in srv.requests)
     monkeypatch.setenv("SELCONV_OFFLINE", "1")
-    with pytest.raises(dl.OfflineError, match="SELCONV_OFFLINE"):
+    with pytest.raises(tr.OfflineError, match="SELCONV_OFFLINE"):
         dl.remote_sizes("r1m")
 
 
@@ -305,7 +295,7 @@ def test_flickr100k_parts_land_next_to_part01(tmp_path, monkeypatch):
     assert len(dl._flickr_parts()) == 40 and all(r.unpack for r in dl._flickr_parts())
     monkeypatch.setitem(dl.RESOURCES, "flickr100k", parts)
     srv = FakeServer({r.url: b"Rar!" + bytes([i]) * 64 for i, r in enumerate(parts)})
-    monkeypatch.setattr(dl.urllib.request, "urlopen", srv)
+    monkeypatch.setattr(tr.urllib.request, "urlopen", srv)
     seen = []
 
     def fake_unpack(archive, dest):

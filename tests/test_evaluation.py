@@ -165,7 +165,7 @@ def test_plot_query_results_marks_correct_junk_wrong(tmp_path):
     matplotlib.use("Agg")
     from PIL import Image
 
-    from selconv_lite.data.datasets import RetrievalDataset
+    from selconv_lite.data.retrieval import RetrievalDataset
     from selconv_lite.viz.ranked_lists import label_results, plot_query_results
 
     paths = []

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from selconv_lite.data import transfer
 from selconv_lite.experiments import finetune as ft
 from selconv_lite.experiments import finetune_weights as ftw
 from selconv_lite.features.backbone import CONV_NAMES, WeightsError, load_vgg16_trunk
@@ -198,17 +199,19 @@ def test_download_offline_fails_clearly(tmp_path, monkeypatch):
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
     monkeypatch.setattr(urllib.request, "urlopen", no_net)
-    with pytest.raises(ftw.DownloadError, match="needs internet access") as e:
+    with pytest.raises(transfer.DownloadError, match="needs internet access") as e:
         ftw.fetch_finetuned_trunk("cirtorch-vgg16-gem", weights_dir=tmp_path, progress=False)
     assert "retrievalSfM120k-vgg16-gem-b4dcdc6.pth" in str(e.value)
     assert str(tmp_path) in str(e.value)  # says where to put the file
-    with pytest.raises(ftw.DownloadError, match="needs internet access"):
+    with pytest.raises(transfer.DownloadError, match="needs internet access"):
         ftw.fetch_finetuned_trunk("siamac-vgg16", weights_dir=tmp_path, progress=False)
     with pytest.raises(ValueError, match="unknown fine-tuned trunk"):
         ftw.fetch_finetuned_trunk("netvlad", weights_dir=tmp_path)
 
 
-def test_download_file_url_checksum_and_resume(tmp_path):
+def test_download_file_url_and_checksum_prefix(tmp_path):
+    """Weight files come through the one downloader, whose ``sha256`` may be the start of the
+    digest that publishers put in file names."""
     import hashlib
 
     payload = bytes(range(256)) * 1000
@@ -216,17 +219,18 @@ def test_download_file_url_checksum_and_resume(tmp_path):
     src.write_bytes(payload)
     digest = hashlib.sha256(payload).hexdigest()
     dest = tmp_path / "out" / "w.bin"
-    got = ftw.download_file(src.as_uri(), dest, sha256_prefix=digest[:7], progress=False)
+    got = transfer.download_file(src.as_uri(), dest, sha256=digest[:7], progress=False)
     assert got.read_bytes() == payload
     # a second call finds the file and does not download
     src.unlink()
-    assert ftw.download_file(src.as_uri(), dest, sha256_prefix=digest[:7], progress=False) == dest
-    # checksum mismatch: clear error, no file left behind
+    assert transfer.download_file(src.as_uri(), dest, sha256=digest[:7], progress=False) == dest
+    # checksum mismatch: clear error, the bad bytes set aside, no file at the destination
     src.write_bytes(payload[:-1])
     bad = tmp_path / "out" / "bad.bin"
-    with pytest.raises(ftw.DownloadError, match="does not start with"):
-        ftw.download_file(src.as_uri(), bad, sha256_prefix=digest[:7], progress=False)
+    with pytest.raises(transfer.ChecksumError, match=f"expected {digest[:7]}\\.\\.\\.: the file is corrupt"):
+        transfer.download_file(src.as_uri(), bad, sha256=digest[:7], progress=False)
     assert not bad.exists() and not bad.with_name("bad.bin.part").exists()
+    assert bad.with_name("bad.bin.corrupt").is_file()
 
 
 def test_fetch_uses_converted_file_when_present(tmp_path, fake_convs, monkeypatch):
@@ -236,7 +240,7 @@ def test_fetch_uses_converted_file_when_present(tmp_path, fake_convs, monkeypatc
     raw = tmp_path / info["url"].rsplit("/", 1)[-1]
     _write_cirtorch(raw, fake_convs)
     # the hand-placed file is not the published one: its checksum is refused clearly
-    with pytest.raises(ftw.DownloadError, match="SHA-256"):
+    with pytest.raises(transfer.DownloadError, match="SHA-256"):
         ftw.fetch_finetuned_trunk("cirtorch-vgg16-gem", weights_dir=tmp_path, progress=False)
     monkeypatch.setitem(ftw.FINETUNED_TRUNKS, "cirtorch-vgg16-gem", dict(info, sha256_prefix=None))
     out = ftw.fetch_finetuned_trunk("cirtorch-vgg16-gem", weights_dir=tmp_path, progress=False)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from selconv_lite.experiments import full_eval as fe
-from selconv_lite.data.datasets import RetrievalDataset
+from selconv_lite.data.retrieval import RetrievalDataset
 from selconv_lite.core.types import ImageFeatures
 from selconv_lite.method.baselines import rmac_regions
 from selconv_lite.experiments.full_eval import best_per_column

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from selconv_lite.core.types import ImageFeatures
-from selconv_lite.data.datasets import RetrievalDataset
+from selconv_lite.data.retrieval import RetrievalDataset
 from selconv_lite.experiments import full_eval as fe
 from selconv_lite.experiments import regimes as rg
 

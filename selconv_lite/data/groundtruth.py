@@ -21,7 +21,7 @@ Readers:
 
 :func:`validate_gnd` checks a ground truth (canonical dict, or a bare ``gnd`` list against a
 database size) and is run by every reader, by
-:class:`~selconv_lite.data.datasets.RetrievalDataset` and by the evaluation functions.
+:class:`~selconv_lite.data.retrieval.RetrievalDataset` and by the evaluation functions.
 """
 from __future__ import annotations
 
@@ -201,7 +201,7 @@ def validate_gnd_indices(gnd: Sequence[dict], n_images: int | None, source: str 
                          qnames: Sequence[str] | None = None) -> None:
     """Check that every index of a ``gnd`` list is a 0-based integer in ``[0, n_images)``.
 
-    Used by :func:`validate_gnd`, by :class:`~selconv_lite.data.datasets.RetrievalDataset` and
+    Used by :func:`validate_gnd`, by :class:`~selconv_lite.data.retrieval.RetrievalDataset` and
     by the evaluation functions (:mod:`selconv_lite.data.evaluation`), so that 1-based
     (MATLAB) or out-of-range indices are an error instead of a silently lower mAP.
 

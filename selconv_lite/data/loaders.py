@@ -24,6 +24,7 @@ from ..core.files import file_digest, repo_root
 from .groundtruth import (IMAGE_EXTS, DatasetNotFoundError, GroundTruthError, copydays_gnd,
                           holidays_gnd, read_gnd_mat, read_gnd_pickle, read_oxford_paris_gt,
                           ukbench_gnd)
+from .retrieval import RetrievalDataset
 
 __all__ = [
     "load_folder",
@@ -39,14 +40,6 @@ __all__ = [
     "ImageIndex",
     "COPYDAYS_ATTACKS",
 ]
-
-
-def _dataset(*args, **kwargs):
-    """A :class:`~selconv_lite.data.datasets.RetrievalDataset` (imported here: that module
-    imports this one for its table of loaders)."""
-    from .datasets import RetrievalDataset
-
-    return RetrievalDataset(*args, **kwargs)
 
 
 # --------------------------------------------------------------------------------------
@@ -271,7 +264,7 @@ def load_folder(image_dir, gnd_path, train_dir=None, name: str | None = None,
             f"{src}: {len(leaks)} training image(s) are also database or query images (e.g. "
             f"{t} is the same picture as {o}: same file, hard link or identical bytes); the "
             "learning set must be held out (paper Sec. 5.1)")
-    return _dataset(
+    return RetrievalDataset(
         name or image_dir.name, images, queries, boxes, gt["gnd"], train_images=train,
         default_max_dim=default_max_dim,
         protocol="revisited" if gt["gnd"] and "easy" in gt["gnd"][0] else "map",
@@ -337,7 +330,7 @@ def _image_names(gt_imlist, idx: ImageIndex, source):
 
 
 def load_oxford_paris(name: str, root: Path, base: str, train_base: str, revisited: bool = False,
-                      distractors: bool = False, **_):
+                      distractors: bool = False):
     """Oxford5k / Paris6k (optionally revisited, optionally with the Flickr100k distractors).
 
     The held-out set is the other city (Sec. 5.1). See :func:`selconv_lite.data.datasets.load_dataset`.
@@ -363,7 +356,7 @@ def load_oxford_paris(name: str, root: Path, base: str, train_base: str, revisit
     def train():
         return ImageIndex(_need_dir(train_dir, train_base, root)).all_paths()
 
-    return _dataset(
+    return RetrievalDataset(
         name, images, queries, [g["bbx"] for g in gt["gnd"]], gt["gnd"], train_images=train,
         default_max_dim=1024, protocol="revisited" if revisited else "map",
         imlist=gt["imlist"], qimlist=gt["qimlist"], train_name=train_base,
@@ -388,7 +381,7 @@ def sample_flickr_train(root=None, n: int = 5000, seed: int = 0) -> list[str]:
 
 
 def load_holidays(name: str, root: Path, rotated: bool = False, train_seed: int = 0,
-                  n_train: int = 5000, **_):
+                  n_train: int = 5000):
     """INRIA Holidays (or its rotated version); held-out set: random Flickr100k images."""
     sub = "rotated" if rotated else "jpg"
     imgdir = _need_dir(root / "holidays" / sub, name, root)
@@ -401,7 +394,7 @@ def load_holidays(name: str, root: Path, rotated: bool = False, train_seed: int 
         gt = holidays_gnd(stems)
     images = idx.resolve(gt["imlist"], name, "image")
     queries = [images[i] for i in gt["qidx"]]
-    return _dataset(
+    return RetrievalDataset(
         name, images, queries, [None] * len(queries), gt["gnd"],
         train_images=lambda: sample_flickr_train(root, n_train, train_seed),
         default_max_dim=1024, imlist=gt["imlist"], qimlist=gt["qimlist"],
@@ -413,7 +406,7 @@ COPYDAYS_ATTACKS = ("crop", "jpeg", "strong")
 
 
 def load_copydays(name: str, root: Path, attacks=COPYDAYS_ATTACKS, train_seed: int = 0,
-                  n_train: int = 5000, **_):
+                  n_train: int = 5000):
     """Copydays: originals as the database, the attacked copies as queries."""
     base = _need_dir(root / "copydays", name, root)
     orig = ImageIndex(_need_dir(base / "original", name, root)).all_paths()
@@ -423,14 +416,14 @@ def load_copydays(name: str, root: Path, attacks=COPYDAYS_ATTACKS, train_seed: i
             raise ValueError(f"Copydays attack must be one of {COPYDAYS_ATTACKS}, got {a!r}")
         qpaths += ImageIndex(_need_dir(base / a, name, root)).all_paths()
     gt = copydays_gnd(orig, qpaths)
-    return _dataset(
+    return RetrievalDataset(
         name, orig, qpaths, [None] * len(qpaths), gt["gnd"],
         train_images=lambda: sample_flickr_train(root, n_train, train_seed),
         default_max_dim=1024, imlist=gt["imlist"], qimlist=gt["qimlist"],
         train_name=f"flickr100k (random {n_train}, seed {train_seed})", info={"attacks": list(attacks)})
 
 
-def load_ukbench(name: str, root: Path, train_seed: int = 0, n_train: int = 5000, **_):
+def load_ukbench(name: str, root: Path, train_seed: int = 0, n_train: int = 5000):
     """UKBench: every image is a query; groups of 4 (N-S score)."""
     d = _need_dir(root / "ukbench", name, root)
     idx = ImageIndex(d)
@@ -438,7 +431,7 @@ def load_ukbench(name: str, root: Path, train_seed: int = 0, n_train: int = 5000
     paths = [p for p in paths if re.fullmatch(r"ukbench\d{5}", Path(p).stem)]
     gt = ukbench_gnd(len(paths))
     images = idx.resolve(gt["imlist"], name, "image")
-    return _dataset(
+    return RetrievalDataset(
         name, images, images, [None] * len(images), gt["gnd"],
         train_images=lambda: sample_flickr_train(root, n_train, train_seed),
         default_max_dim=1024, protocol="ukbench", imlist=gt["imlist"], qimlist=gt["qimlist"],

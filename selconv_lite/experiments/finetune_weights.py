@@ -21,7 +21,7 @@ Online (needs internet once)
 
     :func:`convert_cirtorch_checkpoint` and :func:`convert_matconvnet_vgg16` do the conversions
     on files a user downloaded by hand. Without internet a download fails at once with a
-    :class:`DownloadError` that says where to put the file.
+    :class:`~selconv_lite.data.transfer.OfflineError` that says where to put the file.
 """
 from __future__ import annotations
 
@@ -33,16 +33,13 @@ import torch
 from torch import nn
 
 from ..features.backbone import CONV_NAMES, WeightsError
-from ..core.files import atomic_write, file_digest
-from ..data.download import DownloadError, OfflineError
-from ..data.download import download_file as _download
+from ..core.files import atomic_write
+from ..data.transfer import OfflineError, download_file
 
 __all__ = [
     "FINETUNED_TRUNKS",
     "TV_CONV_INDEX",
     "VGG16_CHANNELS",
-    "DownloadError",
-    "download_file",
     "default_weights_dir",
     "fetch_finetuned_trunk",
     "convert_cirtorch_checkpoint",
@@ -81,62 +78,13 @@ FINETUNED_TRUNKS = {
 
 
 # ----------------------------------------------------------------------------------------------
-# downloads (the transfer itself is selconv_lite.data.download.download_file: resume, tqdm, offline errors)
+# downloads (the transfer itself is selconv_lite.data.transfer.download_file: resume, tqdm, checksum, offline errors)
 # ----------------------------------------------------------------------------------------------
 def default_weights_dir() -> Path:
     """Where downloaded and converted trunks are kept: ``<feature cache dir>/weights``."""
     from ..features.cache import default_cache_dir
 
     return Path(default_cache_dir()) / "weights"
-
-
-def download_file(url: str, dest, sha256_prefix: str | None = None, timeout: float = 30.0,
-                  progress: bool = True) -> Path:
-    """Download a weight file with :func:`selconv_lite.data.download.download_file` (resume, a tqdm
-    bar, a clear error offline) and check the start of its SHA-256.
-
-    Parameters
-    ----------
-    url : str
-        ``http(s)://`` or ``file://`` URL.
-    dest : str or Path
-        Destination file. If it exists (and matches ``sha256_prefix``) nothing is downloaded.
-    sha256_prefix : str, optional
-        The expected start of the file's SHA-256 hex digest (weights publishers put such a
-        prefix in the file name, e.g. cirtorch's ``-b4dcdc6.pth``).
-    timeout : float
-        Socket timeout in seconds.
-    progress : bool
-        Show a tqdm progress bar.
-
-    Returns
-    -------
-    Path
-        ``dest``.
-
-    Raises
-    ------
-    DownloadError
-        The server cannot be reached (e.g. no internet: the message says how to place the file
-        by hand), answered with an error, or the checksum does not match (a file downloaded by
-        this call is then removed; a hand-placed one is kept).
-    """
-    dest = Path(dest)
-    placed = dest.is_file()
-    if not placed:
-        try:
-            _download(url, dest, progress=progress, timeout=timeout)
-        except OfflineError as e:
-            raise OfflineError(f"Downloading {url} needs internet access. {e} (You may also pass "
-                               "the file's path to the convert_* function.)") from e
-    digest = file_digest(dest)
-    if sha256_prefix and not digest.startswith(sha256_prefix):
-        if not placed:
-            dest.unlink()
-        raise DownloadError(f"{dest} (from {url}) has SHA-256 {digest}, which does not start with "
-                            f"the expected {sha256_prefix}: the file is corrupt or not the published "
-                            "one. Delete it and download it again.")
-    return dest
 
 
 # ----------------------------------------------------------------------------------------------
@@ -382,8 +330,10 @@ def fetch_finetuned_trunk(name: str = "cirtorch-vgg16-gem", weights_dir=None, pr
 
     Raises
     ------
-    DownloadError
-        No internet (the message says where to place a hand-downloaded file).
+    selconv_lite.data.transfer.DownloadError
+        No internet (an ``OfflineError``: the message says where to place a hand-downloaded
+        file), or the file's SHA-256 does not start with the published prefix
+        (a ``ChecksumError``).
     """
     if name not in FINETUNED_TRUNKS:
         raise ValueError(f"unknown fine-tuned trunk {name!r}; choose one of {', '.join(FINETUNED_TRUNKS)}")
@@ -394,7 +344,11 @@ def fetch_finetuned_trunk(name: str = "cirtorch-vgg16-gem", weights_dir=None, pr
     out = wdir / f"{name}-trunk.pt"
     if out.is_file():
         return out
-    download_file(info["url"], raw, info.get("sha256_prefix"), progress=progress)
+    try:
+        download_file(info["url"], raw, sha256=info.get("sha256_prefix"), progress=progress, timeout=30.0)
+    except OfflineError as e:
+        raise OfflineError(f"Downloading {info['url']} needs internet access. {e} (You may also pass "
+                           "the file's path to the convert_* function.)") from e
     if info["format"] == "cirtorch":
         return convert_cirtorch_checkpoint(raw, out, trusted=bool(info.get("sha256_prefix")))
     return convert_matconvnet_vgg16(raw, out, mean_mode="scalar")

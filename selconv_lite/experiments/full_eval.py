@@ -1,5 +1,5 @@
 """Drivers of the full evaluation (notebook 06) and of the fine-tuned backbones (notebook 07):
-the paper's Sec. 5 experiments on any :class:`~selconv_lite.data.datasets.RetrievalDataset`.
+the paper's Sec. 5 experiments on any :class:`~selconv_lite.data.retrieval.RetrievalDataset`.
 
 * :func:`split_features` -- feature maps of the held-out / query / database splits for several
   layers from ONE pass through the shared feature cache;
@@ -525,7 +525,7 @@ def run_table6(ds, feats: Mapping[str, list], ours: Sequence[tuple] = ((512, "si
             if progress is not None:
                 progress(f"{r['label']:40s} mAP {r['mAP']:.3f}")
     for D, mask in ours:
-        pipe = SelectiveConvPipeline.from_preset(D=D, mask=mask, seed=seed, alpha=alpha)
+        pipe = SelectiveConvPipeline.from_preset(D=D, mask=mask, random_state=seed, alpha=alpha)
         method = f"M_{mask.upper()}+T-emb+demo"
         ok, why = learnable(pipe, feats["train"])
         if not ok:
@@ -598,7 +598,7 @@ def run_image_size(ds, feats_by_size: Mapping[int, Mapping[str, list]], masks=("
     """Table 5 (Sec. 5.2.3): ``M + T-emb + democratic`` (Table 4 preset ``D``) for each image size
     ``max(W_I, H_I)`` (keys of ``feats_by_size``) and mask. Rows: sizes; columns: masks."""
     sizes = sorted(int(s) for s in feats_by_size)
-    vals = [[fit_evaluate_model(SelectiveConvPipeline.from_preset(D=D, mask=m, seed=seed, alpha=alpha), ds,
+    vals = [[fit_evaluate_model(SelectiveConvPipeline.from_preset(D=D, mask=m, random_state=seed, alpha=alpha), ds,
                                 feats_by_size[s], qe_k=0)["mAP"] for m in masks] for s in sizes]
     return ResultTable(f"Table 5 on {ds.name}: mAP of M + T-emb + demo at D = {D}", [str(s) for s in sizes],
                        [f"M_{m.upper()}" for m in masks], vals, row_header="max(W_I, H_I)")
@@ -608,5 +608,5 @@ def run_layers(ds, feats_by_layer: Mapping[str, Mapping[str, list]], mask: str =
                seed: int = 0, alpha: float = 0.5) -> dict:
     """Fig. 5 (Sec. 5.2.4): mAP of ``M_mask + T-emb + democratic`` at the same ``D`` on the
     features of each layer (keys of ``feats_by_layer``). Returns ``{layer: mAP}``."""
-    return {layer: fit_evaluate_model(SelectiveConvPipeline.from_preset(D=D, mask=mask, seed=seed, alpha=alpha), ds, f,
+    return {layer: fit_evaluate_model(SelectiveConvPipeline.from_preset(D=D, mask=mask, random_state=seed, alpha=alpha), ds, f,
                                       qe_k=0)["mAP"] for layer, f in feats_by_layer.items()}

@@ -19,6 +19,8 @@ Dataset keys match :func:`selconv_lite.data.datasets.load_dataset` names: ``"oxf
 """
 from __future__ import annotations
 
+from ..data.datasets import dataset_key
+
 __all__ = ["TABLE3", "TABLE5", "TABLE6", "FIG2A_KEPT", "FRAMEWORKS", "MASKS", "SOURCE",
            "paper_dataset", "table3_value", "table5_value", "table6_rows", "table6_value", "PAPER_DATASETS"]
 
@@ -111,11 +113,14 @@ TABLE6 = [
 
 
 def _norm_ds(dataset: str) -> str | None:
-    d = str(dataset).lower().replace("-", "").replace("_", "")
-    aliases = {"oxford": "oxford5k", "paris": "paris6k", "holidaysrot": "holidays",
-               "holidaysrotated": "holidays"}
-    d = aliases.get(d, d)
-    return d if d in PAPER_DATASETS else None
+    """The paper's dataset of ``dataset`` by the one name rule
+    (:func:`selconv_lite.data.datasets.dataset_key`); the paper's Holidays numbers are on the
+    rotated copy, so ``holidays_rotated`` reads them too."""
+    try:
+        key = dataset_key(dataset, (*PAPER_DATASETS, "holidays_rotated"))
+    except KeyError:
+        return None
+    return "holidays" if key == "holidays_rotated" else key
 
 
 def paper_dataset(name: str) -> str | None:

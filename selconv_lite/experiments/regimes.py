@@ -42,18 +42,16 @@ import numpy as np
 from ..core.files import atomic_write, file_digest, find_repo_root
 from ..core.machine import cpu_model
 from ..features.backbone import weights_identity
+from ..method.baselines import baseline_name
 from ..method.masks import compute_mask
 from ..method.pipeline import SelectiveConvPipeline
 from . import full_eval as fe
 
 __all__ = ["run_regimes", "load_regimes", "dataset_identity", "regimes_table", "recorded_table5", "RECORD_FORMAT",
-           "BASELINE_NAMES", "main"]
+           "main"]
 
 #: Version of the JSON layout written by :func:`run_regimes`.
 RECORD_FORMAT = 1
-
-#: Accepted baseline names (lower case, as on the command line) -> the paper's Table 6 names.
-BASELINE_NAMES = {"spoc": "SPoC", "mac": "MAC", "rmac": "R-MAC", "r-mac": "R-MAC", "crow": "CroW", "gem": "GeM"}
 
 _MASK_LABEL = {"max": "M_MAX", "sum": "M_SUM", "sift": "M_SIFT", "none": "none"}
 
@@ -197,7 +195,7 @@ def _one_size(ds, feats, dims, masks, baselines, random_state, say) -> dict:
     for m in masks:
         for D in dims:
             # the same model as full_eval.run_image_size / run_table6 (Table 4 preset, alpha 0.5)
-            pipe = SelectiveConvPipeline.from_preset(D=int(D), mask=m, seed=random_state, alpha=0.5)
+            pipe = SelectiveConvPipeline.from_preset(D=int(D), mask=m, random_state=random_state, alpha=0.5)
             ok, why = fe.learnable(pipe, feats["train"])
             if not ok:
                 maps[m][str(D)] = None
@@ -276,12 +274,7 @@ def run_regimes(ds, max_dims=(512, 724, 1024), dims=(512, 1024), masks=("max", "
     bad = [m for m in masks if m not in _MASK_LABEL]
     if bad:
         raise ValueError(f"unknown mask {bad[0]!r}; choose from {list(_MASK_LABEL)}")
-    names = []
-    for b in baselines:
-        key = str(b).lower()
-        if key not in BASELINE_NAMES and b not in BASELINE_NAMES.values():
-            raise ValueError(f"unknown baseline {b!r}; choose from spoc, mac, rmac, crow, gem")
-        names.append(BASELINE_NAMES.get(key, b))
+    names = [baseline_name(b) for b in baselines]
     say = (lambda s: print(s, flush=True)) if progress else (lambda s: None)
     env = _environment(weights)
     record = {"format": RECORD_FORMAT,

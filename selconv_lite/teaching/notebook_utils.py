@@ -409,7 +409,7 @@ class NotebookRecord:
 def dataset_features(ds, layer: str = "pool5", max_dim: int | None = None, cache_dir=None,
                      weights: str = "caffe-onnx", splits=("train", "queries", "db"),
                      progress: bool = True) -> dict:
-    """Feature maps of a :class:`~selconv_lite.data.datasets.RetrievalDataset`, through the shared cache.
+    """Feature maps of a :class:`~selconv_lite.data.retrieval.RetrievalDataset`, through the shared cache.
 
     Returns ``{"train": [...], "queries": [...], "db": [...]}`` (only the requested splits) of
     :class:`~selconv_lite.core.types.ImageFeatures`; queries are cropped with their boxes (Sec. 5.1:

@@ -108,7 +108,7 @@ def plot_ranked_list(query_path, result_paths, labels, query_box=None, scores=No
 
 def plot_query_results(dataset, ranks, query_index: int, k: int = 10, protocol: str | None = None,
                        sims=None, ncols=None, thumb_size: int = 256):
-    """Show query ``query_index`` of a :class:`~selconv_lite.data.datasets.RetrievalDataset` and
+    """Show query ``query_index`` of a :class:`~selconv_lite.data.retrieval.RetrievalDataset` and
     its top-``k`` results, framed green (correct), orange (junk) or red (wrong), with its AP.
 
     Parameters
