@@ -368,6 +368,29 @@ class SelectiveConvPipeline(BaseEstimator):
                 "Use more held-out images, a smaller D (e.g. from_preset(D=512)), or raise "
                 "max_whiten_features / eig_clamp")
 
+    def has_enough_features(self, images):
+        """Whether the held-out maps ``images`` have the masked local features :meth:`fit` needs.
+
+        The same rule :meth:`fit` applies before fitting anything -- the T-emb / F-FAemb
+        whitening of ``D`` dimensions needs ``D - eig_clamp + 1`` features (of at most
+        ``max_whiten_features``) -- plus at least the PCA ``d`` and ``|C|`` features. The full
+        evaluation skips a configuration this refuses (Table 6, notebook 05's supported ``D``).
+
+        Returns
+        -------
+        (bool, str)
+            ``(True, "")``, or ``(False, the reason)``.
+        """
+        N = sum(int(compute_mask(self.mask, im, radius=self.sift_radius).sum()) for im in images)
+        if N < max(self._d(), self._k()):
+            return False, (f"the held-out set has {N} masked local features, fewer than the PCA "
+                           f"dimension d={self._d()} or the |C|={self._k()} codewords")
+        try:
+            self._check_enough_features(N)
+        except ValueError as e:
+            return False, str(e)
+        return True, ""
+
     def set_params(self, **params):
         """Set parameters (scikit-learn API) and validate them at once.
 
