@@ -9,6 +9,9 @@
 # (SELCONV_THREADS), the shared feature cache. Outputs are written into the notebooks
 # themselves (execution timestamps stripped), the JSON records into outputs/executed/, and
 # notebooks/reference/NN_*.json is rewritten from those records when every notebook succeeded.
+# The widget state of the progress bars (metadata.widgets) is never kept: the series runner drops
+# it from each notebook it writes in place, and the last step strips it from every notebook
+# (python -m selconv_lite.teaching.nbcheck strip-widgets; tests/test_notebook_hygiene.py checks).
 # Prints each notebook's time and the total. Commit the notebooks together with the references.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -17,4 +20,7 @@ args=(--in-place --update-references --out "${SELCONV_EXECUTE_OUT:-outputs/execu
 if [ "$#" -gt 0 ]; then
     args+=(--only "$@")
 fi
-exec .venv/bin/python -m selconv_lite.teaching.series "${args[@]}"
+status=0
+.venv/bin/python -m selconv_lite.teaching.series "${args[@]}" || status=$?
+.venv/bin/python -m selconv_lite.teaching.nbcheck strip-widgets notebooks/
+exit "$status"

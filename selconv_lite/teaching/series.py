@@ -150,12 +150,14 @@ def kernel_config(socket_dir: str | os.PathLike):
 
 def strip_execution_metadata(path: str | os.PathLike) -> None:
     """Remove what papermill adds besides outputs -- per-cell timestamps and durations, the
-    notebook's ``papermill`` block (it holds machine paths) -- so that a re-executed committed
-    notebook differs from its previous version only where its outputs changed."""
+    notebook's ``papermill`` block (it holds machine paths), the widget state of the progress bars
+    (``metadata.widgets``, see :mod:`selconv_lite.teaching.nbcheck`) -- so that a re-executed
+    committed notebook differs from its previous version only where its outputs changed."""
     import nbformat
 
     nb = nbformat.read(str(path), as_version=4)
     nb.metadata.pop("papermill", None)
+    nb.metadata.pop("widgets", None)
     for cell in nb.cells:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
