@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # Create (or reuse) the project's virtual environment in .venv and install selconv_lite into it.
+# requirements.txt is selconv_lite[all] with the reference pins, generated from pyproject.toml by
+# scripts/sync_requirements.py; the package itself is then installed editable without
+# re-resolving its dependencies. pip's offline torch 2.14.1 / torchvision 0.29.1 satisfy the pins.
 # Idempotent: the install step is skipped when requirements.txt and pyproject.toml are unchanged.
 # Usage: bash scripts/setup_env.sh            (sourced by run_main.sh and run_tests.sh)
 set -euo pipefail
