@@ -30,6 +30,7 @@ itself, so callers never deal with the input convention.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import os
@@ -57,6 +58,9 @@ __all__ = [
     "layer_stride",
     "feature_map_hw",
     "default_device",
+    "PRECISIONS",
+    "precision_context",
+    "check_precision",
 ]
 
 #: Layers a trunk can return. ``pool5`` is the paper's default; the others are the layers of
@@ -114,6 +118,76 @@ def default_device(device=None) -> torch.device:
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+#: Arithmetic of the forward pass (:func:`precision_context`). ``"float32"`` is the default and
+#: the paper's arithmetic; the others are for speed on a GPU.
+PRECISIONS = ("float32", "tf32", "bf16", "fp16")
+_CUDA_ONLY = ("tf32", "fp16")
+
+
+def check_precision(precision: str, device) -> str:
+    """``precision`` validated for ``device`` (returned as given).
+
+    Raises
+    ------
+    ValueError
+        An unknown precision, or ``"tf32"`` / ``"fp16"`` on a non-CUDA device (TF32 is a
+        feature of NVIDIA tensor cores; PyTorch's CPU convolutions have no float16 kernels
+        worth using): the message names the alternatives that work there.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    dev = default_device(device)
+    if precision in _CUDA_ONLY and dev.type != "cuda":
+        raise ValueError(f"precision={precision!r} needs a CUDA device, this extractor runs on "
+                         f"{dev.type!r}; on a CPU use precision='float32' (exact) or 'bf16' "
+                         "(bfloat16 autocast)")
+    return precision
+
+
+@contextlib.contextmanager
+def precision_context(precision: str = "float32", device=None, cudnn_benchmark: bool = False):
+    """Context in which a trunk's forward pass runs in ``precision`` on ``device``.
+
+    ``"float32"``
+        IEEE float32 everywhere: on CUDA, cuDNN's TF32 convolutions (PyTorch turns them on by
+        default) are switched off inside the context; on a CPU nothing changes, so the maps
+        are bit-identical to a call without this context.
+    ``"tf32"``
+        CUDA only: float32 tensors, convolutions and matmuls on TF32 tensor cores (10-bit
+        mantissa products, float32 accumulation).
+    ``"bf16"``
+        ``torch.autocast`` to bfloat16 (CUDA or CPU); the maps come out in bfloat16 and the
+        extractor returns them as float32.
+    ``"fp16"``
+        CUDA only: ``torch.autocast`` to float16.
+
+    ``cudnn_benchmark=True`` lets cuDNN time its algorithms once per input shape (worth it when
+    the batches come in a few size buckets; ignored off CUDA). The global flags are restored on
+    exit.
+    """
+    check_precision(precision, device)
+    dev = default_device(device)
+    if dev.type != "cuda":
+        if precision == "bf16":
+            with torch.autocast(dev.type, dtype=torch.bfloat16):
+                yield
+        else:
+            yield
+        return
+    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+    saved = (cudnn.allow_tf32, cudnn.benchmark, matmul.allow_tf32)
+    try:
+        cudnn.allow_tf32 = matmul.allow_tf32 = precision == "tf32"
+        cudnn.benchmark = bool(cudnn_benchmark)
+        if precision in ("bf16", "fp16"):
+            with torch.autocast("cuda", dtype=torch.bfloat16 if precision == "bf16" else torch.float16):
+                yield
+        else:
+            yield
+    finally:
+        cudnn.allow_tf32, cudnn.benchmark, matmul.allow_tf32 = saved
 
 
 def layer_stride(layer: str) -> int:

@@ -28,7 +28,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from .backbone import LAYERS, default_device, feature_map_hw, layer_stride, load_vgg16_trunk
+from .backbone import (LAYERS, check_precision, default_device, feature_map_hw, layer_stride,
+                       load_vgg16_trunk, precision_context)
 from ..core.types import ImageFeatures
 from ..core.utils import round_half_away
 
@@ -44,6 +45,7 @@ __all__ = [
     "resized_hw",
     "scaled_hw",
     "detect_sift",
+    "image_inputs",
     "FeatureExtractor",
 ]
 
@@ -246,6 +248,24 @@ def detect_sift(rgb: np.ndarray, peak_thresh: float = SIFT_PEAK_THRESH,
     return xy[np.sort(first)]
 
 
+def image_inputs(images, crops=None, names=None) -> tuple[list, list, list]:
+    """``images``, ``crops`` and ``names`` as three lists of one length (``None`` -> ``None``
+    per image).
+
+    Raises
+    ------
+    ValueError
+        If ``crops`` or ``names`` has another length than ``images``.
+    """
+    images = list(images)
+    n = len(images)
+    crops = [None] * n if crops is None else list(crops)
+    names = [None] * n if names is None else list(names)
+    if len(crops) != n or len(names) != n:
+        raise ValueError(f"{n} images but {len(crops)} crops and {len(names)} names")
+    return images, crops, names
+
+
 # ----------------------------------------------------------------------------------------------
 # the extractor
 # ----------------------------------------------------------------------------------------------
@@ -274,6 +294,15 @@ class FeatureExtractor:
     num_threads : int, optional
         If given, ``torch.set_num_threads(num_threads)`` (process-wide). By default PyTorch
         uses one thread per physical core, which is right for a dedicated machine.
+    precision : {"float32", "tf32", "bf16", "fp16"}
+        Arithmetic of the forward pass (:func:`selconv_lite.features.backbone.precision_context`).
+        ``"float32"`` (default) is the paper's arithmetic and, on a CPU, bit-identical to the
+        package without this option; ``"bf16"`` (CPU or CUDA) and ``"tf32"`` / ``"fp16"``
+        (CUDA only; a clear ``ValueError`` elsewhere) trade accuracy for GPU speed -- their
+        effect on the maps and on mAP is measured by ``benchmarks/bench_gpu.py``
+        (docs/features.md). The maps are returned as float32 in every mode.
+    cudnn_benchmark : bool
+        Let cuDNN pick its fastest algorithm once per input shape (CUDA only).
 
     Examples
     --------
@@ -283,7 +312,8 @@ class FeatureExtractor:
     """
 
     def __init__(self, weights="caffe-onnx", layers=("pool5",), max_dim=1024, device=None,
-                 sift=True, convention=None, num_threads=None, crop_scale="image"):
+                 sift=True, convention=None, num_threads=None, crop_scale="image",
+                 precision="float32", cudnn_benchmark=False):
         if isinstance(layers, str):
             layers = (layers,)
         layers = tuple(dict.fromkeys(layers))
@@ -302,6 +332,8 @@ class FeatureExtractor:
         self.device = default_device(device)
         self.sift = bool(sift)
         self.convention = convention
+        self.precision = check_precision(precision, self.device)
+        self.cudnn_benchmark = bool(cudnn_benchmark)
         if num_threads is not None:
             torch.set_num_threads(int(num_threads))
         self._trunk = None
@@ -361,11 +393,19 @@ class FeatureExtractor:
         t = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device)
         return t.permute(2, 0, 1).unsqueeze(0).float()
 
+    def run_trunk(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The trunk on a float ``(N, 3, H, W)`` RGB 0-255 tensor on the device, in this
+        extractor's precision, under ``inference_mode``: ``{layer: (N, K, h, w) tensor}``
+        (bfloat16/float16 tensors in those precisions)."""
+        with torch.inference_mode(), precision_context(self.precision, self.device,
+                                                       self.cudnn_benchmark):
+            return self.trunk(x, self.layers)
+
     def forward(self, rgb: np.ndarray) -> dict[str, np.ndarray]:
         """Run the trunk on a prepared image; ``{layer: (h, w, K) float32 array}``."""
         x = self.to_tensor(rgb)
         with torch.inference_mode():
-            out = self.trunk(x, self.layers)
+            out = self.run_trunk(x)
             return {k: v[0].permute(1, 2, 0).float().contiguous().cpu().numpy() for k, v in out.items()}
 
     def forward_batch(self, rgbs) -> list[dict[str, np.ndarray]]:
@@ -391,7 +431,7 @@ class FeatureExtractor:
         t = torch.from_numpy(np.stack(rgbs)).to(self.device)
         x = t.permute(0, 3, 1, 2).float()
         with torch.inference_mode():
-            out = self.trunk(x, self.layers)
+            out = self.run_trunk(x)
             maps = {k: v.permute(0, 2, 3, 1).float().contiguous().cpu().numpy() for k, v in out.items()}
         return [{k: m[i].copy() for k, m in maps.items()} for i in range(len(rgbs))]
 
@@ -440,12 +480,8 @@ class FeatureExtractor:
 
         from tqdm.auto import tqdm
 
-        images = list(images)
+        images, crops, names = image_inputs(images, crops, names)
         n = len(images)
-        crops = [None] * n if crops is None else list(crops)
-        names = [None] * n if names is None else list(names)
-        if len(crops) != n or len(names) != n:
-            raise ValueError(f"{n} images but {len(crops)} crops and {len(names)} names")
         if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         if isinstance(prefetch, bool) or int(prefetch) != prefetch or prefetch < 0:
@@ -543,7 +579,9 @@ class FeatureExtractor:
     def __repr__(self):
         return (f"FeatureExtractor(weights={self.weights!r}, layers={self.layers!r}, "
                 f"max_dim={self.max_dim!r}, device={str(self.device)!r}, sift={self.sift}, "
-                f"crop_scale={self.crop_scale!r})")
+                f"crop_scale={self.crop_scale!r}"
+                + ("" if self.precision == "float32" else f", precision={self.precision!r}")
+                + (", cudnn_benchmark=True" if self.cudnn_benchmark else "") + ")")
 
 
 __all__ += ["LAYERS"]

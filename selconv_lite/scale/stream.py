@@ -15,6 +15,14 @@ sha256 is kept; a missing, truncated or altered shard is encoded again. A folder
 another pipeline (other parameters, other learned weights, other extractor) is refused with
 both identities in the message. Memory holds one image's maps and one shard of vectors at a
 time, whatever the number of images.
+
+``backend="torch"`` is the GPU path (issue 26): a DataLoader of worker processes decodes and
+resizes the images into equal-size batches (:func:`selconv_lite.features.loader.iter_batches`),
+the trunk runs on the batch in the extractor's ``precision``, and
+:class:`~selconv_lite.scale.torch_encoder.TorchEncoder` masks, embeds, aggregates and
+post-processes the maps on the same device, so only the vectors are copied back. Its vectors
+equal the numpy path's within float32 rounding (tests/test_torch_encoder.py); the manifest
+records the backend, so a folder is never filled by both.
 """
 from __future__ import annotations
 
@@ -29,8 +37,11 @@ from ..core.files import atomic_write, file_digest
 from ..features.extraction import FeatureExtractor
 
 __all__ = ["StreamEncoder", "StreamSummary", "ShardError", "IdentityMismatchError",
-           "pipeline_identity", "extractor_config", "encode_images", "load_vectors",
-           "MANIFEST", "FORMAT"]
+           "pipeline_identity", "extractor_config", "encode_images", "encode_images_torch",
+           "load_vectors", "MANIFEST", "FORMAT", "BACKENDS"]
+
+#: Encoding back ends of :class:`StreamEncoder`.
+BACKENDS = ("numpy", "torch")
 
 MANIFEST = "manifest.json"
 FORMAT = "selconv-vectors/1"
@@ -68,12 +79,16 @@ def _hash_value(h, v):
 
 def extractor_config(extractor: FeatureExtractor) -> dict:
     """The settings that determine an extractor's maps (enough to rebuild it elsewhere)."""
-    return {"weights": str(extractor.weights), "layers": list(extractor.layers),
-            "max_dim": extractor.max_dim, "sift": extractor.sift,
-            "convention": extractor.convention, "crop_scale": extractor.crop_scale}
+    cfg = {"weights": str(extractor.weights), "layers": list(extractor.layers),
+           "max_dim": extractor.max_dim, "sift": extractor.sift,
+           "convention": extractor.convention, "crop_scale": extractor.crop_scale}
+    precision = getattr(extractor, "precision", "float32")
+    if precision != "float32":  # changes the maps; float32 keeps the identities of old folders
+        cfg["precision"] = precision
+    return cfg
 
 
-def pipeline_identity(pipeline, extractor: FeatureExtractor, layer="pool5") -> dict:
+def pipeline_identity(pipeline, extractor: FeatureExtractor, layer="pool5", backend="numpy") -> dict:
     """Identity of (fitted pipeline, extractor, layer): what makes two vector sets comparable.
 
     Returns ``{"identity": sha256[:16], "params": ..., "fitted": sha256[:16],
@@ -91,10 +106,13 @@ def pipeline_identity(pipeline, extractor: FeatureExtractor, layer="pool5") -> d
     fitted = h.hexdigest()[:16]
     cfg = extractor_config(extractor)
     weights = extractor.weights_id
-    whole = hashlib.sha256(json.dumps([params, fitted, weights, cfg, layer], sort_keys=True,
-                                      default=str).encode()).hexdigest()[:16]
-    return {"identity": whole, "params": params, "fitted": fitted, "weights": weights,
-            "extractor": cfg, "layer": layer, "dim": int(pipeline.output_dim_)}
+    parts = [params, fitted, weights, cfg, layer] + ([] if backend == "numpy" else [backend])
+    whole = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    out = {"identity": whole, "params": params, "fitted": fitted, "weights": weights,
+           "extractor": cfg, "layer": layer, "dim": int(pipeline.output_dim_)}
+    if backend != "numpy":
+        out["backend"] = backend
+    return out
 
 
 # ---------------------------------------------------------------------------------- encoding
@@ -111,6 +129,31 @@ def encode_images(pipeline, extractor: FeatureExtractor, paths, crops=None, laye
         f = extractor.extract(p, crop=c, name=str(p))[layer]
         out[i] = pipeline.transform([f])[0]
         del f
+    return out
+
+
+def encode_images_torch(pipeline, extractor: FeatureExtractor, paths, crops=None, layer="pool5",
+                        batch_size=32, num_workers=2, encoder=None):
+    """Final vectors ``(n, D)`` float32 of ``paths`` on the extractor's device (the GPU path).
+
+    Images are prepared by ``num_workers`` DataLoader workers in equal-size batches of at most
+    ``batch_size`` (:func:`~selconv_lite.features.loader.iter_batches`; SIFT keypoints only for
+    the SIFT mask), the trunk runs in ``extractor.precision`` and
+    :class:`~selconv_lite.scale.torch_encoder.TorchEncoder` (``encoder``, built here when None)
+    encodes the maps there; only the vectors are copied back.
+    """
+    from ..features.loader import iter_batches
+    from .torch_encoder import TorchEncoder
+
+    paths = list(paths)
+    enc = TorchEncoder(pipeline, device=extractor.device) if encoder is None else encoder
+    out = np.empty((len(paths), int(pipeline.output_dim_)), np.float32)
+    sift = enc.mask == "sift"
+    for b in iter_batches(extractor, paths, crops, [str(p) for p in paths], batch_size,
+                          num_workers, sift=sift):
+        maps = extractor.run_trunk(b.x)[layer]
+        v = enc.encode_maps(maps, b.keypoints if sift else None, b.image_hw, b.names)
+        out[b.index] = v.float().cpu().numpy()
     return out
 
 
@@ -159,6 +202,12 @@ class StreamEncoder:
     shard_size : int, default 256
         Images per shard (the unit of resumption, and of work for an engine).
     layer : str, default "pool5"
+    backend : {"numpy", "torch"}, default "numpy"
+        ``"numpy"``: :func:`encode_images` (one image after the other, the pipeline's own
+        ``transform``). ``"torch"``: :func:`encode_images_torch` on the extractor's device
+        (build the extractor with ``device="cuda"`` and e.g. ``precision="bf16"`` for speed).
+    batch_size, num_workers : int
+        Only for ``backend="torch"``: most images per forward pass, DataLoader workers.
 
     Examples
     --------
@@ -168,9 +217,18 @@ class StreamEncoder:
     """
 
     def __init__(self, pipeline, extractor: FeatureExtractor, out_dir, shard_size=256,
-                 layer="pool5"):
+                 layer="pool5", backend="numpy", batch_size=32, num_workers=2):
         if int(shard_size) != shard_size or shard_size < 1:
             raise ValueError(f"shard_size must be a positive integer, got {shard_size!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        self.backend = backend
+        self.batch_size, self.num_workers = batch_size, num_workers
+        self._encoder = None
+        if backend == "torch":
+            from .torch_encoder import TorchEncoder
+
+            self._encoder = TorchEncoder(pipeline, device=extractor.device)
         if layer not in extractor.layers:
             raise ValueError(f"layer {layer!r} is not extracted by {extractor!r}")
         self.pipeline = pipeline
@@ -178,7 +236,7 @@ class StreamEncoder:
         self.out_dir = Path(out_dir)
         self.shard_size = int(shard_size)
         self.layer = layer
-        self.info = pipeline_identity(pipeline, extractor, layer)
+        self.info = pipeline_identity(pipeline, extractor, layer, backend)
 
     @property
     def identity(self) -> str:
@@ -202,7 +260,7 @@ class StreamEncoder:
             raise ShardError(f"{mf} has format {old.get('format')!r}, expected {FORMAT!r}")
         if old["identity"] != self.identity:
             o, n = old.get("identity_parts", {}), self.info
-            diff = [k for k in ("params", "fitted", "weights", "extractor", "layer")
+            diff = [k for k in ("params", "fitted", "weights", "extractor", "layer", "backend")
                     if o.get(k) != n.get(k)]
             raise IdentityMismatchError(
                 f"{mf} holds vectors of pipeline {old['identity']}, this pipeline is "
@@ -277,10 +335,18 @@ class StreamEncoder:
             a, b = plan[s]
             return paths[a:b], (None if crops_l is None else crops_l[a:b])
 
+        if engine is not None and self.backend != "numpy":
+            raise ValueError("backend='torch' encodes in this process on the extractor's device; "
+                             "run it with engine=None (one process per GPU)")
         if engine is None:
             for s in todo:
                 p, c = work(s)
-                self._store(man, s, encode_images(self.pipeline, self.extractor, p, c, self.layer))
+                if self.backend == "torch":
+                    vecs = encode_images_torch(self.pipeline, self.extractor, p, c, self.layer,
+                                               self.batch_size, self.num_workers, self._encoder)
+                else:
+                    vecs = encode_images(self.pipeline, self.extractor, p, c, self.layer)
+                self._store(man, s, vecs)
                 summary.encoded.append(s)
         else:
             for s, vecs in engine.encode_shards(self.pipeline, self.extractor,
