@@ -275,7 +275,7 @@ def _store(root, layers, extra, compress, max_dim, device, trunk, weights):
 def series(max_dim=1024, n_images=3, repeats=3, device=None, weights=None):
     """Images/s of the reference path and of the series' cache fill before and after (see the
     module docstring); returns a dict (images/s are the median over the interleaved repeats)."""
-    from selconv_lite.features.cache import SERIES_LAYERS
+    from selconv_lite.teaching.settings import SERIES_LAYERS
 
     os.environ["SELCONV_HEADLESS"] = "1"
     tmp = Path(tempfile.mkdtemp(prefix="selconv-bench-"))

@@ -269,7 +269,7 @@ def bench_stream(n, max_dim):
 def bench_map(n_distractors, out_dir):
     from selconv_lite.data import evaluation as ev
     from selconv_lite.data.datasets import load_dataset
-    from selconv_lite.experiments.full_eval import split_features
+    from selconv_lite.experiments.splits import split_features
     from selconv_lite.features.extraction import FeatureExtractor
     from selconv_lite.method.pipeline import SelectiveConvPipeline
     from selconv_lite.scale.distractors import make_derived_distractors

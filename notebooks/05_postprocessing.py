@@ -62,8 +62,9 @@ import warnings
 import numpy as np
 
 from selconv_lite.data.datasets import load_dataset
-from selconv_lite.experiments.full_eval import learnable
-from selconv_lite.experiments.tables import alpha_sweep, explained_vectors, fit_evaluate, mean_ap, sift_features
+from selconv_lite.experiments.scoring import fit_evaluate, mean_ap
+from selconv_lite.experiments.splits import sift_features
+from selconv_lite.experiments.tables import alpha_sweep, explained_vectors
 from selconv_lite.method.pipeline import TABLE4, SelectiveConvPipeline, ZeroFeatureMapWarning
 from selconv_lite.method.postprocess import RotationNormalization, l2_normalize, power_law, truncate
 from selconv_lite.teaching import notebook_utils as nu
@@ -306,14 +307,14 @@ print("|C|    " + "".join(f"{v[1]:>7d}" for v in TABLE4.values()))
 
 # %% [markdown] tags=[]
 # Which $D$ can the held-out split support? The T-emb whitening of a $d|C|$-dimensional embedding
-# needs at least $d|C|$ masked held-out local features (`full_eval.learnable`, the rule notebook
+# needs at least $d|C| - 31$ masked held-out local features (`eig_clamp` = 32; `has_enough_features`, the rule notebook
 # 06 uses to skip a Table 6 row); the rotation of the aggregated vectors learns at most
 # $n - 1 = 110$ directions whatever $D$ (section 2). Computed for each preset:
 
 # %% tags=[]
 support = {}
 for m_ in dim_masks:
-    support[m_] = {DD: learnable(SelectiveConvPipeline.from_preset(D=DD, mask=m_, seed=seed), feats["train"])[0]
+    support[m_] = {DD: SelectiveConvPipeline.from_preset(D=DD, mask=m_, seed=seed).has_enough_features(feats["train"])[0]
                    for DD in TABLE4}
     print(f"M_{m_:5s} whitening learnable at D = " + ", ".join(str(DD) for DD, ok in support[m_].items() if ok)
           + ("; not at " + ", ".join(str(DD) for DD, ok in support[m_].items() if not ok)

@@ -96,7 +96,7 @@ import numpy as np
 
 from selconv_lite.data import evaluation as ev
 from selconv_lite.data.datasets import load_dataset
-from selconv_lite.experiments import full_eval as fe
+from selconv_lite.experiments import report, scoring, tables
 from selconv_lite.experiments import published
 from selconv_lite.method.masks import SiftMaskFallbackWarning, compute_mask
 from selconv_lite.method.pipeline import SelectiveConvPipeline
@@ -119,7 +119,7 @@ print("published numbers for this dataset:", "yes" if in_paper else "no (not one
 # %% tags=["nbval-ignore-output"]
 # one pass per image for every layer used below (pool4 = "conv4_3" is also what notebook 07 fine-tunes on)
 layers_needed = list(dict.fromkeys([layer, *fig5_layers]))
-F = fe.split_features(ds, layers=layers_needed, max_dim=max_dim, cache_dir=cache_dir, weights=weights,
+F = nu.series_features(ds, layers=layers_needed, max_dim=max_dim, cache_dir=cache_dir, weights=weights,
                       max_train_images=max_train_images, seed=seed)
 feats = F[layer]
 
@@ -184,7 +184,7 @@ rec.headline(f"protocol: M_{mask.upper()}+T-emb+demo {D}-D +QE (mAP)", mAP_qe)
 # Oxford5k (dozens of positives per query) the paper reports gains.
 #
 # The rest of the notebook runs many configurations through the same steps with the package's
-# drivers (`full_eval.run_table3`, `run_table6`, ...).
+# drivers (`tables.run_table3`, `run_table6`, ...).
 #
 # ## 2. Table 3 — masks × frameworks
 #
@@ -192,7 +192,7 @@ rec.headline(f"protocol: M_{mask.upper()}+T-emb+demo {D}-D +QE (mAP)", mAP_qe)
 # T-emb ($\phi_\Delta$) or F-FAemb and aggregates them with sum / average ($\psi_s$, $\psi_a$) or
 # democratic ($\psi_d$) pooling, all at the same final dimension $D$. The paper uses
 # $D = 4224$ (Table 2); here `table3_D = 1024` scales every configuration down
-# (`fe.TABLE3_CONFIGS`): it keeps the run short, and with 111 held-out images a 4224-dimensional
+# (`tables.TABLE3_CONFIGS`): it keeps the run short, and with 111 held-out images a 4224-dimensional
 # T-emb / F-FAemb whitening would rest on few local features per dimension, while the rotation
 # learns at most 110 directions whatever $D$ (notebook 05 prints which $D$ the held-out split
 # supports; §3 runs 4096-D for Table 6). The best entry of each column is marked `*` (the paper's bold).
@@ -201,7 +201,7 @@ rec.headline(f"protocol: M_{mask.upper()}+T-emb+demo {D}-D +QE (mAP)", mAP_qe)
 # framework.
 
 # %% tags=[]
-t3 = fe.run_table3(ds, feats, D=table3_D, masks=table3_masks, seed=seed, alpha=alpha)
+t3 = tables.run_table3(ds, feats, D=table3_D, masks=table3_masks, seed=seed, alpha=alpha)
 print(t3)
 rec.add("table3", t3.as_dict())
 fw, col, best = t3.best_overall()
@@ -227,8 +227,8 @@ if "none" in t3.cols:
 if in_paper and table3_D == 4224:
     pub = np.array([[published.table3_value(ds.name, k, m) or np.nan for m in table3_masks]
                     for k in published.FRAMEWORKS], dtype=float) / 100
-    print(fe.ResultTable("published (paper Table 3)", t3.rows, t3.cols, pub, row_header="framework"))
-    print(fe.ResultTable("measured minus published", t3.rows, t3.cols, t3.values - pub, row_header="framework"))
+    print(report.ResultTable("published (paper Table 3)", t3.rows, t3.cols, pub, row_header="framework"))
+    print(report.ResultTable("measured minus published", t3.rows, t3.cols, t3.values - pub, row_header="framework"))
     rec.add("table3_published_diff", (t3.values - pub).tolist())
 else:
     print("(the paper's Table 3 is for Oxford5k, Paris6k and Holidays at D = 4224: "
@@ -264,9 +264,9 @@ else:
 
 # %% tags=[]
 skipped = []
-t6 = fe.run_table6(ds, feats, ours=[tuple(x) for x in table6_ours], baselines=table6_baselines, qe_k=qe_k,
+t6 = tables.run_table6(ds, feats, ours=[tuple(x) for x in table6_ours], baselines=table6_baselines, qe_k=qe_k,
                    seed=seed, alpha=alpha, baseline_whitening=baseline_whitening, skipped=skipped)
-print(fe.table6_text(t6, f"Table 6 on {ds.name} (mAP; +QE: average query expansion, k={qe_k})"))
+print(report.table6_text(t6, f"Table 6 on {ds.name} (mAP; +QE: average query expansion, k={qe_k})"))
 for s in skipped:
     print(s)
 rec.add("table6", [{k: r.get(k) for k in ("method", "dim", "D", "mAP", "mAP_qe", "easy", "medium", "hard",
@@ -354,20 +354,20 @@ elif regimes_record:
         print(f"{e}\nno record for {ds.name}: run with regimes_live=True to measure one")
 
 # %% tags=[]
-sizes = table5_sizes or [fe.scaled_max_dim(max_dim), max_dim]
+sizes = table5_sizes or [tables.scaled_max_dim(max_dim), max_dim]
 recorded = ({} if table5_sizes is not None or layer != "pool5" or max_train_images is not None else
             rgm.recorded_table5(regimes, sizes, table5_masks, table5_D, skip=[max_dim], seed=seed, alpha=alpha))
 feats_by_size = {s: (feats if s == max_dim else
-                     fe.split_features(ds, layers=(layer,), max_dim=s, cache_dir=cache_dir, weights=weights,
+                     nu.series_features(ds, layers=(layer,), max_dim=s, cache_dir=cache_dir, weights=weights,
                                        max_train_images=max_train_images, seed=seed)[layer])
                  for s in sizes if s not in recorded}
 
 # %% tags=[]
-t5 = fe.run_image_size(ds, feats_by_size, masks=table5_masks, D=table5_D, seed=seed, alpha=alpha)
+t5 = tables.run_image_size(ds, feats_by_size, masks=table5_masks, D=table5_D, seed=seed, alpha=alpha)
 if recorded:  # rows read from the record, merged with the live ones in order of size
     live_rows = {int(r): t5.values[i] for i, r in enumerate(t5.rows)}
     rows = sorted([*live_rows, *recorded])
-    t5 = fe.ResultTable(t5.title, [str(r) for r in rows], t5.cols,
+    t5 = report.ResultTable(t5.title, [str(r) for r in rows], t5.cols,
                         [recorded[r]["mAP"] if r in recorded else live_rows[r] for r in rows], row_header=t5.row_header)
     print("from the record of §4b (not extracted here): " + ", ".join(f"{r} px" for r in recorded))
 print(t5)
@@ -377,7 +377,7 @@ for s in sizes:
         rec.headline(f"Table 5: {m.upper()} mask, max_dim {s} (mAP)", t5.values[t5.rows.index(str(s)), t5.cols.index(f"M_{m.upper()}")])
 if in_paper and published.table5_value(ds.name, sizes[-1], table5_masks[-1]) is not None:
     pub = np.array([[published.table5_value(ds.name, s, m) or np.nan for m in table5_masks] for s in sizes]) / 100
-    print(fe.ResultTable("published (paper Table 5)", t5.rows, t5.cols, pub, row_header="max(W_I, H_I)"))
+    print(report.ResultTable("published (paper Table 5)", t5.rows, t5.cols, pub, row_header="max(W_I, H_I)"))
 small, large = str(sizes[0]), str(sizes[-1])
 for c in t5.cols:
     a, b = t5.values[t5.rows.index(small), t5.cols.index(c)], t5.values[t5.rows.index(large), t5.cols.index(c)]
@@ -592,7 +592,7 @@ if regimes is not None:
 # The paper finds small drops down to conv4_3 and large ones below.
 
 # %% tags=[]
-by_layer = fe.run_layers(ds, {lay: F[lay] for lay in fig5_layers}, mask="max", D=fig5_D, seed=seed, alpha=alpha)
+by_layer = tables.run_layers(ds, {lay: F[lay] for lay in fig5_layers}, mask="max", D=fig5_D, seed=seed, alpha=alpha)
 for lay, m in by_layer.items():
     print(f"{lay:8s} mAP {m:.3f}")
 rec.add("fig5_layers", by_layer)
@@ -634,10 +634,10 @@ for Dm in fig6_dims:
         if pipe is None:
             from selconv_lite.method.pipeline import SelectiveConvPipeline
             pipe = SelectiveConvPipeline.from_preset(D=Dm, mask=m, seed=seed, alpha=alpha).fit(feats["train"])
-        times[f"{m} {Dm}-D"] = fe.online_time_per_image(pipe, timed_imgs)
+        times[f"{m} {Dm}-D"] = scoring.online_time_per_image(pipe, timed_imgs)
 rmac = next((r["model"] for r in t6 if r["method"].startswith("R-MAC")), None)
 if rmac is not None:
-    times["R-MAC 512-D"] = fe.online_time_per_image(rmac, timed_imgs)
+    times["R-MAC 512-D"] = scoring.online_time_per_image(rmac, timed_imgs)
 for k, v in times.items():
     print(f"{k:14s} {1000 * v:7.2f} ms / image")
 rec.add("fig6_ms_per_image", {k: 1000 * v for k, v in times.items()})
@@ -664,7 +664,7 @@ plt.close(fig)
 row = next((r for r in t6 if r["ours"] and r["dim"] == D and r["mask"] == mask), None)
 if row is None:
     from selconv_lite.method.pipeline import SelectiveConvPipeline
-    row = fe.fit_evaluate_model(SelectiveConvPipeline.from_preset(D=D, mask=mask, seed=seed, alpha=alpha), ds, feats, qe_k=0)
+    row = scoring.fit_evaluate_model(SelectiveConvPipeline.from_preset(D=D, mask=mask, seed=seed, alpha=alpha), ds, feats, qe_k=0)
 aps = ds.evaluate(row["qvecs"], row["dbvecs"])["aps"]
 order = np.argsort(-aps, kind="stable")
 picked = list(dict.fromkeys([int(order[0]), int(order[-1])] + [int(i) for i in order[1:n_examples - 1]]))[:n_examples]

@@ -91,9 +91,10 @@ import numpy as np
 
 from selconv_lite.experiments import finetune as ft
 from selconv_lite.experiments import finetune_weights as ftw
-from selconv_lite.experiments import full_eval as fe
+from selconv_lite.experiments.scoring import fit_evaluate_model
 from selconv_lite.teaching import notebook_utils as nu
 from selconv_lite.data.datasets import load_dataset
+from selconv_lite.method.baselines import make_baseline
 from selconv_lite.method.masks import SiftMaskFallbackWarning, compute_mask
 from selconv_lite.method.pipeline import SelectiveConvPipeline
 from selconv_lite.viz.figures import mask_panel
@@ -109,7 +110,7 @@ rec = nu.NotebookRecord("07_finetuned_backbones", output_dir, params=dict(
 print(ds.summary())
 
 # %% tags=["nbval-ignore-output"]
-F = fe.split_features(ds, layers=(layer, "conv4_3"), max_dim=max_dim, cache_dir=cache_dir, weights=weights)
+F = nu.series_features(ds, layers=(layer, "conv4_3"), max_dim=max_dim, cache_dir=cache_dir, weights=weights)
 before = F[layer]
 
 # %% [markdown] tags=[]
@@ -126,7 +127,7 @@ import torch.nn.functional as tnf
 
 from selconv_lite.features.backbone import load_vgg16_trunk
 
-groups = fe.training_groups(ds)
+groups = ft.training_groups(ds)
 rel = ft.relation_matrix(groups, len(ds.train_images))            # 1: matching pair, 0: non-matching
 rng = np.random.RandomState(seed)
 order = rng.permutation(len(rel))
@@ -258,15 +259,15 @@ if res is not None:
 if res is not None:
     after = {s: ft.apply_conv5(res.trunk, F["conv4_3"][s]) for s in ("train", "queries", "db")}
 else:
-    after = fe.split_features(ds, layers=(layer,), max_dim=max_dim, cache_dir=cache_dir, weights=trunk_path)[layer]
+    after = nu.series_features(ds, layers=(layer,), max_dim=max_dim, cache_dir=cache_dir, weights=trunk_path)[layer]
 
 # %% tags=[]
 methods = [(f"M_{mask.upper()}+T-emb+demo {D}-D", lambda D=D: SelectiveConvPipeline.from_preset(D=D, mask=mask, seed=seed, alpha=alpha)) for D in dims]
-methods += [(name, lambda name=name: fe._baseline(name, len(ds.train_images) > 512)) for name in ("GeM", "MAC")]  # as in 06
+methods += [(name, lambda name=name: make_baseline(name, len(ds.train_images) > 512)) for name in ("GeM", "MAC")]  # as in 06
 rows = []
 for label, make in methods:
-    rb = fe.fit_evaluate_model(make(), ds, before, qe_k=0)
-    ra = fe.fit_evaluate_model(make(), ds, after, qe_k=0)
+    rb = fit_evaluate_model(make(), ds, before, qe_k=0)
+    ra = fit_evaluate_model(make(), ds, after, qe_k=0)
     rows.append((label, rb, ra))
 has_rev = "easy" in rows[0][1]
 head = f"{'method':26s}{'before':>8s}{'after':>8s}{'diff':>8s}" + ("   E/M/H before      E/M/H after" if has_rev else "")

@@ -327,7 +327,7 @@ def test_series_layers_cost_one_forward_pass_per_image(tmp_path, images, count_p
     before = _series_like_run(tmp_path / "separate", images, extra=())
     n_before = len(count_passes)
     count_passes.clear()
-    after = _series_like_run(tmp_path / "union", images, extra=cache_mod.SERIES_LAYERS)
+    after = _series_like_run(tmp_path / "union", images, extra=("pool5", "conv5_2", "conv5_1", "conv4_3"))
     assert n_before == 2 * len(images)  # the Fig. 5 layers missed: the trunk ran again
     assert len(count_passes) == len(images)  # one pass per image for the whole series
     for lay, maps in before.items():  # the union pass changes no value, bit for bit
@@ -394,16 +394,7 @@ def test_extra_layer_empty_for_an_image_stores_the_asked_for_ones(tmp_path):
         c.load(low, layer="pool5")
 
 
-def test_series_layers_setting(monkeypatch):
-    monkeypatch.delenv(cache_mod.SERIES_LAYERS_ENV, raising=False)
-    assert cache_mod.series_layers() == cache_mod.SERIES_LAYERS == ("pool5", "conv5_2", "conv5_1", "conv4_3")
-    monkeypatch.setenv(cache_mod.SERIES_LAYERS_ENV, " pool5, conv4_2 ,pool5")
-    assert cache_mod.series_layers() == ("pool5", "conv4_2")
-    monkeypatch.setenv(cache_mod.SERIES_LAYERS_ENV, "")
-    assert cache_mod.series_layers() == cache_mod.SERIES_LAYERS
-    monkeypatch.setenv(cache_mod.SERIES_LAYERS_ENV, "pool5,conv6")
-    with pytest.raises(ValueError, match="SELCONV_SERIES_LAYERS.*'conv6'"):
-        cache_mod.series_layers()
+def test_extra_layers_must_be_known(monkeypatch):
     with pytest.raises(ValueError, match="unknown layer 'pool4'"):
         FeatureCache(layers=("pool5",), extra_layers=("pool4",))
 

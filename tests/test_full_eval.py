@@ -1,20 +1,22 @@
-"""Tests of selconv_lite.experiments.full_eval (drivers of notebooks 06/07) on small synthetic data and a
-few real photos; they never touch the network beyond the offline VGG16."""
+"""Tests of the full-evaluation drivers of notebooks 06/07 (selconv_lite.experiments.tables, .report,
+.splits, .scoring, finetune.training_groups) on small synthetic data and a few real photos; they never
+touch the network beyond the offline VGG16."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from selconv_lite.experiments import full_eval as fe
+from selconv_lite.experiments import report, splits, tables
+from selconv_lite.experiments import finetune as ft
 from selconv_lite.data.retrieval import RetrievalDataset
 from selconv_lite.core.types import ImageFeatures
 from selconv_lite.method.baselines import rmac_regions
-from selconv_lite.experiments.full_eval import best_per_column
+from selconv_lite.experiments.report import best_per_column
 from selconv_lite.experiments.published import TABLE3, TABLE6, table3_value, table5_value, table6_value
 
 
 def test_result_table_marks_the_best_of_each_column():
-    t = fe.ResultTable("T", ["a", "b", "c"], ["x", "y"], [[0.5, np.nan], [0.7, 0.2], [0.7, 0.1]], row_header="fw")
+    t = report.ResultTable("T", ["a", "b", "c"], ["x", "y"], [[0.5, np.nan], [0.7, 0.2], [0.7, 0.1]], row_header="fw")
     assert t.best().tolist() == [[False, False], [True, True], [True, False]]
     txt = t.to_text().splitlines()
     assert txt[0] == "T" and txt[1].split() == ["fw", "x", "y"]
@@ -25,12 +27,12 @@ def test_result_table_marks_the_best_of_each_column():
     assert t.best_overall() == ("b", "x", 0.7)
     assert t.as_dict()["a"] == {"x": 0.5, "y": None}
     with pytest.raises(ValueError, match="do not match"):
-        fe.ResultTable("T", ["a"], ["x", "y"], [[1.0]])
+        report.ResultTable("T", ["a"], ["x", "y"], [[1.0]])
 
 
 def test_scaled_max_dim():
-    assert fe.scaled_max_dim(1024) == 724
-    assert fe.scaled_max_dim(512) == 362
+    assert tables.scaled_max_dim(1024) == 724
+    assert tables.scaled_max_dim(512) == 362
 
 
 def _synthetic_dataset(n_groups=6, per_group=3, n_train=14, hw=(6, 8), K=512, seed=0):
@@ -61,7 +63,7 @@ def _synthetic_dataset(n_groups=6, per_group=3, n_train=14, hw=(6, 8), K=512, se
 def test_table6_rows_baselines_ours_skips_and_published():
     ds, feats = _synthetic_dataset()
     skipped = []
-    rows = fe.run_table6(ds, feats, ours=[(512, "none"), (4096, "max")], baselines=("MAC", "GeM"), qe_k=2,
+    rows = tables.run_table6(ds, feats, ours=[(512, "none"), (4096, "max")], baselines=("MAC", "GeM"), qe_k=2,
                          skipped=skipped)
     names = [r["method"] for r in rows]
     # 14 held-out images < 512 dimensions: the baselines are not whitened ("auto"), and say so
@@ -76,15 +78,15 @@ def test_table6_rows_baselines_ours_skips_and_published():
         assert 0.9 <= r["mAP"] <= 1.0 and 0 <= r["mAP_qe"] <= 1.0  # easy synthetic scenes
         assert r["published"] is None and r["diff"] is None        # not a paper benchmark
     assert rows[2]["D"] == 512 and rows[0]["D"] == 512
-    txt = fe.table6_text(rows, "T6")
+    txt = report.table6_text(rows, "T6")
     assert "M_NONE+T-emb+demo" in txt and "paper" not in txt.splitlines()[1]
     assert "MAC (L2 only, not whitened, 512-D)" in txt and "baselines' whitening:" in txt
     assert "at most 13 dimensions" in txt  # the reason is printed with the table
     # forced whitening refuses (it would keep at most n - 1 = 13 of 512 dimensions)
     with pytest.raises(ValueError, match="MAC\\(whiten=True\\).*at most 13 dimensions"):
-        fe.run_table6(ds, feats, ours=[], baselines=("MAC",), qe_k=0, baseline_whitening=True)
+        tables.run_table6(ds, feats, ours=[], baselines=("MAC",), qe_k=0, baseline_whitening=True)
     with pytest.raises(ValueError, match="baseline_whitening must be"):
-        fe.run_table6(ds, feats, ours=[], baselines=("MAC",), qe_k=0, baseline_whitening="yes")
+        tables.run_table6(ds, feats, ours=[], baselines=("MAC",), qe_k=0, baseline_whitening="yes")
 
 
 def test_table6_both_variants_labelled_with_training_set_and_dimension():
@@ -92,7 +94,7 @@ def test_table6_both_variants_labelled_with_training_set_and_dimension():
     # whitened row is skipped with the reason), R-MAC's 30 x 20 = 600 regional vectors can
     ds, feats = _synthetic_dataset(n_train=30)
     skipped = []
-    rows = fe.run_table6(ds, feats, ours=[], baselines=("R-MAC", "MAC"), qe_k=0, baseline_whitening="both",
+    rows = tables.run_table6(ds, feats, ours=[], baselines=("R-MAC", "MAC"), qe_k=0, baseline_whitening="both",
                          skipped=skipped)
     assert [r["label"] for r in rows] == ["R-MAC (L2 only, not whitened, 512-D)", "R-MAC (whitened on train split, 512-D)",
                                           "MAC (L2 only, not whitened, 512-D)"]
@@ -101,7 +103,7 @@ def test_table6_both_variants_labelled_with_training_set_and_dimension():
     assert len(skipped) == 1 and skipped[0].startswith("MAC whitened skipped") and "at most 29 dimensions" in skipped[0]
     # enough held-out images: both variants are reachable, labelled, with the training set
     ds, feats = _synthetic_dataset(n_train=40, K=32)
-    rows = fe.run_table6(ds, feats, ours=[], baselines=("MAC", "R-MAC"), qe_k=0, baseline_whitening="both")
+    rows = tables.run_table6(ds, feats, ours=[], baselines=("MAC", "R-MAC"), qe_k=0, baseline_whitening="both")
     assert [r["label"] for r in rows] == ["MAC (L2 only, not whitened, 32-D)", "MAC (whitened on train split, 32-D)",
                                           "R-MAC (L2 only, not whitened, 32-D)", "R-MAC (whitened on train split, 32-D)"]
     assert [r["whitened"] for r in rows] == [False, True, False, True]
@@ -111,8 +113,8 @@ def test_table6_both_variants_labelled_with_training_set_and_dimension():
     assert rows[0]["whitening"].startswith("not whitened (whiten=False)")
     assert not np.allclose(rows[0]["dbvecs"], rows[1]["dbvecs"])
     # the same two variants through "auto" (whitened: 40 > 32) and False
-    auto = fe.run_table6(ds, feats, ours=[], baselines=("MAC",), qe_k=0)
-    plain = fe.run_table6(ds, feats, ours=[], baselines=("MAC",), qe_k=0, baseline_whitening=False)
+    auto = tables.run_table6(ds, feats, ours=[], baselines=("MAC",), qe_k=0)
+    plain = tables.run_table6(ds, feats, ours=[], baselines=("MAC",), qe_k=0, baseline_whitening=False)
     np.testing.assert_array_equal(auto[0]["dbvecs"], rows[1]["dbvecs"])
     np.testing.assert_array_equal(plain[0]["dbvecs"], rows[0]["dbvecs"])
 
@@ -121,38 +123,45 @@ def test_table6_published_difference_for_a_paper_dataset():
     ds, feats = _synthetic_dataset()
     ds.name = "oxford5k"
     # only the whitened 512-D MAC is the paper's (whitened) baseline; L2 only is not compared
-    rows = fe.run_table6(ds, feats, ours=[], baselines=("MAC",), qe_k=0, baseline_whitening=False)
+    rows = tables.run_table6(ds, feats, ours=[], baselines=("MAC",), qe_k=0, baseline_whitening=False)
     assert rows[0]["published"] is None and rows[0]["diff"] is None
     ds, feats = _synthetic_dataset(n_groups=3, n_train=520, hw=(2, 2))
     ds.name = "oxford5k"
-    rows = fe.run_table6(ds, feats, ours=[], baselines=("MAC",), qe_k=0, baseline_whitening=True)
+    rows = tables.run_table6(ds, feats, ours=[], baselines=("MAC",), qe_k=0, baseline_whitening=True)
     assert rows[0]["label"] == "MAC (whitened on train split, 512-D)"
     assert rows[0]["published"] == pytest.approx(0.564)
     assert rows[0]["diff"] == pytest.approx(rows[0]["mAP"] - 0.564)
-    assert fe.table6_text(rows, "T6").splitlines()[1].split()[-2:] == ["paper", "diff"]
+    assert report.table6_text(rows, "T6").splitlines()[1].split()[-2:] == ["paper", "diff"]
 
 
 def test_table3_image_size_and_layers_drivers():
     ds, feats = _synthetic_dataset(n_train=30)
-    t3 = fe.run_table3(ds, feats, D=1024, masks=("none",))
+    t3 = tables.run_table3(ds, feats, D=1024, masks=("none",))
     assert t3.rows == ["FV + avg", "FV + demo", "VLAD + sum", "VLAD + demo", "T-emb + demo", "F-FAemb + demo"]
     assert t3.cols == ["none"] and np.all((t3.values > 0.5) & (t3.values <= 1))
     with pytest.raises(ValueError, match="no Table 3 configuration"):
-        fe.run_table3(ds, feats, D=2048)
-    t5 = fe.run_image_size(ds, {362: feats, 512: feats}, masks=("max",), D=512)
+        tables.run_table3(ds, feats, D=2048)
+    t5 = tables.run_image_size(ds, {362: feats, 512: feats}, masks=("max",), D=512)
     assert t5.rows == ["362", "512"] and t5.values[0, 0] == t5.values[1, 0]  # same maps, same seed
-    lay = fe.run_layers(ds, {"pool5": feats}, D=512)
+    lay = tables.run_layers(ds, {"pool5": feats}, D=512)
     assert list(lay) == ["pool5"] and lay["pool5"] == t5.values[0, 0]
 
 
-def test_learnable_counts_masked_features():
+def test_has_enough_features_is_the_pipelines_own_check():
+    """The drivers skip a configuration by the pipeline's own pre-fit rule (T-emb whitening of
+    D_e dimensions needs D_e - eig_clamp + 1 masked local features), not by a second threshold."""
     from selconv_lite.method.pipeline import SelectiveConvPipeline
 
     _, feats = _synthetic_dataset(n_train=3)
-    ok, why = fe.learnable(SelectiveConvPipeline.from_preset(D=512, mask="none"), feats["train"])
-    assert not ok and "144 masked local features" in why and "640" in why  # 3 x 48 < 32 x 20
-    ok, _ = fe.learnable(SelectiveConvPipeline(embedding="vlad", d=32, n_centroids=16), feats["train"])
+    pipe = SelectiveConvPipeline.from_preset(D=512, mask="none")
+    ok, why = pipe.has_enough_features(feats["train"])
+    assert not ok and "144 masked local features" in why and "D=640" in why and "609" in why  # 3 x 48 < 640 - 32 + 1
+    with pytest.raises(ValueError, match="144 masked local features"):   # fit refuses it in the same words
+        pipe.fit(feats["train"])
+    ok, _ = SelectiveConvPipeline(embedding="vlad", d=32, n_centroids=16).has_enough_features(feats["train"])
     assert ok  # no whitening to learn
+    ok, why = SelectiveConvPipeline(embedding="vlad", d=32, n_centroids=200).has_enough_features(feats["train"])
+    assert not ok and "|C|=200" in why
 
 
 def test_lazy_maps_and_chunked_transform(tmp_path):
@@ -169,10 +178,10 @@ def test_lazy_maps_and_chunked_transform(tmp_path):
             return np.stack([im.fmap.sum(axis=(0, 1)) for im in images])
 
     cache = FakeCache()
-    lm = fe.LazyMaps(cache, ["a", "bb", "ccc", "dddd", "eeeee"], None, "pool5")
+    lm = splits.LazyMaps(cache, ["a", "bb", "ccc", "dddd", "eeeee"], None, "pool5")
     assert len(lm) == 5 and cache.loaded == []
-    assert lm[1].name == "bb" and isinstance(lm[1:3], fe.LazyMaps) and len(lm[1:3]) == 2
-    out = fe.transform_chunked(SumModel(), lm, chunk=2)
+    assert lm[1].name == "bb" and isinstance(lm[1:3], splits.LazyMaps) and len(lm[1:3]) == 2
+    out = splits.transform_chunked(SumModel(), lm, chunk=2)
     np.testing.assert_array_equal(out[:, 0], [4.0, 8.0, 12.0, 16.0, 20.0])
 
 
@@ -187,7 +196,7 @@ def test_training_groups_from_manifest(tmp_path):
     names = ("t_a_whole.jpg", "t_a_g2_1.jpg", "t_a_g3_5.jpg", "t_a_g2_4.jpg", "t_b.jpg")
     ds = RetrievalDataset("x", [], [], [], [], train_images=[str(tmp_path / n) for n in names],
                           info={"gnd_path": str(tmp_path / "gnd.pkl")})
-    R = fe.training_groups(ds)
+    R = ft.training_groups(ds)
     # whole photo contains every tile (match); g2_1 and g2_4 touch at one corner only (no match);
     # the centre ninth overlaps each quarter by 1/4 of its area (unknown); other photo: no match
     assert R.tolist() == [[-1, 1, 1, 1, 0],
@@ -196,8 +205,8 @@ def test_training_groups_from_manifest(tmp_path):
                           [1, 0, -1, -1, 0],
                           [0, 0, 0, 0, -1]]
     ds.train_images = [str(tmp_path / "unknown.jpg")]
-    assert fe.training_groups(ds) is None
-    assert fe.training_groups(RetrievalDataset("y", [], [], [], [])) is None
+    assert ft.training_groups(ds) is None
+    assert ft.training_groups(RetrievalDataset("y", [], [], [], [])) is None
 
 
 def test_conv5_layers_from_pool4_equal_the_trunk():
@@ -243,27 +252,3 @@ def test_published_numbers_lookup():
         best = max(block, key=lambda fw: block[fw]["max"])
         assert best in ("T-emb+demo", "F-FAemb+demo")
     assert len(TABLE6) == 22
-
-
-def test_series_extra_layers_follow_the_series_size(monkeypatch):
-    """One forward pass per image caches every layer the series reads, at the series' size only:
-    the dataset's default, or the series runner's ``--max-dim`` (env SELCONV_SERIES_MAX_DIM)."""
-    from types import SimpleNamespace
-
-    from selconv_lite.features import cache as cache_mod
-
-    monkeypatch.delenv(cache_mod.SERIES_LAYERS_ENV, raising=False)
-    monkeypatch.delenv(cache_mod.SERIES_MAX_DIM_ENV, raising=False)
-    ds = SimpleNamespace(name="default", default_max_dim=512)
-    assert fe.series_extra_layers(ds, None) == cache_mod.SERIES_LAYERS
-    assert fe.series_extra_layers(ds, 512) == cache_mod.SERIES_LAYERS
-    assert fe.series_extra_layers(ds, 1024) == ()          # a side pass: only what it reads
-    assert fe.series_extra_layers(ds, 512, weights="torchvision") == ()
-    assert fe.series_extra_layers(SimpleNamespace(name="oxford5k", default_max_dim=1024), 1024) == ()
-    monkeypatch.setenv(cache_mod.SERIES_MAX_DIM_ENV, "1024")
-    assert fe.series_extra_layers(ds, 1024) == cache_mod.SERIES_LAYERS
-    assert fe.series_extra_layers(ds, None) == ()           # 512 is then a side pass
-    assert fe.series_extra_layers(ds, 724) == ()            # Table 5's smaller size
-    monkeypatch.setenv(cache_mod.SERIES_MAX_DIM_ENV, "big")
-    with pytest.raises(ValueError, match="SELCONV_SERIES_MAX_DIM='big'"):
-        fe.series_extra_layers(ds, 1024)

@@ -1,8 +1,9 @@
 """The package is organised in layers; a module may import only from a lower layer or from its
-own subpackage, and never a private name of another module.
+own subpackage, and never a private name of another module; and the module-level import graph
+has no cycle, inside a subpackage included.
 
-Layers, lowest first: ``core`` < ``features``, ``method``, ``data`` < ``experiments``, ``viz``
-< ``teaching``. Subpackages of the same rank are independent of each other.
+Layers, lowest first: ``core`` < ``features``, ``method``, ``data`` < ``experiments``, ``viz``,
+``scale`` < ``teaching``. Subpackages of the same rank are independent of each other.
 """
 from __future__ import annotations
 
@@ -20,9 +21,9 @@ def _modules():
     return sorted(p for p in PKG.rglob("*.py") if p.parent != PKG)
 
 
-def _imports(path: Path):
+def _imports(path: Path, pkg: Path = PKG):
     """Yield ``(lineno, subpackage, module, names)`` of every import of selconv_lite in ``path``."""
-    rel = path.relative_to(PKG).with_suffix("").parts  # e.g. ("method", "masks")
+    rel = path.relative_to(pkg).with_suffix("").parts  # e.g. ("method", "masks")
     tree = ast.parse(path.read_text(), filename=str(path))
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
@@ -79,3 +80,80 @@ def test_the_checker_sees_a_violation(tmp_path, monkeypatch):
         fake.unlink()
     assert ("teaching", "series", ) == found[0][1:3]
     assert found[1][3] == ["_check_fmap"]
+
+
+# ----------------------------------------------------------------------------------------------
+# cycles of the module-level import graph
+# ----------------------------------------------------------------------------------------------
+def _graph(pkg: Path = PKG) -> dict[str, set[str]]:
+    """``{module: {modules it imports}}`` over every module of the package, as dotted names
+    relative to the package (``"data.datasets"``). Imports inside functions count too (a
+    deferred import hides a cycle rather than removing it); a subpackage's ``__init__`` is the
+    node ``"<sub>"``."""
+    mods = {}
+    for p in sorted(pkg.rglob("*.py")):
+        rel = p.relative_to(pkg).with_suffix("").parts
+        mods[".".join(rel[:-1] if rel[-1] == "__init__" else rel)] = p
+    graph = {}
+    for name, path in mods.items():
+        deps = set()
+        for _, sub, mod, _names in _imports(path, pkg):
+            for cand in (f"{sub}.{mod}" if mod else None, sub):
+                if cand in mods and cand != name:
+                    deps.add(cand)
+                    break
+        graph[name] = deps
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), each a cycle."""
+    index, low, stack, on, out = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_import_cycle_between_modules():
+    cycles = _cycles(_graph())
+    assert not cycles, "import cycles between modules: " + "; ".join(" <-> ".join(c) for c in cycles)
+
+
+def test_the_cycle_check_sees_a_cycle_inside_a_subpackage(tmp_path):
+    """A synthetic package whose data.a and data.b import each other (one of them inside a
+    function) is reported; removing one import removes the cycle."""
+    pkg = tmp_path / "selconv_lite"
+    (pkg / "core").mkdir(parents=True)
+    (pkg / "data").mkdir()
+    for sub in ("", "core", "data"):
+        (pkg / sub / "__init__.py").write_text("")
+    (pkg / "core" / "files.py").write_text("")
+    (pkg / "data" / "a.py").write_text("from ..core.files import x\nfrom .b import load\n")
+    (pkg / "data" / "b.py").write_text("def load():\n    from .a import thing\n")
+    (pkg / "data" / "c.py").write_text("from selconv_lite.data import a\n")
+    assert _cycles(_graph(pkg)) == [["data.a", "data.b"]]
+    (pkg / "data" / "b.py").write_text("def load():\n    return 1\n")
+    assert _cycles(_graph(pkg)) == []

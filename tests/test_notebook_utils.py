@@ -66,7 +66,8 @@ def test_dataset_features_caches_series_layers_in_one_pass(tmp_path):
 
     from PIL import Image
 
-    from selconv_lite.features.cache import SERIES_LAYERS, FeatureCache
+    from selconv_lite.features.cache import FeatureCache
+    from selconv_lite.teaching.settings import SERIES_LAYERS
     from selconv_lite.teaching.notebook_utils import dataset_features
 
     rng = np.random.default_rng(0)

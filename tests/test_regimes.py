@@ -10,7 +10,7 @@ import pytest
 
 from selconv_lite.core.types import ImageFeatures
 from selconv_lite.data.retrieval import RetrievalDataset
-from selconv_lite.experiments import full_eval as fe
+from selconv_lite.experiments import tables
 from selconv_lite.experiments import regimes as rg
 
 
@@ -97,10 +97,10 @@ def test_kept_percent_of_sum_and_max(tiny):
 def test_entries_equal_the_full_evaluation_drivers(tiny):
     ds, feats, rec, _ = tiny
     for s in (512, 1024):
-        t5 = fe.run_image_size(ds, {s: feats[s]}, masks=("max", "sum", "none"), D=512, seed=0)
+        t5 = tables.run_image_size(ds, {s: feats[s]}, masks=("max", "sum", "none"), D=512, seed=0)
         got = [rec["sizes"][str(s)]["mAP"][m]["512"] for m in ("max", "sum", "none")]
         np.testing.assert_allclose(got, t5.values[0], rtol=0, atol=1e-12)
-        rows = fe.run_table6(ds, feats[s], ours=(), baselines=("MAC", "R-MAC"), qe_k=0)
+        rows = tables.run_table6(ds, feats[s], ours=(), baselines=("MAC", "R-MAC"), qe_k=0)
         for r in rows:
             name = r["method"].replace(" (no whitening)", "")
             b = rec["sizes"][str(s)]["baselines"][name]

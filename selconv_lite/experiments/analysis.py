@@ -1,6 +1,7 @@
 """The small analyses of the paper's Sec. 3.3 (Fig. 2) used by the notebooks.
 
-* :func:`kept_percentage` -- Fig. 2a: the percentage of local conv. features a mask keeps;
+* :func:`kept_percentage` -- Fig. 2a: the percentage of local conv. features a mask keeps, and
+  :func:`kept_percentages` its mean over a set of images;
 * :func:`pairwise_dot_products` -- Fig. 2b-d: the dot products of all pairs of L2-normalised
   local features of one image ("covariances" in the paper);
 * :func:`fraction_in_band` -- Fig. 2e: the fraction of those dot products in ``[-0.15, 0.15]``;
@@ -20,7 +21,7 @@ import numpy as np
 from ..method.masks import apply_mask, compute_mask
 from ..core.utils import l2_normalize_rows
 
-__all__ = ["kept_percentage", "pairwise_dot_products", "fraction_in_band", "mask_statistics",
+__all__ = ["kept_percentage", "kept_percentages", "pairwise_dot_products", "fraction_in_band", "mask_statistics",
            "BAND"]
 
 #: Half-width of the band of Fig. 2e.
@@ -31,6 +32,16 @@ def kept_percentage(mask) -> float:
     """Percentage of the ``W x H`` locations a boolean mask keeps (Fig. 2a)."""
     mask = np.asarray(mask, dtype=bool)
     return 100.0 * float(mask.mean())
+
+
+def kept_percentages(features: Iterable, masks: Sequence[str]) -> dict[str, float]:
+    """Fig. 2a over a set of images: for each mask name, the mean over ``features``
+    (:class:`~selconv_lite.core.types.ImageFeatures`) of :func:`kept_percentage` (the paper's
+    "averaged percentage")."""
+    features = list(features)
+    if not features:
+        raise ValueError("kept_percentages needs at least one image")
+    return {m: float(np.mean([kept_percentage(compute_mask(m, f)) for f in features])) for m in masks}
 
 
 def pairwise_dot_products(X) -> np.ndarray:

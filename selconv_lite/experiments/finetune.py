@@ -57,6 +57,7 @@ __all__ = [
     "finetune_conv5_cached",
     "mask_change",
     "relation_matrix",
+    "training_groups",
 ]
 
 #: ``VGG16Trunk.features`` modules 24..30: conv5_1, relu, conv5_2, relu, conv5_3, relu, pool5.
@@ -244,6 +245,61 @@ class FinetuneResult:
                 "first_step_loss": self.step_losses[0] if self.step_losses else None,
                 "last_step_loss": self.step_losses[-1] if self.step_losses else None,
                 "config": asdict(self.config)}
+
+
+def training_groups(ds, min_overlap: float = 0.5) -> np.ndarray | None:
+    """Which held-out (training) images match, when the dataset records it, else None.
+
+    The embedded default set ships ``manifest.csv`` (next to its ground truth): its ``source``
+    column names the photo each training image was cut from and ``region`` the normalised box
+    ``[x0, y0, x1, y1]`` of that photo it shows. Two training images *match* when they come from
+    the same photo and their regions overlap by at least ``min_overlap`` of the smaller one;
+    regions of one photo that overlap less (but not zero) are *unknown* (used neither as
+    positives nor as negatives); everything else does not match.
+
+    Returns
+    -------
+    np.ndarray or None
+        ``(n, n)`` int8 relation matrix (1 / 0 / -1, see
+        :func:`relation_matrix`), used only to draw training pairs for the
+        offline fine-tuning (notebook 07). The paper's benchmarks have no such labels: the
+        fine-tuning then uses crops of one image as positives.
+    """
+    import csv
+
+    gnd_path = ds.info.get("gnd_path") if hasattr(ds, "info") else None
+    if not gnd_path:
+        return None
+    manifest = Path(gnd_path).with_name("manifest.csv")
+    if not manifest.is_file():
+        return None
+    with open(manifest, newline="") as f:
+        rows = {row["file"]: row for row in csv.DictReader(f) if row.get("file")}
+    names = [Path(p).name for p in ds.train_images]
+    if not all(n in rows for n in names):
+        return None
+    src = [rows[n].get("source") or n for n in names]
+    boxes = []
+    for n in names:
+        try:
+            b = json.loads(rows[n].get("region") or "null")
+        except ValueError:
+            b = None
+        boxes.append(np.asarray(b if b else [0.0, 0.0, 1.0, 1.0], dtype=np.float64))
+    k = len(names)
+    R = np.zeros((k, k), np.int8)
+    for i in range(k):
+        for j in range(k):
+            if i == j or src[i] != src[j]:
+                continue
+            a, b = boxes[i], boxes[j]
+            iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+            ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+            smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+            ov = iw * ih / smaller if smaller > 0 else 0.0
+            R[i, j] = 1 if ov >= min_overlap else (-1 if ov > 0 else 0)
+    np.fill_diagonal(R, -1)
+    return R
 
 
 def relation_matrix(groups, n: int) -> np.ndarray | None:

@@ -43,9 +43,11 @@ from ..core.files import atomic_write, file_digest, find_repo_root
 from ..core.machine import cpu_model
 from ..features.backbone import weights_identity
 from ..method.baselines import baseline_name
-from ..method.masks import compute_mask
 from ..method.pipeline import SelectiveConvPipeline
-from . import full_eval as fe
+from .analysis import kept_percentages
+from .scoring import fit_evaluate_model
+from .splits import split_features
+from .tables import run_table6
 
 __all__ = ["run_regimes", "load_regimes", "dataset_identity", "regimes_table", "recorded_table5", "RECORD_FORMAT",
            "main"]
@@ -149,7 +151,7 @@ def _environment(weights) -> dict:
 # measurement
 # ----------------------------------------------------------------------------------------------
 def _cache_state(ds, max_dim, cache_dir, weights) -> dict:
-    """How many of the pool5 entries :func:`~selconv_lite.experiments.full_eval.split_features`
+    """How many of the pool5 entries :func:`~selconv_lite.experiments.splits.split_features`
     will need are already in the feature cache (checked before extracting)."""
     from ..features.cache import FeatureCache
 
@@ -162,22 +164,21 @@ def _cache_state(ds, max_dim, cache_dir, weights) -> dict:
 
 
 def _kept_percent(images: Sequence, masks: Sequence[str]) -> tuple[dict, int]:
-    """Mean over ``images`` of the percentage of pool5 cells each mask keeps (Fig. 2a), and the
+    """:func:`~selconv_lite.experiments.analysis.kept_percentages` of ``images`` (Fig. 2a), and the
     number of images whose SIFT mask fell back to every cell (no keypoint in the grid, Sec. 5.1)."""
     import warnings
 
     from ..method.masks import SiftMaskFallbackWarning
 
-    kept, fallbacks = {}, 0
-    for m in masks:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", SiftMaskFallbackWarning)
-            kept[m] = float(100.0 * np.mean([compute_mask(m, im).mean() for im in images]))
-        for w in caught:
-            if issubclass(w.category, SiftMaskFallbackWarning):
-                fallbacks += 1
-            else:  # pragma: no cover - passed on
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SiftMaskFallbackWarning)
+        kept = kept_percentages(images, masks)
+    fallbacks = 0
+    for w in caught:
+        if issubclass(w.category, SiftMaskFallbackWarning):
+            fallbacks += 1
+        else:  # pragma: no cover - passed on
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return kept, fallbacks
 
 
@@ -194,18 +195,18 @@ def _one_size(ds, feats, dims, masks, baselines, random_state, say) -> dict:
     maps, skipped = {m: {} for m in masks}, []
     for m in masks:
         for D in dims:
-            # the same model as full_eval.run_image_size / run_table6 (Table 4 preset, alpha 0.5)
+            # the same model as tables.run_image_size / run_table6 (Table 4 preset, alpha 0.5)
             pipe = SelectiveConvPipeline.from_preset(D=int(D), mask=m, random_state=random_state, alpha=0.5)
-            ok, why = fe.learnable(pipe, feats["train"])
+            ok, why = pipe.has_enough_features(feats["train"])
             if not ok:
                 maps[m][str(D)] = None
                 skipped.append(f"{_MASK_LABEL.get(m, m)}+T-emb+demo {D}-D: {why}")
                 say(skipped[-1])
                 continue
-            maps[m][str(D)] = float(fe.fit_evaluate_model(pipe, ds, feats, qe_k=0)["mAP"])
+            maps[m][str(D)] = float(fit_evaluate_model(pipe, ds, feats, qe_k=0)["mAP"])
             say(f"{_MASK_LABEL.get(m, m)}+T-emb+demo {D}-D mAP {maps[m][str(D)]:.4f}")
     out["mAP"] = maps
-    rows = fe.run_table6(ds, feats, ours=(), baselines=baselines, qe_k=0, seed=random_state,
+    rows = run_table6(ds, feats, ours=(), baselines=baselines, qe_k=0, seed=random_state,
                          baseline_whitening="auto", skipped=skipped)
     out["baselines"] = {r["method"].replace(" (no whitening)", ""): {
         "mAP": float(r["mAP"]), "label": r["label"], "whitened": bool(r["whitened"]), "D": int(r["D"]),
@@ -234,7 +235,7 @@ def run_regimes(ds, max_dims=(512, 724, 1024), dims=(512, 1024), masks=("max", "
     baselines : sequence of str
         Table 6 baselines on the same maps: ``"spoc"``, ``"mac"``, ``"rmac"`` (also ``"crow"``,
         ``"gem"``), with Table 6's whitening policy ``"auto"`` (see
-        :func:`~selconv_lite.experiments.full_eval.run_table6`).
+        :func:`~selconv_lite.experiments.tables.run_table6`).
     cache_dir : str or Path, optional
         Feature cache (default: the shared one), so later runs reuse the extracted maps.
     weights : str
@@ -246,7 +247,7 @@ def run_regimes(ds, max_dims=(512, 724, 1024), dims=(512, 1024), masks=("max", "
     features : mapping or callable, optional
         Feature maps already at hand: ``{max_dim: {"train", "queries", "db"}}`` or a function
         ``max_dim -> that dict``; then nothing is extracted and ``extraction`` says so. Default:
-        :func:`~selconv_lite.experiments.full_eval.split_features` through the cache.
+        :func:`~selconv_lite.experiments.splits.split_features` through the cache.
 
     Returns
     -------
@@ -292,7 +293,7 @@ def run_regimes(ds, max_dims=(512, 724, 1024), dims=(512, 1024), masks=("max", "
             extraction = {"seconds": None, "cache": {"state": "features given (not extracted)"}}
         else:
             state = _cache_state(ds, s, cache_dir, weights)
-            feats = fe.split_features(ds, layers=("pool5",), max_dim=s, cache_dir=cache_dir, weights=weights,
+            feats = split_features(ds, layers=("pool5",), max_dim=s, cache_dir=cache_dir, weights=weights,
                                       progress=progress)["pool5"]
             extraction = {"seconds": round(time.perf_counter() - t0, 2), "cache": state}
             say(f"features at {s} px: {extraction['seconds']:.0f} s (cache {state['state']}: "
@@ -377,7 +378,7 @@ def recorded_table5(rec: Mapping | None, sizes: Sequence[int], masks: Sequence[s
     for every mask of ``masks``; sizes it lacks are left out (to be measured live), and so is
     everything when the record's seed or power-law ``alpha`` differ from ``seed`` / ``alpha``.
 
-    The record's numbers are those :func:`~selconv_lite.experiments.full_eval.run_image_size`
+    The record's numbers are those :func:`~selconv_lite.experiments.tables.run_image_size`
     computes (the same Table 4 preset, seed and held-out fit), so a notebook can read the sizes it
     does not extract from the record instead of running the network again at them.
     """

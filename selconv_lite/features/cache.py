@@ -17,9 +17,9 @@ reuses the same maps. :class:`FeatureCache` stores one entry per (image, crop, l
 * ``dtype="float16"`` halves the disk use (maps are returned as float32 either way);
 * **one forward pass per image for several layer sets**: each layer is its own entry, and a
   cache opened with ``extra_layers`` computes those layers too, in the same forward pass, the
-  first time an image must be extracted. The notebook series opens its caches with
-  :func:`series_layers` (:data:`SERIES_LAYERS`, or env ``SELCONV_SERIES_LAYERS``), so a later
-  request for ``conv4_3`` (notebooks 06, 07) is a hit whichever notebook ran first. A layer's
+  first time an image must be extracted. The notebook series opens its caches with its own
+  layers (:mod:`selconv_lite.teaching.settings`), so a later request for ``conv4_3`` (notebooks
+  06, 07) is a hit whichever notebook ran first. A layer's
   values do not depend on the other layers computed with it (the trunk runs the same modules
   on the same input and stops after the deepest layer asked for);
 * **never stale**: the content hash of a file is memoised per cache object only while the
@@ -70,81 +70,10 @@ __all__ = [
     "STALE_TMP_SECONDS",
     "default_cache_dir",
     "extract_features",
-    "SERIES_LAYERS",
-    "SERIES_LAYERS_ENV",
-    "SERIES_MAX_DIM_ENV",
-    "series_layers",
-    "series_max_dim",
 ]
 
 FORMAT_VERSION = 1
 _ENV = "SELCONV_CACHE"
-
-#: Layers the notebook series reads at its main image size: pool5 everywhere (Sec. 3.1), the
-#: others in Fig. 5 (Sec. 5.2.4, notebook 06) and conv4_3 = pool4 for the conv5 fine-tuning
-#: (notebook 07). One forward pass of VGG16 to pool5 yields all of them.
-SERIES_LAYERS = ("pool5", "conv5_2", "conv5_1", "conv4_3")
-
-#: Environment variable overriding :data:`SERIES_LAYERS`: comma-separated layer names
-#: (e.g. ``"pool5"`` stores only pool5, ``"pool5,conv5_2,conv5_1,conv4_3,conv4_2"`` adds a layer
-#: to a Fig. 5 run); an empty value means :data:`SERIES_LAYERS`.
-SERIES_LAYERS_ENV = "SELCONV_SERIES_LAYERS"
-
-#: Environment variable naming the image size (``max_dim``) at which the notebook series runs
-#: when it is not the dataset's default (``python -m selconv_lite.teaching.series --max-dim N``
-#: sets it for its kernels), so that :data:`SERIES_LAYERS` are cached in one pass at that size.
-SERIES_MAX_DIM_ENV = "SELCONV_SERIES_MAX_DIM"
-
-
-def series_layers(value: str | None = None) -> tuple[str, ...]:
-    """The layers computed together on a cache miss of the notebook series.
-
-    Parameters
-    ----------
-    value : str, optional
-        Comma-separated layer names; default: env ``SELCONV_SERIES_LAYERS``, and when that is
-        unset or empty, :data:`SERIES_LAYERS`.
-
-    Returns
-    -------
-    tuple of str
-        Distinct layer names of :data:`~selconv_lite.features.backbone.LAYERS`, in the given order.
-
-    Raises
-    ------
-    ValueError
-        An unknown layer name (the message names the variable and the valid layers).
-    """
-    src = f"env {SERIES_LAYERS_ENV}"
-    if value is None:
-        value = os.environ.get(SERIES_LAYERS_ENV, "")
-    else:
-        src = "series layers"
-    names = [v.strip() for v in str(value).split(",") if v.strip()]
-    if not names:
-        return SERIES_LAYERS
-    bad = [v for v in names if v not in LAYERS]
-    if bad:
-        raise ValueError(f"{src}={value!r}: unknown layer {bad[0]!r}; use comma-separated names of "
-                         f"{', '.join(LAYERS)}")
-    return tuple(dict.fromkeys(names))
-
-
-def series_max_dim(default: int) -> int:
-    """The image size (``max_dim``) the notebook series runs at: env ``SELCONV_SERIES_MAX_DIM``
-    when set (the series runner's ``--max-dim``), else ``default`` (the dataset's size).
-
-    Raises
-    ------
-    ValueError
-        The variable is set to something other than an integer (the message names it).
-    """
-    env = os.environ.get(SERIES_MAX_DIM_ENV, "").strip()
-    try:
-        return int(env) if env else int(default)
-    except ValueError:
-        raise ValueError(f"env {SERIES_MAX_DIM_ENV}={env!r} is not an image size in pixels") from None
-
 
 class ExtractionError(RuntimeError):
     """Some images of a list could not be extracted (``on_error="raise"``)."""
@@ -236,9 +165,9 @@ class FeatureCache:
     extra_layers : sequence of str
         Layers computed in the *same* forward pass whenever an image must be extracted, and
         stored where their entry is missing (default none). A later cache asking for one of
-        them is then a hit instead of a second pass through the trunk (e.g.
-        ``extra_layers=series_layers()``). They are not needed for a hit; where a layer of
-        them would be empty for an image (a side below its stride) only ``layers`` are stored.
+        them is then a hit instead of a second pass through the trunk (e.g. the notebook
+        series' :func:`selconv_lite.teaching.settings.series_layers`). They are not needed for
+        a hit; where a layer of them would be empty for an image (a side below its stride) only ``layers`` are stored.
     max_dim : int or None
         Resize so that ``max(W, H) == max_dim`` (paper Sec. 5.1: 1024).
     dtype : {"float32", "float16"}

@@ -406,6 +406,20 @@ class NotebookRecord:
         return self.path
 
 
+def series_features(ds, layers=("pool5",), max_dim: int | None = None, weights="caffe-onnx",
+                    **kwargs) -> dict:
+    """:func:`selconv_lite.experiments.splits.split_features` as the notebook series runs it:
+    the first extraction of an image also caches the layers the other notebooks read
+    (:func:`~selconv_lite.teaching.settings.series_extra_layers`: on the embedded dataset at
+    the series' size with the default weights), in the same forward pass. ``kwargs`` go to
+    ``split_features``."""
+    from ..experiments.splits import split_features
+    from .settings import series_extra_layers
+
+    return split_features(ds, layers=layers, max_dim=max_dim, weights=weights,
+                          extra_layers=series_extra_layers(ds, max_dim, weights), **kwargs)
+
+
 def dataset_features(ds, layer: str = "pool5", max_dim: int | None = None, cache_dir=None,
                      weights: str = "caffe-onnx", splits=("train", "queries", "db"),
                      progress: bool = True) -> dict:
@@ -417,13 +431,11 @@ def dataset_features(ds, layer: str = "pool5", max_dim: int | None = None, cache
     means the dataset's default. The first call extracts (slow, a progress bar), later ones
     read the cache -- tag such cells ``nbval-ignore-output``.
     """
-    from ..experiments.full_eval import split_features
-
     max_dim = max_dim or ds.default_max_dim
     # On the embedded set, the first extraction also caches the layers notebooks 06 and 07 read
     # (same forward pass); only ``layer`` is read back here.
-    out = split_features(ds, layers=(layer,), max_dim=max_dim, cache_dir=cache_dir, weights=weights,
-                         splits=splits, progress=progress, lazy=False)[layer]
+    out = series_features(ds, layers=(layer,), max_dim=max_dim, cache_dir=cache_dir, weights=weights,
+                          splits=splits, progress=progress, lazy=False)[layer]
     for feats in out.values():
         for f in feats:  # warnings name the image, not where this machine keeps it
             f.name = display_path(f.name)

@@ -297,7 +297,7 @@ def run_series(out: str | os.PathLike = "outputs", notebooks_dir: str | os.PathL
     :func:`strip_execution_metadata`) instead of into ``out/notebooks``; a notebook that fails is
     left as it was (its executed copy with the traceback goes to ``out/notebooks``).
     """
-    from ..features.cache import SERIES_MAX_DIM_ENV
+    from .settings import SERIES_MAX_DIM_ENV
 
     echo = echo or (lambda msg: print(msg, flush=True))
     max_dim = check_max_dim(max_dim)
