@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 bash scripts/setup_env.sh
 bash scripts/setup_browser.sh || echo "[tests] no headless Chromium: the browser test will report it"
+bash scripts/setup_course.sh || echo "[tests] no bubblewrap: the course autograding tests will report it"
 .venv/bin/python -m pytest tests --ignore=tests/browser "$@"
 # nbval: every notebook re-executed (2 threads, headless; notebooks/conftest.py) and its outputs
 # compared with the committed ones, measured floats sanitised out. The notebooks' JSON records

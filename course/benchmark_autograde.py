@@ -2,7 +2,8 @@
 
 The class cycles through the four simulated students of :mod:`simulated_class` (correct,
 typical mistakes, library calls, unanswered) under the names ``s000``, ``s001``, ... A copy of
-the course is released and graded in a temporary folder. Usage (from the repository root)::
+the course is released and graded in a temporary folder. Needs root and bubblewrap (the
+autograding sandbox, grading.py). Usage (from the repository root)::
 
     .venv/bin/python course/benchmark_autograde.py --students 8 [--threads 1]
 """
@@ -49,11 +50,12 @@ def main(argv=None) -> None:
         env[var] = str(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        shutil.copy(HERE / "nbgrader_config.py", root)
+        for name in ("nbgrader_config.py", "grading.py", "sandbox_worker.py"):
+            shutil.copy(HERE / name, root)
         shutil.copytree(HERE / "source", root / "source")
         names = sorted(p.name for p in (root / "source").iterdir() if p.is_dir())
         t_release = sum(nbgrader(root, env, "generate_assignment", n, "--force")[0] for n in names)
-        simulated_class.write_submissions(root)
+        simulated_class.write_submissions(root, simulated_class.STUDENTS)
         sub = root / "submitted"
         for i in range(args.students):  # rename and copy the four simulated students into N
             src = sub / simulated_class.STUDENTS[i % len(simulated_class.STUDENTS)]

@@ -15,12 +15,22 @@ GRADING_INTRO = """
 The cells after each task test your function; the visible tests are part of the grade, and more
 (hidden) tests with other shapes, ties, zero channels and edge values run when your notebook is
 graded, so test your function beyond the visible cases. You may use numpy, scipy, scikit-learn
-and torch. While your function is graded, selconv_lite's own implementation of that step is
-switched off: a function that hands back the library's answer scores nothing. After each task a
+and torch. **At grading time your answer cells run on their own**: in a fresh Python, as another
+user, after the *prelude* cell only (it holds everything your answers may use), without
+selconv_lite, the other provided cells, the files of the course or a network; the tests run in
+the grader's own process and only see the values your functions return. A function that hands
+back the library's answer (or needs anything but the prelude) scores nothing; a function that
+runs far longer than the reference solution is stopped and its test fails. After each task a
 provided cell plugs **your** function into the retrieval pipeline and prints the mAP it gives on
 a few queries of the embedded dataset, so a wrong answer visibly changes retrieval.
 Run the whole notebook (Kernel > Restart & Run All) before you submit.
 """
+
+PRELUDE_NUMPY = r'''
+# Provided code: everything your answers may use. At grading time your answer cells run after
+# this cell only, in a fresh Python without selconv_lite (see "How this assignment is graded").
+import numpy as np
+'''
 
 SETUP_COMMON = r'''
 # Provided code: run this cell first. It is restored as is when your work is graded.
@@ -66,12 +76,24 @@ def reference_unavailable(*targets):
             obj.__code__ = code
 
 
-def call_student(fn, *args, off=(), case=""):
+def call_student(fn, *args, off=(), case="", backward=False):
     """Your ``fn(*args)`` with the package's version of the step switched off; an exception
-    becomes a failure that names the case and what went wrong."""
+    becomes a failure that names the case and what went wrong. With ``backward``, the result is
+    ``(value, gradients)``: ``value.backward()`` is run and the gradients of the torch arguments
+    that require them are returned (``None`` when the value is not attached to a graph). At
+    grading time the call goes to your code's own process instead (the grading versions in
+    course/grading.py)."""
     with reference_unavailable(*off):
         try:
-            return fn(*args)
+            out = fn(*args)
+            if not backward:
+                return out
+            import torch
+
+            if not (isinstance(out, torch.Tensor) and out.requires_grad):
+                return out, None
+            out.backward()
+            return out.detach(), [a.grad for a in args if isinstance(a, torch.Tensor) and a.requires_grad]
         except NotImplementedError:
             raise AssertionError(f"{fn.__name__} is not implemented yet") from None
         except Exception as exc:
@@ -119,12 +141,12 @@ A1_SETUP = r'''
 # Provided code: the pool5 maps of the course images and the tools of this assignment.
 from selconv_lite.core.types import ImageFeatures
 from selconv_lite.features import backbone as ref_backbone
-from selconv_lite.features.receptive_field import vgg16_ops
+from selconv_lite.features import receptive_field as ref_rf
 from selconv_lite.method import masks as ref_masks
 from selconv_lite.method.masks import apply_mask
 from selconv_lite.method.postprocess import l2_normalize, power_law
 
-LAYERS = ref_backbone.LAYERS
+assert LAYERS == ref_backbone.LAYERS and all(vgg16_ops(n) == ref_rf.vgg16_ops(n) for n in LAYERS)
 OFF_SIZE = ("selconv_lite.features.backbone:feature_map_hw", "selconv_lite.features.backbone:layer_stride")
 OFF_RF = ("selconv_lite.features.receptive_field:receptive_field",
           "selconv_lite.features.receptive_field:receptive_box")
@@ -194,6 +216,29 @@ def check_mask(got, expected, case, fmap=None, kind=""):
                          f"{len(missing)} missing (e.g. {missing[:2].tolist()}).{hint}")
 '''
 
+A1_PRELUDE = r'''
+# Provided code: everything your answers may use. At grading time your answer cells run after
+# this cell only, in a fresh Python without selconv_lite (see "How this assignment is graded").
+import numpy as np
+
+LAYERS = ("pool5", "conv5_3", "conv5_2", "conv5_1", "conv4_3", "conv4_2", "conv4_1")
+
+
+def vgg16_ops(layer="pool5"):
+    """The operations ``(name, kernel, stride, padding)`` of VGG16 up to ``layer``, with the 2x2/2
+    max-pool that follows every layer other than pool5 in this package (Sec. 5.2.4)."""
+    if layer not in LAYERS:
+        raise ValueError(f"unknown layer {layer!r}; choose one of {', '.join(LAYERS)}")
+    ops = []
+    for block, n_convs in ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3)):
+        for i in range(1, n_convs + 1):
+            ops.append((f"conv{block}_{i}", 3, 1, 1))
+            if layer == f"conv{block}_{i}":
+                return ops + [(f"maxpool_after_{layer}", 2, 2, 0)]
+        ops.append((f"pool{block}", 2, 2, 0))
+    return ops
+'''
+
 A1_DEMO_SETUP = r'''
 # Provided code: retrieval with a mask. Each image is described by the sum of the local features
 # its mask keeps (power-law 0.5, L2); the next assignments build the paper's full encoding.
@@ -213,6 +258,7 @@ A1 = [
 Paper: Hoang et al., *Selective Deep Convolutional Features for Image Retrieval* (ACM MM 2017),
 Sec. 3.1-3.2 (notebooks 01 and 02 of the series). Points: 14 (12 autograded, 2 graded by hand).
 """ + GRADING_INTRO),
+    ("locked", "prelude", 0, A1_PRELUDE),
     ("locked", "setup_common", 0, SETUP_COMMON),
     ("locked", "setup_a1", 0, A1_SETUP),
     ("md", "", 0, """
@@ -316,7 +362,9 @@ def _check_max(fmap, case):
 
 
 _rng = np.random.default_rng(2)
-_check_max(quantised_map(_rng, (7, 9, 16)), "a 7x9x16 map with ties")
+_m = quantised_map(_rng, (7, 9, 16))
+_m[1, 2, 0] = _m[4, 1, 0] = _m[:, :, 0].max() + 1  # row-major first: (1, 2); column-major first: (4, 1)
+_check_max(_m, "a 7x9x16 map with ties")
 _check_max(DB[0].fmap, "pool5 map of a database image")
 ### BEGIN HIDDEN TESTS
 _tie = np.zeros((3, 4, 2), np.float32)
@@ -566,6 +614,7 @@ A2 = [
 Paper Sec. 4.1-4.3 (notebooks 03 and 04 of the series). Points: 13 (11 autograded, 2 by hand).
 Local features are ROWS: `X` is `(n, K)`.
 """ + GRADING_INTRO),
+    ("locked", "prelude", 0, PRELUDE_NUMPY),
     ("locked", "setup_common", 0, SETUP_COMMON),
     ("locked", "setup_a2", 0, A2_SETUP),
     ("md", "", 0, """
@@ -825,6 +874,7 @@ A3 = [
 Paper Sec. 4.4, 5.1 and 5.3 (notebooks 05, 06 and 07 of the series). Points: 15 (13 autograded,
 2 by hand). Image vectors are ROWS: `V` is `(n, D)`.
 """ + GRADING_INTRO),
+    ("locked", "prelude", 0, PRELUDE_NUMPY + "import torch\n"),
     ("locked", "setup_common", 0, SETUP_COMMON),
     ("locked", "setup_a3", 0, A3_SETUP),
     ("md", "", 0, """
@@ -1050,7 +1100,8 @@ def contrastive_loss(a, b, y, margin=0.7):
     ("tests", "test_contrastive_loss", 3, '''
 def _check_loss(a, b, y, margin, case):
     ta = torch.tensor(a, requires_grad=True)
-    got = call_student(contrastive_loss, ta, torch.tensor(b), torch.tensor(y), margin, off=OFF_LOSS, case=case)
+    got, grads = call_student(contrastive_loss, ta, torch.tensor(b), torch.tensor(y), margin, off=OFF_LOSS,
+                              case=case, backward=True)
     assert isinstance(got, torch.Tensor) and got.dim() == 0, (
         f"{case}: return a 0-dimensional torch tensor (the mean over the pairs), got {type(got).__name__} "
         f"{tuple(getattr(got, 'shape', ()))}")
@@ -1069,10 +1120,9 @@ def _check_loss(a, b, y, margin, case):
             if abs(value - wrong) < 1e-6 and abs(wrong - float(want)) > 1e-6:
                 raise AssertionError(f"{case}: loss {value:.6f}, expected {float(want):.6f}: {hint}")
         raise AssertionError(f"{case}: loss {value:.6f}, expected {float(want):.6f}")
-    assert got.requires_grad, f"{case}: your loss is detached from the graph (keep torch operations)"
-    got.backward()
+    assert grads, f"{case}: your loss is detached from the graph (keep torch operations)"
     want.backward()
-    check_close(ta.grad.numpy(), ra.grad.numpy(), case, "gradient", rtol=1e-5, atol=1e-8)
+    check_close(np.asarray(grads[0]), ra.grad.numpy(), case, "gradient", rtol=1e-5, atol=1e-8)
 
 
 _rng = np.random.default_rng(7)

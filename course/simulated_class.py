@@ -6,7 +6,15 @@
   truncating the wrong end, junk counted as negatives, ``d`` for ``d^2``); a few answers are right;
 * ``library``: every answer hands back selconv_lite's own implementation (and the written
   questions are left unanswered);
-* ``unanswered``: the release as it was handed out.
+* ``unanswered``: the release as it was handed out;
+
+and the cheats of :data:`CHEATS` (assignment 1 only): each hands in the solution for every task
+but one, and games that one: exec of the package's source, ``importlib.reload``, a copied
+``__code__``, emptied guard lists, monkeypatched numpy, builtins or IPython input transformers,
+a write to the gradebook, a read of ``source/`` or of another submission, a function that sleeps
+and ignores interrupts, one that kills its process, one that raises ``SystemExit``. Each would
+have scored the task when the tests ran in the student's kernel; graded in the sandbox
+(``grading.py``) each scores 0 on that task and changes nobody else's grade.
 
 :func:`write_submissions` writes them as ``submitted/<student>/<assignment>/<assignment>.ipynb``
 from the release notebooks, replacing the answer cells (matched by their nbgrader ``grade_id``).
@@ -224,6 +232,118 @@ def average_precision(ranked, ok, junk):
     },
 }
 
+#: the cheats: student -> (assignment, the answer cells gamed -> code, the test cells they must fail).
+#: ``COURSE_DIR`` and ``REPO_DIR`` in the code are replaced by the absolute paths at writing time,
+#: so a cheat knows where the gradebook, ``source/`` and the package are.
+CHEATS = {
+    "cheat_exec_source": ("a1_features_masks", {"max_mask": '''
+_ns = {"__name__": "selconv_copy"}
+exec(open("REPO_DIR/selconv_lite/method/masks.py").read(), _ns)  # a fresh copy: not switched off
+max_mask = _ns["max_mask"]
+'''}, {"test_max_mask"}),
+    "cheat_reload": ("a1_features_masks", {"max_mask": '''
+import importlib
+
+import selconv_lite.method.masks as _masks
+
+
+def max_mask(fmap):
+    return importlib.reload(_masks).max_mask(fmap)  # new function objects, not switched off
+'''}, {"test_max_mask"}),
+    "cheat_code_copy": ("a1_features_masks", {"max_mask": '''
+import types
+
+from selconv_lite.method import masks as _masks
+
+max_mask = types.FunctionType(_masks.max_mask.__code__, _masks.__dict__)  # the code, copied before the guard
+'''}, {"test_max_mask"}),
+    "cheat_guard_lists": ("a1_features_masks", {"max_mask": '''
+OFF_MASKS = ()  # nothing is switched off any more
+from selconv_lite.method.masks import max_mask
+'''}, {"test_max_mask"}),
+    "cheat_numpy": ("a1_features_masks", {"max_mask": '''
+np.array_equal = lambda *args, **kwargs: True  # every mask "equals" the expected one
+
+
+def max_mask(fmap):
+    return np.ones(fmap.shape[:2], dtype=bool)
+'''}, {"test_max_mask"}),
+    "cheat_builtins": ("a1_features_masks", {"feature_map_size": '''
+import builtins
+
+builtins.isinstance = lambda obj, types: types is not bool  # every value "is" an int
+builtins.tuple = lambda *args: ()                              # every pair "equals" the expected one
+
+
+def feature_map_size(image_hw, layer="pool5"):
+    return (0.5, 0.5)
+'''}, {"test_feature_map_size"}),
+    "cheat_ipython": ("a1_features_masks", {"sum_mask": '''
+def sum_mask(fmap):
+    return np.zeros(fmap.shape[:2], dtype=bool)
+
+
+get_ipython().input_transformers_cleanup.append(lambda lines: ["pass\\n"])  # every later cell: pass
+'''}, {"test_sum_mask"}),
+    "cheat_gradebook": ("a1_features_masks", {"max_mask": '''
+import sqlite3
+
+
+def max_mask(fmap):
+    return np.zeros(fmap.shape[:2], dtype=bool)
+
+
+_db = sqlite3.connect("COURSE_DIR/gradebook.db")
+_db.execute("UPDATE grade SET manual_score = 0, needs_manual_grade = 0")  # everyone else to 0
+_db.commit()
+'''}, {"test_max_mask"}),
+    "cheat_read_source": ("a1_features_masks", {"max_mask": '''
+import json
+
+for _path in ("COURSE_DIR/source/a1_features_masks/a1_features_masks.ipynb",
+              "REPO_DIR/course/source/a1_features_masks/a1_features_masks.ipynb",
+              "COURSE_DIR/submitted/correct/a1_features_masks/a1_features_masks.ipynb"):
+    try:
+        _cells = json.load(open(_path))["cells"]
+    except OSError:
+        continue
+    exec(next("".join(c["source"]) for c in _cells
+              if c["metadata"].get("nbgrader", {}).get("grade_id") == "max_mask"))
+    break
+'''}, {"test_max_mask"}),
+    "cheat_sleep": ("a1_features_masks", {"max_mask": '''
+import time
+
+
+def max_mask(fmap):
+    while True:  # a loop that ignores interrupts
+        try:
+            time.sleep(3600)
+        except BaseException:
+            pass
+'''}, {"test_max_mask"}),
+    "cheat_kill": ("a1_features_masks", {"max_mask": '''
+import os
+import signal
+
+
+def max_mask(fmap):
+    for pid in (os.getppid(), 1, -1):  # the kernel's parent (the grader), everything else, then all
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    os.killpg(0, signal.SIGKILL)
+'''}, {"test_max_mask"}),
+    "cheat_exit": ("a1_features_masks", {"max_mask": '''
+import sys
+
+
+def max_mask(fmap):
+    sys.exit(0)
+'''}, {"test_max_mask"}),
+}
+
 MANUAL_ANSWER = ("The MAX mask keeps one location per channel; fewer, stronger features remove background "
                  "and bursts. Clipping keeps Sinkhorn well defined. Learning on held-out data avoids tuning "
                  "on the test set.")
@@ -235,8 +355,9 @@ def solution_of(source: str) -> str:
     return "\n".join(lines)
 
 
-def submission(student: str, assignment: str, release_nb, source_nb):
-    """The ``student``'s notebook of ``assignment``, built from the release and source notebooks."""
+def submission(student: str, assignment: str, release_nb, source_nb, paths=None):
+    """The ``student``'s notebook of ``assignment``, built from the release and source notebooks
+    (``paths``: the replacements of ``COURSE_DIR`` and ``REPO_DIR`` in a cheat's code)."""
     nb = nbformat.from_dict(release_nb)
     source = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in source_nb.cells}
     for cell in nb.cells:
@@ -247,6 +368,10 @@ def submission(student: str, assignment: str, release_nb, source_nb):
         if cell.cell_type == "markdown":  # a manually graded answer
             if student in ("correct", "mistakes"):
                 cell.source = MANUAL_ANSWER
+        elif student in CHEATS:
+            cell.source = CHEATS[student][1].get(gid, solution_of(source[gid].source)).strip("\n")
+            for key, value in (paths or {}).items():
+                cell.source = cell.source.replace(key, str(value))
         elif student == "correct":
             cell.source = solution_of(source[gid].source)
         elif student == "mistakes":
@@ -256,19 +381,22 @@ def submission(student: str, assignment: str, release_nb, source_nb):
     return nb
 
 
-def write_submissions(course_dir, students=STUDENTS):
-    """Write ``submitted/<student>/<assignment>/<assignment>.ipynb`` for every released assignment,
-    with the data file the release carries."""
-    course_dir = Path(course_dir)
+def write_submissions(course_dir, students=STUDENTS + tuple(CHEATS)):
+    """Write ``submitted/<student>/<assignment>/<assignment>.ipynb`` for every released assignment
+    (a cheat: its assignment only), with the data file the release carries."""
+    course_dir = Path(course_dir).resolve()
+    paths = {"COURSE_DIR": course_dir, "REPO_DIR": Path(__file__).resolve().parents[1]}
     written = []
     for release in sorted((course_dir / "release").iterdir()):
         name = release.name
         release_nb = nbformat.read(release / f"{name}.ipynb", as_version=4)
         source_nb = nbformat.read(course_dir / "source" / name / f"{name}.ipynb", as_version=4)
         for student in students:
+            if student in CHEATS and CHEATS[student][0] != name:
+                continue
             out = course_dir / "submitted" / student / name
             out.mkdir(parents=True, exist_ok=True)
-            nbformat.write(submission(student, name, release_nb, source_nb), out / f"{name}.ipynb")
+            nbformat.write(submission(student, name, release_nb, source_nb, paths), out / f"{name}.ipynb")
             for extra in release.iterdir():
                 if extra.suffix != ".ipynb":
                     (out / extra.name).write_bytes(extra.read_bytes())

@@ -1,16 +1,20 @@
 """The nbgrader course in course/: the instructor's flow end to end with nbgrader's own commands.
 
 A copy of the course in a temporary folder is released (``nbgrader generate_assignment``), the
-release is checked to hold no solution, hidden test or rubric, a simulated class of four
-submissions (course/simulated_class.py: correct, typical mistakes, library calls, unanswered) is
-autograded (``nbgrader autograde``) into the SQLite gradebook, the written answers are graded by
-hand through nbgrader's gradebook API, and the feedback is generated
-(``nbgrader generate_feedback``).
+release is checked to hold no solution, hidden test or rubric, a simulated class
+(course/simulated_class.py: correct, typical mistakes, library calls, unanswered, and a dozen
+cheats) is autograded (``nbgrader autograde``, each submission's code in the sandbox of
+course/grading.py) into the SQLite gradebook, the written answers are graded by hand through
+the gradebook API, and the feedback is generated (``nbgrader generate_feedback``). The
+autograding needs root and bubblewrap (scripts/setup_course.sh): as root without it the tests
+fail, otherwise they are skipped.
 """
 from __future__ import annotations
 
+import html
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -39,6 +43,9 @@ def _load(name):
 
 simulated = _load("simulated_class")
 build = _load("build_course")
+grading = _load("grading")
+gradebook_tools = _load("gradebook_tools")
+COURSE_FILES = ("nbgrader_config.py", "grading.py", "sandbox_worker.py")
 
 
 def _nbgrader(course_dir, *args):
@@ -60,8 +67,14 @@ def _grade_cells(nb):
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     """The course released, the simulated class autograded, hand-graded and given feedback."""
+    problem = grading.sandbox_problem()
+    if problem and os.geteuid() == 0:
+        pytest.fail(f"{problem} (scripts/setup_course.sh installs it; run_tests.sh calls it)")
+    if problem:
+        pytest.skip(problem)
     root = tmp_path_factory.mktemp("course")
-    shutil.copy(COURSE / "nbgrader_config.py", root)
+    for name in COURSE_FILES:
+        shutil.copy(COURSE / name, root)
     shutil.copytree(COURSE / "source", root / "source")
     for name in ASSIGNMENTS:
         _nbgrader(root, "generate_assignment", name, "--force")
@@ -71,17 +84,25 @@ def course(tmp_path_factory):
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        assert gradebook_tools.needing_manual_grade(gb, ASSIGNMENTS[0])
         # the instructor grades the written answers: full marks for the correct student, half for the other
         for name in ASSIGNMENTS:
             for student, share in (("correct", 1.0), ("mistakes", 0.5)):
                 sub = gb.find_submission_notebook(name, name, student)
                 for grade in sub.grades:
                     if grade.needs_manual_grade:
-                        grade.manual_score = share * grade.max_score
-        gb.db.commit()
+                        gradebook_tools.set_manual_score(gb, name, name, student, grade.name,
+                                                         share * grade.max_score)
+        pending = {(s, g) for s, _, g in gradebook_tools.needing_manual_grade(gb, ASSIGNMENTS[0])}
+        assert ("correct", "think_masks") not in pending and ("unanswered", "think_masks") not in pending
     for name in ASSIGNMENTS:
         _nbgrader(root, "generate_feedback", name, "--force")
     return root
+
+
+def _students(name):
+    """The students who handed in ``name``: the four honest ones and the cheats on it."""
+    return simulated.STUDENTS + tuple(s for s, (a, _, _) in simulated.CHEATS.items() if a == name)
 
 
 def _scores(root):
@@ -90,7 +111,7 @@ def _scores(root):
     out = {}
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
         for name in ASSIGNMENTS:
-            for student in simulated.STUDENTS:
+            for student in _students(name):
                 sub = gb.find_submission_notebook(name, name, student)
                 out[name, student] = {g.name: (g.score, g.max_score, g.cell_type) for g in sub.grades}
     return out
@@ -210,6 +231,41 @@ def test_autograded_scores_of_the_simulated_class(course):
         assert total["library"] == total["unanswered"] == 0
 
 
+def test_every_cheat_scores_zero_on_what_it_games_and_changes_no_other_grade(course):
+    """Each cheat hands in the solution for every other task: those score full marks (so a cheat
+    broke neither its own grading nor, graded before or after it, anyone else's), the gamed task
+    0; the honest students' scores are checked in the test above, in the same gradebook."""
+    scores = _scores(course)
+    assert len(simulated.CHEATS) >= 12
+    for student, (name, _, gamed) in simulated.CHEATS.items():
+        auto = {k: (sc, m) for k, (sc, m, kind) in scores[name, student].items() if kind == "code"}
+        assert gamed and gamed <= set(auto), (student, sorted(auto))
+        for test, (sc, m) in auto.items():
+            if test in gamed:
+                assert sc == 0, f"{student} scores {sc} on {test}, which it games"
+            elif student != "cheat_builtins":  # its patched builtins break its own other answers
+                assert sc == m, f"{student}: {test} scores {sc} of {m}: the cheat broke the grading of honest work"
+        manual = [sc for sc, _, kind in scores[name, student].values() if kind != "code"]
+        assert manual and all(not sc for sc in manual)  # nobody graded its written answer (nor did it)
+
+
+def test_cheats_fail_with_the_reason(course):
+    reasons = {"cheat_sleep": "did not finish within the time limit",
+               "cheat_kill": "stopped the Python process",
+               "cheat_exit": "raised SystemExit",
+               "cheat_numpy": "you keep",
+               "cheat_ipython": "you keep"}
+    for student in ("cheat_exec_source", "cheat_reload", "cheat_code_copy", "cheat_guard_lists",
+                    "cheat_read_source", "cheat_gradebook"):
+        reasons.setdefault(student, "is not defined when your answer cells run on their own")
+    reasons["cheat_gradebook"] = "you keep"
+    for student, words in reasons.items():
+        name, _, gamed = simulated.CHEATS[student]
+        errors = _errors(course, student, name)
+        for test in gamed:
+            assert words in errors.get(test, ""), (student, test, errors.get(test))
+
+
 def _errors(course, student, name):
     nb = nbformat.read(course / "autograded" / student / name / f"{name}.ipynb", as_version=4)
     out = {}
@@ -227,18 +283,41 @@ def test_typical_mistakes_fail_with_a_message_that_says_what_is_wrong(course):
             assert grade_id in errors, f"{name}: {grade_id} should fail for the typical mistake"
             assert words in errors[grade_id], f"{name}, {grade_id}: {errors[grade_id]!r} lacks {words!r}"
         library = _errors(course, "library", name)
+        assert library
         for grade_id, message in library.items():
-            assert "calls the package's implementation" in message, (name, grade_id, message)
+            assert "selconv_lite is not available when your work is graded" in message, (name, grade_id, message)
         unanswered = _errors(course, "unanswered", name)
         assert all("not implemented yet" in m for m in unanswered.values()), unanswered
 
 
-def test_feedback_is_generated_for_every_submission(course):
+def _hidden_test_lines(source_nb):
+    lines = []
+    for cell in _grade_cells(source_nb):
+        if "### BEGIN HIDDEN TESTS" in cell.source:
+            region = cell.source.split("### BEGIN HIDDEN TESTS")[1].split("### END HIDDEN TESTS")[0]
+            lines += [ln.strip() for ln in region.splitlines() if len(ln.strip()) >= 25]
+    return lines
+
+
+def test_feedback_is_generated_for_every_submission_without_the_hidden_tests(course):
     for name in ASSIGNMENTS:
-        for student in simulated.STUDENTS:
-            html = course / "feedback" / student / name / f"{name}.html"
-            assert html.is_file(), html
-            assert "Score:" in html.read_text() or "score" in html.read_text().lower()
+        source = nbformat.read(course / "source" / name / f"{name}.ipynb", as_version=4)
+        hidden = _hidden_test_lines(source)
+        visible = [ln.strip() for c in _grade_cells(source) if c.cell_type == "code"
+                   for ln in c.source.split("### BEGIN HIDDEN TESTS")[0].splitlines() if len(ln.strip()) >= 25]
+        assert hidden and visible
+        for student in _students(name):
+            path = course / "feedback" / student / name / f"{name}.html"
+            assert path.is_file(), path
+            text = html.unescape(re.sub(r"<[^>]+>", "", path.read_text()))
+            assert "Score:" in text or "score" in text.lower()
+            assert "HIDDEN TESTS" not in text, f"{path}: the feedback shows the hidden tests"
+            leaked = [ln for ln in hidden if ln in text and ln not in visible]
+            assert not leaked, f"{path}: the feedback shows hidden test lines {leaked[:2]}"
+            assert any(ln in text for ln in visible), f"{path}: the feedback lacks the visible tests"
+        # the instructor's autograded copy keeps them
+        autograded = (course / "autograded" / "correct" / name / f"{name}.ipynb").read_text()
+        assert "BEGIN HIDDEN TESTS" in autograded
 
 
 def test_the_grading_guard_switches_the_reference_off_and_back_on(monkeypatch):
@@ -269,3 +348,81 @@ def test_the_grading_guard_switches_the_reference_off_and_back_on(monkeypatch):
             ns["call_student"](lambda f: masks.max_mask(f), fmap, case="guard")
     assert np.array_equal(masks.max_mask(fmap), before)
     assert pca.transform(X).shape == (20, 2)
+
+
+def _require_sandbox():
+    problem = grading.sandbox_problem()
+    if problem and os.geteuid() == 0:
+        pytest.fail(f"{problem} (scripts/setup_course.sh installs it; run_tests.sh calls it)")
+    if problem:
+        pytest.skip(problem)
+
+
+def test_the_sandbox_runs_student_code_as_nobody_without_the_course_or_the_package():
+    import time
+
+    _require_sandbox()
+    probe = f'''
+import os
+import socket
+
+
+def probe():
+    try:
+        import selconv_lite  # noqa: F401
+        package = True
+    except ImportError:
+        package = False
+    try:
+        socket.create_connection(("1.1.1.1", 53), timeout=2).close()
+        network = True
+    except OSError:
+        network = False
+    seen = [os.path.exists(p) for p in ({str(COURSE)!r}, {str(ROOT / "selconv_lite")!r}, "/etc/passwd")]
+    return os.getuid(), package, network, seen, np.arange(3, dtype=np.int16)
+
+
+print("loaded")
+'''
+    with grading.Sandbox("import numpy as np", [("probe", probe), ("boom", "raise SystemExit(3)")]) as box:
+        cells = {c["id"]: c for c in box.load()}
+        assert cells["probe"]["stdout"] == "loaded\n" and cells["probe"]["error"] is None
+        assert cells["boom"]["error"].startswith("SystemExit")
+        ok, (uid, package, network, seen, arr) = box.call("probe", (), time.monotonic() + 60)
+        assert ok and uid == grading.SANDBOX_UID and not package and not network and seen == [False] * 3
+        assert arr.dtype == "int16" and arr.tolist() == [0, 1, 2]
+        ok, (ename, _) = box.call("nothing_here", (), time.monotonic() + 60)
+        assert not ok and ename == "NameError"
+
+
+def test_values_cross_the_sandbox_boundary_as_data_only():
+    import numpy as np
+
+    worker = _load("sandbox_worker")
+    value = (np.int64(3), [1.5, None, "s"], np.arange(6, dtype=np.float32).reshape(2, 3), np.bool_(True),
+             np.zeros((0, 2)), float("nan"), np.array(2.0))
+    back = worker.decode(worker.encode(value))
+    assert type(back) is tuple and type(back[0]) is np.int64 and back[0] == 3 and back[1] == [1.5, None, "s"]
+    assert back[2].dtype == np.float32 and np.array_equal(back[2], value[2]) and back[2].flags.writeable
+    assert type(back[3]) is np.bool_ and back[3] and back[4].shape == (0, 2) and np.isnan(back[5]) and back[6].shape == ()
+    for bad in (object(), np.array([object()]), {"a": 1}, {1, 2}):
+        with pytest.raises(TypeError, match="cannot be sent back"):
+            worker.encode(bad)
+    for forged in ({"array": ["|O", [1], ""]}, {"array": ["<f8", [3], "AAAA"]}, {"pickle": "x"},
+                   {"scalar": ["<U3", ""]}):
+        with pytest.raises(ValueError):
+            worker.decode(forged)
+
+
+def test_zip_collect_files_an_lms_download_under_submitted(tmp_path):
+    for name in COURSE_FILES:
+        shutil.copy(COURSE / name, tmp_path)
+    archive = tmp_path / "downloaded" / ASSIGNMENTS[0] / "archive"
+    archive.mkdir(parents=True)
+    for student, stamp in (("jdoe", "2026-01-30-15-00-00"), ("amy.smith", "2026-01-30-16-05-00")):
+        (archive / f"{ASSIGNMENTS[0]}_{student}_attempt_{stamp}_{ASSIGNMENTS[0]}.ipynb").write_text(student)
+    (archive / "readme.txt").write_text("not a submission")
+    _nbgrader(tmp_path, "zip_collect", ASSIGNMENTS[0])
+    got = sorted(p.relative_to(tmp_path / "submitted").as_posix() for p in (tmp_path / "submitted").rglob("*.ipynb"))
+    assert got == [f"{s}/{ASSIGNMENTS[0]}/{ASSIGNMENTS[0]}.ipynb" for s in ("amy.smith", "jdoe")]
+    assert (tmp_path / "submitted" / "jdoe" / ASSIGNMENTS[0] / f"{ASSIGNMENTS[0]}.ipynb").read_text() == "jdoe"
