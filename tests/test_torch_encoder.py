@@ -118,6 +118,11 @@ def test_stream_encoder_torch_backend(tmp_path):
         ids, X = load_vectors(tmp_path / f"t{bs}", identity=enc.identity)
         assert ids == paths
         np.testing.assert_allclose(X, want, rtol=0, atol=1e-4)
+    (tmp_path / "t4" / "shard_00001.npy").unlink()  # resumes: only the missing shard again
+    s = StreamEncoder(pipe, fx, tmp_path / "t4", shard_size=3, backend="torch", batch_size=4,
+                      num_workers=0).run(paths)
+    assert (s.encoded, s.reused) == ([1], [0, 2])
+    np.testing.assert_allclose(load_vectors(tmp_path / "t4")[1], want, rtol=0, atol=1e-4)
     np_enc = StreamEncoder(pipe, fx, tmp_path / "np", shard_size=3)
     assert np_enc.identity != enc.identity and "backend" not in np_enc.info
     np_enc.run(paths)

@@ -38,6 +38,7 @@ from ..features.extraction import FeatureExtractor
 
 __all__ = ["StreamEncoder", "StreamSummary", "ShardError", "IdentityMismatchError",
            "pipeline_identity", "extractor_config", "encode_images", "encode_images_torch",
+           "iter_vectors_torch",
            "load_vectors", "MANIFEST", "FORMAT", "BACKENDS"]
 
 #: Encoding back ends of :class:`StreamEncoder`.
@@ -132,9 +133,10 @@ def encode_images(pipeline, extractor: FeatureExtractor, paths, crops=None, laye
     return out
 
 
-def encode_images_torch(pipeline, extractor: FeatureExtractor, paths, crops=None, layer="pool5",
-                        batch_size=32, num_workers=2, encoder=None):
-    """Final vectors ``(n, D)`` float32 of ``paths`` on the extractor's device (the GPU path).
+def iter_vectors_torch(pipeline, extractor: FeatureExtractor, paths, crops=None, layer="pool5",
+                       batch_size=32, num_workers=2, encoder=None):
+    """Yield ``(indices, vectors (B, D) float32)`` for ``paths``, batch by batch (in no fixed
+    order), on the extractor's device (the GPU path).
 
     Images are prepared by ``num_workers`` DataLoader workers in equal-size batches of at most
     ``batch_size`` (:func:`~selconv_lite.features.loader.iter_batches`; SIFT keypoints only for
@@ -147,13 +149,23 @@ def encode_images_torch(pipeline, extractor: FeatureExtractor, paths, crops=None
 
     paths = list(paths)
     enc = TorchEncoder(pipeline, device=extractor.device) if encoder is None else encoder
-    out = np.empty((len(paths), int(pipeline.output_dim_)), np.float32)
     sift = enc.mask == "sift"
     for b in iter_batches(extractor, paths, crops, [str(p) for p in paths], batch_size,
                           num_workers, sift=sift):
         maps = extractor.run_trunk(b.x)[layer]
         v = enc.encode_maps(maps, b.keypoints if sift else None, b.image_hw, b.names)
-        out[b.index] = v.float().cpu().numpy()
+        yield b.index, v.float().cpu().numpy()
+
+
+def encode_images_torch(pipeline, extractor: FeatureExtractor, paths, crops=None, layer="pool5",
+                        batch_size=32, num_workers=2, encoder=None):
+    """Final vectors ``(n, D)`` float32 of ``paths`` in their order, by
+    :func:`iter_vectors_torch` (the GPU path; same arguments)."""
+    paths = list(paths)
+    out = np.empty((len(paths), int(pipeline.output_dim_)), np.float32)
+    for idx, v in iter_vectors_torch(pipeline, extractor, paths, crops, layer, batch_size,
+                                     num_workers, encoder):
+        out[idx] = v
     return out
 
 
@@ -287,6 +299,26 @@ class StreamEncoder:
                                  "sha256": file_digest(self.out_dir / name)}
         self._save_manifest(man)
 
+    def _run_torch(self, man, plan, todo, paths, crops, summary):
+        """Every shard of ``todo`` through ONE DataLoader (its workers start once per run, not
+        once per shard); a shard is stored as soon as all its vectors are in."""
+        rows = [i for s in todo for i in range(*plan[s])]
+        shard_of = {i: s for s in todo for i in range(*plan[s])}
+        vecs = {s: np.empty((plan[s][1] - plan[s][0], self.info["dim"]), np.float32) for s in todo}
+        left = {s: plan[s][1] - plan[s][0] for s in todo}
+        sub_crops = None if crops is None else [crops[i] for i in rows]
+        for idx, v in iter_vectors_torch(self.pipeline, self.extractor, [paths[i] for i in rows],
+                                         sub_crops, self.layer, self.batch_size, self.num_workers,
+                                         self._encoder):
+            for j, vec in zip(idx, v):
+                g = rows[int(j)]
+                s = shard_of[g]
+                vecs[s][g - plan[s][0]] = vec
+                left[s] -= 1
+                if left[s] == 0:
+                    self._store(man, s, vecs.pop(s))
+                    summary.encoded.append(s)
+
     def plan(self, n):
         """Index ranges ``[(start, stop), ...]`` of the shards of ``n`` images."""
         return [(a, min(a + self.shard_size, n)) for a in range(0, n, self.shard_size)]
@@ -338,15 +370,12 @@ class StreamEncoder:
         if engine is not None and self.backend != "numpy":
             raise ValueError("backend='torch' encodes in this process on the extractor's device; "
                              "run it with engine=None (one process per GPU)")
-        if engine is None:
+        if engine is None and self.backend == "torch":
+            self._run_torch(man, plan, todo, paths, crops_l, summary)
+        elif engine is None:
             for s in todo:
                 p, c = work(s)
-                if self.backend == "torch":
-                    vecs = encode_images_torch(self.pipeline, self.extractor, p, c, self.layer,
-                                               self.batch_size, self.num_workers, self._encoder)
-                else:
-                    vecs = encode_images(self.pipeline, self.extractor, p, c, self.layer)
-                self._store(man, s, vecs)
+                self._store(man, s, encode_images(self.pipeline, self.extractor, p, c, self.layer))
                 summary.encoded.append(s)
         else:
             for s, vecs in engine.encode_shards(self.pipeline, self.extractor,
