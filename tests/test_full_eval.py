@@ -252,3 +252,15 @@ def test_published_numbers_lookup():
         best = max(block, key=lambda fw: block[fw]["max"])
         assert best in ("T-emb+demo", "F-FAemb+demo")
     assert len(TABLE6) == 22
+
+
+def test_published_numbers_use_the_one_dataset_name_rule():
+    """published.* resolve names with data.datasets.dataset_key (case, -, _, spaces, aliases);
+    the paper's Holidays numbers are those of the rotated copy."""
+    from selconv_lite.experiments.published import paper_dataset
+
+    assert paper_dataset("Oxford") == paper_dataset("OXFORD-5K") == "oxford5k"
+    assert paper_dataset("Holidays Rotated") == paper_dataset("holidays_rotated") == "holidays"
+    assert paper_dataset("Paris 106k") == "paris106k"
+    assert paper_dataset("R-Oxford5k") is None and paper_dataset("default") is None
+    assert table6_value("Oxford-5k", "MAC", 512) == table6_value("oxford5k", "MAC", 512) is not None

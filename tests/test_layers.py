@@ -157,3 +157,21 @@ def test_the_cycle_check_sees_a_cycle_inside_a_subpackage(tmp_path):
     assert _cycles(_graph(pkg)) == [["data.a", "data.b"]]
     (pkg / "data" / "b.py").write_text("def load():\n    return 1\n")
     assert _cycles(_graph(pkg)) == []
+
+
+# ----------------------------------------------------------------------------------------------
+# the public API of each module
+# ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("path", [p for p in _modules() if p.name != "__init__.py"],
+                         ids=lambda p: str(p.relative_to(PKG)))
+def test_every_module_declares_its_public_names(path):
+    """``__all__`` in every module, naming only public names the module defines or imports."""
+    import importlib
+
+    name = "selconv_lite." + ".".join(path.relative_to(PKG).with_suffix("").parts)
+    mod = importlib.import_module(name)
+    assert isinstance(getattr(mod, "__all__", None), list), f"{name} has no __all__ list"
+    missing = [n for n in mod.__all__ if not hasattr(mod, n)]
+    private = [n for n in mod.__all__ if n.startswith("_")]
+    dup = sorted({n for n in mod.__all__ if mod.__all__.count(n) > 1})
+    assert not missing and not private and not dup, f"{name}.__all__: missing {missing}, private {private}, twice {dup}"

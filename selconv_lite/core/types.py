@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+__all__ = ["ImageFeatures"]
+
 
 @dataclass
 class ImageFeatures:

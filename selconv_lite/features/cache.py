@@ -69,11 +69,13 @@ __all__ = [
     "CacheWriteError",
     "STALE_TMP_SECONDS",
     "default_cache_dir",
+    "CACHE_ENV",
     "extract_features",
 ]
 
 FORMAT_VERSION = 1
-_ENV = "SELCONV_CACHE"
+#: Environment variable overriding the default feature-cache folder (:func:`default_cache_dir`).
+CACHE_ENV = "SELCONV_CACHE"
 
 class ExtractionError(RuntimeError):
     """Some images of a list could not be extracted (``on_error="raise"``)."""
@@ -112,7 +114,7 @@ def default_cache_dir() -> Path:
     """``$SELCONV_CACHE`` if set, else ``<repository root>/cache``
     (:func:`selconv_lite.core.files.repo_root`: the checkout holding the current folder, else
     the one this package was imported from, else the current folder)."""
-    env = os.environ.get(_ENV)
+    env = os.environ.get(CACHE_ENV)
     if env:
         return Path(env).expanduser()
     return repo_root() / "cache"

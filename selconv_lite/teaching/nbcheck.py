@@ -72,6 +72,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+__all__ = ["NOTEBOOK_NAME", "MAX_FIGURE_WIDTH", "PAPER_MARKER", "notebook_paths", "read_notebook",
+           "Finding", "markdown_findings", "notebook_markdown_findings", "WIDGET_VIEW", "image_size",
+           "figure_widths", "hygiene_findings", "strip_widget_state", "Exercise", "exercises",
+           "exercise_findings", "main"]
+
 NOTEBOOK_NAME = re.compile(r"^\d\d_[A-Za-z0-9_\-]+\.(ipynb|py)$")
 MAX_FIGURE_WIDTH = 1200
 PAPER_MARKER = re.compile(r"<!--\s*paper\b[^>]*-->", re.I)

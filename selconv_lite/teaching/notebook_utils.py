@@ -42,14 +42,18 @@ import numpy as np
 
 from ..core.files import find_repo_root, repo_root
 
+__all__ = ["HEADLESS_ENV", "OUTPUT_ENV", "SCHEMA_VERSION", "resolve_cache_dir", "resolve_output_dir",
+           "display_path", "rounded", "fmt", "THREADS_ENV", "DEFAULT_THREADS", "THREAD_VARIABLES",
+           "thread_environment", "seed_everything", "tidy_warnings", "timed", "figure_png", "show_figure",
+           "has_widget_frontend", "use_widgets", "NotebookRecord", "series_features", "dataset_features",
+           "pick_images", "load_record", "flatten"]
+
 #: Environment variable that, when set to a non-empty value other than "0", tells the notebooks
 #: that no widget front end is attached (set by the series and sweep runners and by the nbval
 #: conftest), so interactive explorers fall back to static figures.
 HEADLESS_ENV = "SELCONV_HEADLESS"
 #: Environment variable overriding the default output folder of the notebooks.
 OUTPUT_ENV = "SELCONV_OUTPUT"
-#: Environment variable overriding the default feature-cache folder (same as selconv_lite.features.cache).
-CACHE_ENV = "SELCONV_CACHE"
 
 SCHEMA_VERSION = 1
 
@@ -60,21 +64,15 @@ SCHEMA_VERSION = 1
 def resolve_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
     """The feature-cache folder for a notebook's ``cache_dir`` parameter.
 
-    ``None`` means the cache module's default (env ``SELCONV_CACHE`` or ``<repo or cwd>/cache``),
-    so that all notebooks share one cache and only the first one pays for the CNN forward passes.
-    A relative path is taken relative to the repository root (or the current folder outside it).
+    ``None`` means :func:`selconv_lite.features.cache.default_cache_dir` (env ``SELCONV_CACHE`` or
+    ``<repo or cwd>/cache``), so that all notebooks share one cache and only the first one pays for
+    the CNN forward passes. A relative path is taken relative to the repository root (or the
+    current folder outside it).
     """
     if cache_dir is None:
-        try:  # prefer the cache module's own notion of its default location
-            from ..features import cache as _cache
-            for name in ("default_cache_dir", "get_default_cache_dir", "default_cache_root"):
-                fn = getattr(_cache, name, None)
-                if callable(fn):
-                    return Path(fn()).resolve()
-        except ImportError:
-            pass
-        env = os.environ.get(CACHE_ENV)
-        return Path(env).resolve() if env else repo_root() / "cache"
+        from ..features.cache import default_cache_dir
+
+        return Path(default_cache_dir()).resolve()
     p = Path(cache_dir).expanduser()
     return p if p.is_absolute() else (repo_root() / p).resolve()
 

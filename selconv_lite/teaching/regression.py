@@ -35,6 +35,10 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from .notebook_utils import load_record
 
+__all__ = ["SECTIONS", "REFERENCE_SCHEMA", "reference_dir", "default_tolerance_file", "Tolerances",
+           "load_tolerances", "measured_values", "compare_values", "reference_of", "load_reference",
+           "update_references", "compare_record", "compare_folder"]
+
 #: Sections of a record that hold measured numbers (``figures`` holds file names only).
 SECTIONS = ("params", "headline", "results")
 REFERENCE_SCHEMA = 1

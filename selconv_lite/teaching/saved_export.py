@@ -54,6 +54,10 @@ from typing import Iterable, Sequence
 
 from .nbcheck import notebook_paths, read_notebook
 
+__all__ = ["SAVE_TAG", "REDEFINE_MARK", "COMMAND", "SavedCellError", "SavedCell", "notebook_files",
+           "parse_saved_cell", "collect_saved_cells", "render_module", "default_paths", "generate",
+           "candidates", "main"]
+
 SAVE_TAG = "save"
 REDEFINE_MARK = "#@redefine"
 COMMAND = "python -m selconv_lite.teaching.saved_export"

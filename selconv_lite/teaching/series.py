@@ -58,8 +58,13 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from .landing import write_landing
-from .notebook_utils import (CACHE_ENV, HEADLESS_ENV, OUTPUT_ENV, find_repo_root, load_record,
-                             thread_environment)
+from ..core.files import find_repo_root
+from .notebook_utils import HEADLESS_ENV, OUTPUT_ENV, load_record, thread_environment
+
+__all__ = ["NOTEBOOK_PATTERN", "OutputDirError", "check_output_dir", "default_notebooks_dir",
+           "list_notebooks", "patched_environ", "RunResult", "kernel_config", "strip_execution_metadata",
+           "execute", "feature_cache_is_empty", "feature_cache_entries", "render_summary", "run_series",
+           "check_max_dim", "main"]
 
 NOTEBOOK_PATTERN = re.compile(r"^\d\d_[A-Za-z0-9_\-]+\.ipynb$")
 
@@ -180,6 +185,8 @@ def execute(notebook: Path, executed: Path, output_dir: Path, parameters: Mappin
     ``SELCONV_OUTPUT``); never raises on a notebook error. ``executed`` may be ``notebook``
     itself (in place)."""
     import papermill as pm
+
+    from ..features.cache import CACHE_ENV
 
     executed.parent.mkdir(parents=True, exist_ok=True)
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -37,6 +37,10 @@ from typing import Any, Iterable, Mapping, Sequence
 from .notebook_utils import display_path, flatten
 from .series import OutputDirError, RunResult, check_output_dir, default_notebooks_dir, execute
 
+__all__ = ["SweepError", "parse_value", "resolve_notebook", "notebook_parameters", "point_name",
+           "parse_point_name", "check_point_names", "check_parameter_types", "build_grid", "run_sweep",
+           "write_csv", "markdown_table", "main"]
+
 
 class SweepError(ValueError):
     """A problem with the sweep's arguments (unknown notebook or parameter, empty grid ...)."""
