@@ -25,7 +25,7 @@ The result reads as a verdict, e.g.::
 and says "no detectable difference" when the interval covers 0 (or, for very few queries, when
 the permutation test cannot reject at the same level although the interval excludes 0).
 :func:`compare_evaluations` compares two results of
-:meth:`~selconv_lite.data.datasets.RetrievalDataset.evaluate` protocol by protocol.
+:meth:`~selconv_lite.data.retrieval.RetrievalDataset.evaluate` protocol by protocol.
 
 The paper (Hoang et al., ACM MM 2017, Sec. 5) reports single mAPs on Oxford5k (55 queries),
 Paris6k (55) and Holidays (500) without intervals; these statistics are this project's

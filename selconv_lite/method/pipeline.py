@@ -61,7 +61,7 @@ class ZeroFeatureMapWarning(UserWarning):
     """A feature map is all zero: its vector carries no information about the image.
 
     Happens with SIFT descriptors of an image in which no keypoint was detected (one zero
-    descriptor stands in, see :func:`selconv_lite.experiments.tables.sift_features`) and with
+    descriptor stands in, see :func:`selconv_lite.experiments.splits.sift_features`) and with
     conv. maps of blank images."""
 
 
