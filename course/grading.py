@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import importlib.util
 import io
 import os
 import resource
@@ -98,6 +99,10 @@ def _bwrap_command(worker: Path) -> list[str]:
                 made.add(parent)
         cmd += ["--ro-bind", str(path), str(path)]
         made.add(path)
+    spec = importlib.util.find_spec("selconv_lite")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        if any(Path(location).is_relative_to(b) for b in binds):  # a non-editable install: hide it
+            cmd += ["--tmpfs", str(location)]
     cmd += ["--perms", "0755", "--dir", "/grader", "--ro-bind", str(worker), "/grader/worker.py",
             "--chdir", "/sandbox", "--setenv", "HOME", "/sandbox", "--setenv", "PATH", "/usr/bin:/bin"]
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
@@ -111,7 +116,7 @@ def _bwrap_command(worker: Path) -> list[str]:
 def _limits() -> None:  # run in the child before bwrap: inherited by the student's process
     os.setsid()
     resource.setrlimit(resource.RLIMIT_NPROC, (256, 256))
-    resource.setrlimit(resource.RLIMIT_AS, (16 * 2 ** 30, 16 * 2 ** 30))
+    resource.setrlimit(resource.RLIMIT_AS, (8 * 2 ** 30, 8 * 2 ** 30))  # virtual: torch alone maps ~3 GiB
     resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 2 ** 20, 64 * 2 ** 20))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
