@@ -53,7 +53,7 @@ size_max_dims = [512, 724, 1024]                                 # max_dim value
 # %% tags=[]
 import numpy as np
 from selconv_lite.teaching import notebook_utils as nu
-from selconv_lite.experiments.analysis import kept_percentage, mask_statistics, pairwise_dot_products, fraction_in_band
+from selconv_lite.experiments.analysis import mask_statistics, pairwise_dot_products, fraction_in_band
 from selconv_lite.features.cache import FeatureCache
 from selconv_lite.data.datasets import load_dataset
 from selconv_lite.viz.figures import bar_chart, dot_product_histograms, figure1, network_view

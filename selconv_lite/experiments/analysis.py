@@ -1,7 +1,7 @@
 """The small analyses of the paper's Sec. 3.3 (Fig. 2) used by the notebooks.
 
-* :func:`kept_percentage` -- Fig. 2a: the percentage of local conv. features a mask keeps, and
-  :func:`kept_percentages` its mean over a set of images;
+* :func:`kept_percentages` -- Fig. 2a: the mean over a set of images of the percentage of
+  local conv. features a mask keeps (:func:`selconv_lite.method.masks.kept_percentage`);
 * :func:`pairwise_dot_products` -- Fig. 2b-d: the dot products of all pairs of L2-normalised
   local features of one image ("covariances" in the paper);
 * :func:`fraction_in_band` -- Fig. 2e: the fraction of those dot products in ``[-0.15, 0.15]``;
@@ -18,20 +18,14 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..method.masks import apply_mask, compute_mask
+from ..method.masks import apply_mask, compute_mask, kept_percentage
 from ..core.utils import l2_normalize_rows
 
-__all__ = ["kept_percentage", "kept_percentages", "pairwise_dot_products", "fraction_in_band", "mask_statistics",
+__all__ = ["kept_percentages", "pairwise_dot_products", "fraction_in_band", "mask_statistics",
            "BAND"]
 
 #: Half-width of the band of Fig. 2e.
 BAND = 0.15
-
-
-def kept_percentage(mask) -> float:
-    """Percentage of the ``W x H`` locations a boolean mask keeps (Fig. 2a)."""
-    mask = np.asarray(mask, dtype=bool)
-    return 100.0 * float(mask.mean())
 
 
 def kept_percentages(features: Iterable, masks: Sequence[str]) -> dict[str, float]:

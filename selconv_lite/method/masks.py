@@ -36,6 +36,7 @@ __all__ = [
     "compute_mask",
     "mask_locations",
     "check_fmap",
+    "kept_percentage",
 ]
 
 MASKS = ("max", "sum", "sift", "none")
@@ -273,3 +274,11 @@ def compute_mask(method, features, radius=1):
     if m in ("none", "all"):
         return np.ones((H, W), dtype=bool)
     raise ValueError(f"unknown mask {method!r}; choose one of {MASKS}")
+
+
+def kept_percentage(mask) -> float:
+    """Percentage of the ``W x H`` locations a boolean mask keeps (Fig. 2a); the experiments'
+    averages (:func:`selconv_lite.experiments.analysis.kept_percentages`), the figures' labels
+    and the explorer all read it from here."""
+    mask = np.asarray(mask, dtype=bool)
+    return 100.0 * float(mask.mean())

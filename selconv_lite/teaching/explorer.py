@@ -15,9 +15,8 @@ from typing import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..experiments.analysis import kept_percentage
 from ..viz.figures import MASK_LABELS, mask_panel, network_view
-from ..method.masks import MASKS, compute_mask
+from ..method.masks import MASKS, compute_mask, kept_percentage
 from .notebook_utils import show_figure, use_widgets
 
 __all__ = ["MaskExplorer", "EXPLORER_CSS_CLASS"]

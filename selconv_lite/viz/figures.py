@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from ..features.extraction import load_image, resize_max_dim
+from ..method.masks import kept_percentage
 
 __all__ = ["network_view", "feature_map_grid", "receptive_field_figure", "figure1", "mask_panel",
            "dot_product_histograms", "bar_chart", "weights_on_image", "curves", "MASK_COLORS"]
@@ -87,7 +88,7 @@ def figure1(rows: Sequence[tuple[np.ndarray, object]], masks: Mapping[str, Seque
             else:
                 mk = masks[m][i]
                 mask_panel(ax, rgb, mk)
-                label = f"{label}: {100 * mk.mean():.0f}% kept"
+                label = f"{label}: {kept_percentage(mk):.0f}% kept"
             if i == 0 or j >= 2:
                 ax.set_title(label, fontsize=9)
     fig.suptitle("masks: kept locations shown as they are, removed locations darkened; "
