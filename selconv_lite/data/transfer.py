@@ -84,7 +84,7 @@ def download_file(url: str, dest, sha256: str | None = None, resume: bool = True
     Returns
     -------
     Path
-        ``dest``.
+        ``dest``, the complete (and, with ``sha256``, verified) file.
 
     Raises
     ------
