@@ -39,6 +39,17 @@ of every layer stored by ``before`` and ``after`` (and of pool5 against ``refere
 (channels-last, ``inference_mode``, 2 threads): NCHW memory format, oneDNN off, ``no_grad``,
 1 thread, a batch of 2 equal-size images, TorchScript freeze; each with its max abs difference.
 
+``--loader`` prints, in one run with interleaved repeats, images/s at ``--compare-dim`` of the
+CPU paths before and after the GPU input pipeline and encoder (issue 26):
+
+* extraction: ``extract_many`` (a prefetch thread, today's fast path) vs ``iter_features`` (the
+  DataLoader pipeline, ``--workers`` worker processes, batches of ``--batch-size``);
+* streaming encode (extract + encode of a small fitted M_MAX + T-emb + democratic pipeline):
+  ``encode_images`` (numpy, one image after the other) vs ``encode_images_torch`` (DataLoader +
+  torch encoder, on the CPU);
+
+with the load average before each round, and the largest differences of maps and vectors.
+
 ``--device cuda`` works on a GPU machine; where the default (caffe-onnx) weights are not
 installed, a VGG16 trunk with seeded random weights of the same shapes is used and the output
 says "timing only" (``--weights FILE`` takes a VGG16 state dict instead, e.g. the float16 copy
@@ -46,6 +57,7 @@ that ``benchmarks/bench_gpu.py --write-ref`` writes).
 
     python benchmarks/bench_extraction.py --series [--compare-dim 1024] [--images 3] [--repeats 3] [--device cuda]
     python benchmarks/bench_extraction.py --variants [--repeats 3]
+    python benchmarks/bench_extraction.py --loader [--compare-dim 1024] [--images 4] [--repeats 3] [--workers 1]
 """
 from __future__ import annotations
 
@@ -112,6 +124,10 @@ def main(argv=None):
                     help="--series/--variants: a VGG16 state-dict file instead of the caffe-onnx weights")
     ap.add_argument("--series", action="store_true",
                     help="images/s before/after of the series' cache fill and the reference path")
+    ap.add_argument("--loader", action="store_true",
+                    help="before/after of the CPU path: extract_many vs the DataLoader pipeline, "
+                         "numpy vs torch streaming encode")
+    ap.add_argument("--workers", type=int, default=1, help="--loader: DataLoader worker processes")
     ap.add_argument("--variants", action="store_true",
                     help="forward-pass variants vs the package's forward (max abs diff, images/s)")
     args = ap.parse_args(argv)
@@ -125,6 +141,10 @@ def main(argv=None):
         return
     if args.variants:
         print_variants(args.repeats, args.device, args.weights)
+        return
+    if args.loader:
+        print_loader(args.compare_dim, args.images, args.repeats, args.device, args.batch_size,
+                     args.workers)
         return
 
     tmp = Path(tempfile.mkdtemp(prefix="selconv-bench-"))
@@ -238,6 +258,63 @@ def _print_compare(args):
           f"{r['ref']['cpu_s_per_img'] / r['fast']['cpu_s_per_img']:.3f} (CPU)")
     print(f"  max abs difference of the pool5 maps: {r['max_abs_diff']:.3g}; "
           f"keypoints identical: {r['same_keypoints']}")
+
+
+def loader_compare(max_dim=1024, n_images=4, repeats=3, device=None, batch_size=1, workers=1):
+    """Images/s before/after of the CPU extraction and streaming-encode paths (see the module
+    docstring), interleaved repeats; returns a dict (medians over the repeats)."""
+    from selconv_lite.features.loader import iter_features
+    from selconv_lite.method.pipeline import SelectiveConvPipeline
+    from selconv_lite.scale.stream import encode_images, encode_images_torch
+
+    os.environ["SELCONV_HEADLESS"] = "1"
+    tmp = Path(tempfile.mkdtemp(prefix="selconv-bench-"))
+    paths = [str(p) for p in _photos(tmp, n_images, max_dim)]
+    fx = FeatureExtractor(layers=("pool5",), max_dim=max_dim, device=device, sift=False)
+    sync = torch.cuda.synchronize if default_device(device).type == "cuda" else _nosync
+    train = [fx.extract(p)["pool5"] for p in paths]  # warm-up and the pipeline's held-out maps
+    pipe = SelectiveConvPipeline(mask="max", embedding="temb", aggregation="democratic", d=16,
+                                 n_centroids=4, truncate=0, rn_components=32).fit(train)
+    kinds = {
+        "extract_many": lambda: [f["pool5"].fmap for f in fx.extract_many(paths, prefetch=2)],
+        "loader": lambda: [f["pool5"].fmap for _, f in sorted(
+            iter_features(fx, paths, batch_size=batch_size, num_workers=workers),
+            key=lambda t: t[0])],
+        "encode numpy": lambda: encode_images(pipe, fx, paths),
+        "encode torch": lambda: encode_images_torch(pipe, fx, paths, batch_size=batch_size,
+                                                    num_workers=workers),
+    }
+    times = {k: [] for k in kinds}
+    outs, loads = {}, []
+    for _ in range(repeats):
+        loads.append(os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan"))
+        for k, f in kinds.items():
+            t = time.perf_counter()
+            outs[k] = f()
+            sync()
+            times[k].append(time.perf_counter() - t)
+    map_diff = max(float(np.abs(a - b).max()) for a, b in zip(outs["extract_many"], outs["loader"]))
+    vec_diff = float(np.abs(outs["encode numpy"] - outs["encode torch"]).max())
+    return {"hw": fx.prepare(paths[0]).shape[:2], "loads": loads, "runs": times,
+            "img_per_s": {k: n_images / statistics.median(v) for k, v in times.items()},
+            "max_abs_diff_maps": map_diff, "max_abs_diff_vectors": vec_diff}
+
+
+def print_loader(max_dim=1024, n_images=4, repeats=3, device=None, batch_size=1, workers=1):
+    r = loader_compare(max_dim, n_images, repeats, device, batch_size, workers)
+    h, w = r["hw"]
+    print(f"max_dim {max_dim} ({w}x{h}), {n_images} images, {repeats} interleaved repeats, device "
+          f"{fx_device(device)}, {torch.get_num_threads()} torch threads, batch {batch_size}, "
+          f"{workers} loader workers; load average before each round: "
+          + ", ".join(f"{v:.2f}" for v in r["loads"]) + f" on {os.cpu_count()} CPUs")
+    for k in r["img_per_s"]:
+        print(f"  {k:<14} {r['img_per_s'][k]:.3f} images/s  runs (s): "
+              + " ".join(f"{t:.2f}" for t in r["runs"][k]))
+    ips = r["img_per_s"]
+    print(f"  after/before: extraction {ips['loader'] / ips['extract_many']:.3f}, streaming encode "
+          f"{ips['encode torch'] / ips['encode numpy']:.3f} (images/s, medians)")
+    print(f"  max abs difference: maps {r['max_abs_diff_maps']:.3g}, final vectors "
+          f"{r['max_abs_diff_vectors']:.3g}")
 
 
 def _weights(device, path=None):
