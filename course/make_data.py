@@ -115,7 +115,7 @@ def main(argv=None):
         a2.update(pack_local(feats, prefix))
     # aggregated T-emb vectors (before rotation normalisation) with the package's pipeline
     pipe = SelectiveConvPipeline(mask="max", embedding="temb", d=32, n_centroids=8, truncate=0,
-                                 alpha=1.0, seed=0)
+                                 alpha=1.0, random_state=0)
     pipe.fit(sets["train"])
     a3 = dict(common)
     for prefix, feats in sets.items():

@@ -94,7 +94,7 @@ from selconv_lite.method.aggregation import (average_pooling, democratic_weights
                                              sum_pooling)
 
 pipe = SelectiveConvPipeline(mask=mask, embedding=embedding, aggregation="democratic", d=d,
-                             n_centroids=n_centroids, seed=seed,
+                             n_centroids=n_centroids, random_state=seed,
                              max_train_features=max_train_features).fit(feats["train"])
 i_ex = nu.pick_images(ds.images, [example_image])[0]
 ex = feats["db"][i_ex]

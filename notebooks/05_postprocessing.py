@@ -95,7 +95,7 @@ feats = nu.dataset_features(ds, layer=layer, max_dim=max_dim, cache_dir=cache_di
 
 # %% tags=[]
 make_pipe = lambda m, d=d, k=n_centroids: SelectiveConvPipeline(
-    mask=m, embedding="temb", aggregation="democratic", d=d, n_centroids=k, alpha=alpha, seed=seed,
+    mask=m, embedding="temb", aggregation="democratic", d=d, n_centroids=k, alpha=alpha, random_state=seed,
     max_train_features=max_train_features)
 pipe = make_pipe(mask).fit(feats["train"])
 q, db = explained_vectors(pipe, feats["queries"]), explained_vectors(pipe, feats["db"])
@@ -314,7 +314,7 @@ print("|C|    " + "".join(f"{v[1]:>7d}" for v in TABLE4.values()))
 # %% tags=[]
 support = {}
 for m_ in dim_masks:
-    support[m_] = {DD: SelectiveConvPipeline.from_preset(D=DD, mask=m_, seed=seed).has_enough_features(feats["train"])[0]
+    support[m_] = {DD: SelectiveConvPipeline.from_preset(D=DD, mask=m_, random_state=seed).has_enough_features(feats["train"])[0]
                    for DD in TABLE4}
     print(f"M_{m_:5s} whitening learnable at D = " + ", ".join(str(DD) for DD, ok in support[m_].items() if ok)
           + ("; not at " + ", ".join(str(DD) for DD, ok in support[m_].items() if not ok)
@@ -330,7 +330,7 @@ fig4 = {}
 for m_ in dim_masks:
     fig4[f"M_{m_}" if m_ != "none" else "no mask"] = [
         fit_evaluate(ds, feats, mask=m_, embedding="temb", aggregation="democratic", d=TABLE4[DD][0],
-                     n_centroids=TABLE4[DD][1], alpha=alpha, seed=seed,
+                     n_centroids=TABLE4[DD][1], alpha=alpha, random_state=seed,
                      max_train_features=max_train_features)[1] for DD in dims]
 print("D".ljust(10) + "".join(f"{DD:>8d}" for DD in dims))
 for name, ys in fig4.items():

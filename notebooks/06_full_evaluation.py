@@ -135,7 +135,7 @@ feats = F[layer]
 # `evaluation.average_query_expansion`).
 
 # %% tags=[]
-pipe = SelectiveConvPipeline.from_preset(D=D, mask=mask, seed=seed, alpha=alpha).fit(feats["train"])  # (1)
+pipe = SelectiveConvPipeline.from_preset(D=D, mask=mask, random_state=seed, alpha=alpha).fit(feats["train"])  # (1)
 Q, X = pipe.transform(feats["queries"]), pipe.transform(feats["db"])                                  # (2)
 n_crop = sum(b is not None for b in ds.query_boxes)
 print(f"(1) learned on {len(feats['train'])} held-out images; (2) {Q.shape[0]} queries ({n_crop} cropped "
@@ -633,7 +633,7 @@ for Dm in fig6_dims:
         pipe = models.get((Dm, m))
         if pipe is None:
             from selconv_lite.method.pipeline import SelectiveConvPipeline
-            pipe = SelectiveConvPipeline.from_preset(D=Dm, mask=m, seed=seed, alpha=alpha).fit(feats["train"])
+            pipe = SelectiveConvPipeline.from_preset(D=Dm, mask=m, random_state=seed, alpha=alpha).fit(feats["train"])
         times[f"{m} {Dm}-D"] = scoring.online_time_per_image(pipe, timed_imgs)
 rmac = next((r["model"] for r in t6 if r["method"].startswith("R-MAC")), None)
 if rmac is not None:
@@ -664,7 +664,7 @@ plt.close(fig)
 row = next((r for r in t6 if r["ours"] and r["dim"] == D and r["mask"] == mask), None)
 if row is None:
     from selconv_lite.method.pipeline import SelectiveConvPipeline
-    row = scoring.fit_evaluate_model(SelectiveConvPipeline.from_preset(D=D, mask=mask, seed=seed, alpha=alpha), ds, feats, qe_k=0)
+    row = scoring.fit_evaluate_model(SelectiveConvPipeline.from_preset(D=D, mask=mask, random_state=seed, alpha=alpha), ds, feats, qe_k=0)
 aps = ds.evaluate(row["qvecs"], row["dbvecs"])["aps"]
 order = np.argsort(-aps, kind="stable")
 picked = list(dict.fromkeys([int(order[0]), int(order[-1])] + [int(i) for i in order[1:n_examples - 1]]))[:n_examples]

@@ -262,7 +262,7 @@ else:
     after = nu.series_features(ds, layers=(layer,), max_dim=max_dim, cache_dir=cache_dir, weights=trunk_path)[layer]
 
 # %% tags=[]
-methods = [(f"M_{mask.upper()}+T-emb+demo {D}-D", lambda D=D: SelectiveConvPipeline.from_preset(D=D, mask=mask, seed=seed, alpha=alpha)) for D in dims]
+methods = [(f"M_{mask.upper()}+T-emb+demo {D}-D", lambda D=D: SelectiveConvPipeline.from_preset(D=D, mask=mask, random_state=seed, alpha=alpha)) for D in dims]
 methods += [(name, lambda name=name: make_baseline(name, len(ds.train_images) > 512)) for name in ("GeM", "MAC")]  # as in 06
 rows = []
 for label, make in methods:

@@ -25,7 +25,7 @@ def fitted_pipeline(fx, n_train=6, **params):
     from selconv_lite.method.pipeline import SelectiveConvPipeline
 
     train = [fx.extract(p)["pool5"] for p in photos(40)[-n_train:]]
-    kw = dict(mask="max", embedding="vlad", d=8, n_centroids=4, rn_components=8, seed=0)
+    kw = dict(mask="max", embedding="vlad", d=8, n_centroids=4, rn_components=8, random_state=0)
     kw.update(params)
     pipe = SelectiveConvPipeline(**kw).fit(train)
     assert np.isfinite(pipe.train_vectors_).all()

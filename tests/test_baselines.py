@@ -7,12 +7,13 @@ from threadpoolctl import threadpool_limits
 import warnings
 
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 
 from selconv_lite.method.baselines import (BASELINES, MAC, RMAC, PCAWhitening, SPoC, WhiteningFallbackWarning,
                                            crow_pool, gem_pool, mac_pool, rmac_region_vectors, rmac_regions,
                                            spoc_pool)
 from selconv_lite.core.types import ImageFeatures
-from selconv_lite.core.utils import l2_normalize_rows
+from selconv_lite.core.utils import l2_normalize
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -126,7 +127,7 @@ def test_whitening_small_held_out_set_is_regularised():
     mu = np.trace(np.cov(X.T, bias=True)) / K
     np.testing.assert_allclose(scale_a ** -2, (1 - auto.shrinkage_) * auto.eigval_
                                + auto.shrinkage_ * mu, rtol=1e-8)
-    cos = np.abs(np.sum(l2_normalize_rows(plain.components_) * l2_normalize_rows(auto.components_),
+    cos = np.abs(np.sum(l2_normalize(plain.components_) * l2_normalize(auto.components_),
                         axis=1))
     np.testing.assert_allclose(cos, 1, atol=1e-8)
     # a fixed coefficient; and a large held-out set needs (almost) no shrinkage
@@ -171,14 +172,14 @@ def test_whitened_path_is_pool_l2_pca_whitening_l2():
     """The whitened baselines are exactly: pool -> L2 -> PCAWhitening (held-out) -> L2
     (R-MAC: per region, then sum -> L2)."""
     held_out, test = _maps(50, seed=5), _maps(3, seed=6)
-    rows = l2_normalize_rows(np.stack([mac_pool(m.fmap) for m in held_out]).astype(np.float64))
+    rows = l2_normalize(np.stack([mac_pool(m.fmap) for m in held_out]).astype(np.float64))
     w = PCAWhitening(n_components=32).fit(rows)
-    ref = l2_normalize_rows(w.transform(l2_normalize_rows(np.stack([mac_pool(m.fmap) for m in test]))))
+    ref = l2_normalize(w.transform(l2_normalize(np.stack([mac_pool(m.fmap) for m in test]))))
     np.testing.assert_allclose(MAC().fit(held_out).transform(test), ref, atol=1e-6)
-    regs = [l2_normalize_rows(rmac_region_vectors(m.fmap).astype(np.float64)) for m in held_out[:5]]
+    regs = [l2_normalize(rmac_region_vectors(m.fmap).astype(np.float64)) for m in held_out[:5]]
     w = PCAWhitening(n_components=32).fit(np.concatenate(regs))
-    ref = l2_normalize_rows(np.stack([
-        l2_normalize_rows(w.transform(l2_normalize_rows(rmac_region_vectors(m.fmap).astype(np.float64)))).sum(0)
+    ref = l2_normalize(np.stack([
+        l2_normalize(w.transform(l2_normalize(rmac_region_vectors(m.fmap).astype(np.float64)))).sum(0)
         for m in test]))
     np.testing.assert_allclose(RMAC().fit(held_out[:5]).transform(test), ref, atol=1e-6)
 
@@ -188,8 +189,8 @@ def _l2_pooled(name, maps):
     L2-normalised regional vectors)."""
     pool = {"spoc": spoc_pool, "mac": mac_pool, "gem": gem_pool, "crow": crow_pool,
             "rmac": rmac_region_vectors}[name]
-    return l2_normalize_rows(np.stack([
-        l2_normalize_rows(np.atleast_2d(pool(m.fmap)).astype(np.float64)).sum(0) for m in maps]))
+    return l2_normalize(np.stack([
+        l2_normalize(np.atleast_2d(pool(m.fmap)).astype(np.float64)).sum(0) for m in maps]))
 
 
 @pytest.mark.parametrize("name", sorted(BASELINES))
@@ -271,7 +272,7 @@ def test_baselines_bad_inputs():
     F[0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="'bad'.*NaN|NaN.*'bad'"):
         est.transform([ImageFeatures(F, (16, 16), name="bad")])
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         SPoC().transform(_maps(1))
     with pytest.raises(ValueError, match="p must be positive"):
         gem_pool(np.ones((2, 2, 2)), p=0)
@@ -286,5 +287,5 @@ def test_baselines_bad_inputs():
         MAC().fit([])
     with pytest.raises(ValueError, match="'wide' has 48 channels.*fitted on 32"):
         est.transform([ImageFeatures(np.ones((12, 16, 48), np.float32), (1, 1), name="wide")])
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         MAC().encode(_maps(1)[0])

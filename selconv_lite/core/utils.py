@@ -11,8 +11,7 @@ import numpy as np
 
 __all__ = [
     "round_half_away",
-    "l2_normalize_rows",
-    "eigh_descending",
+    "l2_normalize",
     "align_signs",
     "check_finite",
     "sample_indices",
@@ -30,12 +29,23 @@ def round_half_away(x):
     return np.sign(x) * np.floor(np.abs(x) + 0.5)
 
 
-def l2_normalize_rows(X, copy=True):
-    """L2-normalise each row; a zero row stays zero (never NaN).
+def l2_normalize(X, copy=True):
+    """L2 normalisation of a vector ``(D,)`` or of each row of ``(n, D)``; zero stays zero.
 
-    The authors' ``vecpostproc`` is ``replacenan(yael_vecs_normalize(x))``: dividing a zero
-    vector by its zero norm gives NaN, which is then replaced by 0. Here the zero norm is
-    replaced by 1 before the division, which gives the same result without the NaN.
+    The L2 steps of the method (Sec. 4.1 after PCA, Sec. 4.4 in the post-processing, the
+    baselines). The authors' ``vecpostproc`` is ``replacenan(yael_vecs_normalize(x))``:
+    dividing a zero vector by its zero norm gives NaN, which is then replaced by 0. Here the
+    zero norm is replaced by 1 before the division, which gives the same result without the NaN.
+
+    Parameters
+    ----------
+    X : array-like ``(D,)`` or ``(n, D)``
+    copy : bool, default True
+        ``False`` normalises the rows of a float ndarray in place (and returns it).
+
+    Returns
+    -------
+    ndarray of the shape of ``X``
     """
     X = np.array(X, copy=copy)
     if X.ndim == 1:
@@ -45,17 +55,6 @@ def l2_normalize_rows(X, copy=True):
     n[n == 0] = 1
     X /= n[:, None]
     return X
-
-
-def eigh_descending(S):
-    """Eigen-decomposition of a symmetric matrix, eigenvalues in DEcreasing order.
-
-    The authors call MATLAB ``eig`` and reverse its (increasing) order. The eigenvector
-    signs are implementation defined (see the golden README): use :func:`align_signs` to
-    compare with stored eigenvectors.
-    """
-    w, V = np.linalg.eigh(S)
-    return w[::-1].copy(), V[:, ::-1].copy()
 
 
 def align_signs(A, ref, axis=0):

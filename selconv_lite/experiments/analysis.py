@@ -19,7 +19,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ..method.masks import apply_mask, compute_mask, kept_percentage
-from ..core.utils import l2_normalize_rows
+from ..core.utils import l2_normalize
 
 __all__ = ["kept_percentages", "pairwise_dot_products", "fraction_in_band", "mask_statistics",
            "BAND"]
@@ -44,7 +44,7 @@ def pairwise_dot_products(X) -> np.ndarray:
     Rows of norm 0 (all-zero features, common in pool5) stay zero and so give 0 dot products,
     as in the paper's computation. Returns a 1-D float64 array of ``n (n - 1) / 2`` values.
     """
-    X = l2_normalize_rows(np.asarray(X, dtype=np.float64), copy=True)
+    X = l2_normalize(np.asarray(X, dtype=np.float64))
     G = X @ X.T
     iu = np.triu_indices(len(X), k=1)
     return G[iu]

@@ -69,9 +69,13 @@ import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.covariance import ledoit_wolf_shrinkage
+from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .base import as_images
+from .linalg import centred_scatter, eigh_descending, symmetrize, whitening_matrix
 from .masks import check_fmap
-from ..core.utils import as_float, check_finite, eigh_descending, l2_normalize_rows
+from ..core.utils import l2_normalize
 
 __all__ = [
     "spoc_pool", "mac_pool", "gem_pool", "crow_pool", "rmac_regions", "rmac_region_vectors",
@@ -110,8 +114,18 @@ def gem_pool(fmap, p=3.0, eps=1e-6):
 
 
 def crow_pool(fmap, a=2.0, b=2.0):
-    """CroW: cross-dimensional weighting and pooling ``(K,)``."""
+    """CroW: cross-dimensional weighting and pooling ``(K,)``.
+
+    Raises
+    ------
+    ValueError
+        If the map has a negative activation: the spatial weights ``(s / ||s||_a)^(1/b)`` are
+        defined for non-negative (post-ReLU) maps only.
+    """
     fmap = check_fmap(fmap)
+    if fmap.min() < 0:
+        raise ValueError(f"Negative values in data passed to CroW (smallest {fmap.min():.3g}): its "
+                         "spatial weights need non-negative (post-ReLU) feature maps")
     H, W, K = fmap.shape
     s = fmap.sum(axis=2)
     z = np.sum(s ** a) ** (1.0 / a)
@@ -214,8 +228,6 @@ class PCAWhitening(TransformerMixin, BaseEstimator):
         if isinstance(a, str):
             if a != "auto":
                 raise ValueError(f"shrinkage must be 'auto', a float in [0, 1] or None, got {a!r}")
-            from sklearn.covariance import ledoit_wolf_shrinkage
-
             return float(ledoit_wolf_shrinkage(Xc, assume_centered=True))
         a = float(a)
         if not 0.0 <= a <= 1.0:
@@ -223,15 +235,30 @@ class PCAWhitening(TransformerMixin, BaseEstimator):
         return a
 
     def fit(self, X, y=None):
-        X = as_float(X)
-        check_finite(X, "held-out vectors")
+        """Learn the mean and the (shrunk) PCA-whitening of the held-out vectors.
+
+        Parameters
+        ----------
+        X : array-like ``(n, K)``
+            Held-out vectors (rows), at least 2, finite.
+        y : ignored
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            Fewer than 2 vectors, NaN/inf, no variance, or a bad ``n_components`` / ``shrinkage``.
+        """
+        X = validate_data(self, X, dtype=np.float64, order="C")
         n, K = X.shape
         if n < 2:
-            raise ValueError(f"whitening needs at least 2 held-out vectors, got {n}")
-        mean = X.mean(axis=0)
-        Xc = X - mean
-        cov = Xc.T @ Xc / n
-        ev, V = eigh_descending((cov + cov.T) / 2)
+            raise ValueError(f"whitening needs at least 2 held-out vectors, got n_samples = {n}")
+        mean, S = centred_scatter(X)
+        cov = S / n
+        ev, V = eigh_descending(symmetrize(cov))
         ev = np.maximum(ev, 0.0)
         supported = min(n - 1, int(np.sum(ev > self.rank_tol * max(ev[0], 0))))
         if supported < 1:
@@ -246,19 +273,30 @@ class PCAWhitening(TransformerMixin, BaseEstimator):
                 warnings.warn(f"whitening: {m} components requested but the {n} held-out vectors "
                               f"span only {supported}; keeping {supported}", stacklevel=2)
                 m = supported
-        a = self._shrinkage(Xc)
+        a = self._shrinkage(X - mean)
         ev_s = (1.0 - a) * ev[:m] + a * float(np.trace(cov)) / K
         self.mean_ = mean
         self.n_supported_ = supported
         self.eigval_ = ev[:m]
         self.shrinkage_ = a
-        self.components_ = V[:, :m].T / np.sqrt(ev_s)[:, None]
+        self.components_ = whitening_matrix(ev_s, V[:, :m])
         return self
 
     def transform(self, X):
-        if not hasattr(self, "components_"):
-            raise RuntimeError("PCAWhitening is not fitted yet: call fit() first")
-        X = as_float(X)
+        """``(X - mean_) @ components_.T`` ``(n, m)`` in float64.
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        ValueError
+            Input not 2-D, not finite or not of the fitted width.
+        """
+        check_is_fitted(self)
+        return self._whiten(validate_data(self, X, dtype=np.float64, order="C", reset=False))
+
+    def _whiten(self, X):
+        """``(X - mean_) @ components_.T`` of rows already checked (float64, of the fitted width)."""
         return (X - self.mean_) @ self.components_.T
 
 
@@ -311,15 +349,30 @@ def _check_whiten(whiten, owner):
     raise ValueError(f"{owner}: whiten must be 'auto', True or False, got {whiten!r}")
 
 
-class _GlobalBaseline(BaseEstimator):
+class _GlobalBaseline(TransformerMixin, BaseEstimator):
     """pool -> L2 -> [whitening learned on the held-out set -> L2] [-> sum -> L2] (R-MAC).
 
     The whitening policy (module docstring) is implemented here once for every baseline.
     Subclasses define ``_pool(fmap)`` (rows ``(r, K)``) and ``_vectors`` (what a training
     vector is, for the messages).
+
+    ``fit`` and ``transform`` take the images as :func:`~selconv_lite.method.base.as_images`
+    reads them: a list (any iterable) of :class:`~selconv_lite.core.types.ImageFeatures` or of
+    raw ``(H, W, K)`` maps (of any sizes), a 4-D array ``(n, H, W, K)`` of equal-sized maps, or
+    a 2-D array ``(n, K)``: ``n`` maps of a single location, e.g. vectors that are already
+    pooled. Every pooling of a single location is that vector (GeM: clamped at ``eps``; CroW:
+    its channel weights), so the baseline then L2-normalises, whitens and L2-normalises them.
+    ``transform`` also takes one image (ImageFeatures or a ``(H, W, K)`` map).
+
+    ``n_features_in_`` is ``K``, the number of channels (as ``input_dim_``).
     """
 
     _vectors = "pooled vectors, one per image"
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]  # the final vectors are float32
+        return tags
 
     def _pool(self, fmap):  # (r, K) rows
         raise NotImplementedError
@@ -328,7 +381,7 @@ class _GlobalBaseline(BaseEstimator):
         fmap = getattr(im, "fmap", im)
         name = getattr(im, "name", "") or ""
         check_fmap(fmap, name)
-        return l2_normalize_rows(np.atleast_2d(self._pool(fmap)).astype(np.float64), copy=False)
+        return l2_normalize(np.atleast_2d(self._pool(fmap)).astype(np.float64), copy=False)
 
     def _requested_dim(self, K):
         owner = type(self).__name__
@@ -357,17 +410,32 @@ class _GlobalBaseline(BaseEstimator):
         return w, w.n_supported_
 
     def fit(self, images, y=None):
-        """Pool the held-out images (ImageFeatures or raw ``(H, W, K)`` maps) and learn the
-        whitening on them according to ``whiten`` (module docstring). Returns ``self``."""
+        """Pool the held-out images and learn the whitening on them according to ``whiten``
+        (module docstring).
+
+        Parameters
+        ----------
+        images : list of ImageFeatures or ``(H, W, K)`` maps, ``(n, H, W, K)`` or ``(n, K)`` array
+            The held-out set, read by :func:`~selconv_lite.method.base.as_images` (a 2-D array
+            is ``n`` single-location maps, e.g. already pooled vectors: every pooling of one
+            location is that vector, so the baseline only L2-normalises, whitens and
+            L2-normalises them; GeM clamps at ``eps``, CroW weights the channels).
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
         owner = type(self).__name__
         whiten = _check_whiten(self.whiten, owner)
-        per_image = [self._rows(im) for im in images]
+        per_image = [self._rows(im) for im in as_images(self, images, reset=True)]
         if not per_image:
             raise ValueError(f"{owner}.fit: the held-out set is empty")
         rows = np.concatenate(per_image)
         n, K = rows.shape
         m = self._requested_dim(K)
         self.n_train_images_, self.n_train_vectors_, self.input_dim_ = len(per_image), n, K
+        self.n_features_in_ = K
         self.whitening_ = None
         if whiten is not False:
             self.whitening_, supported = self._learn_whitening(rows, m)
@@ -386,28 +454,38 @@ class _GlobalBaseline(BaseEstimator):
         return self
 
     def transform(self, images):
-        """Final vectors ``(n, output_dim_)`` float32, L2-normalised."""
-        if not hasattr(self, "whitened_"):
-            raise RuntimeError(f"{type(self).__name__} is not fitted yet: call fit(held_out) first")
-        if hasattr(images, "fmap") or (isinstance(images, np.ndarray) and images.ndim == 3):
-            images = [images]
+        """Final vectors ``(n, output_dim_)`` float32, L2-normalised.
+
+        Parameters
+        ----------
+        images : one image or images as :meth:`fit` takes them
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        ValueError
+            A map that is not ``(H, W, K)``, not finite, or of another depth ``K``.
+        """
+        check_is_fitted(self, "whitened_")
+        images = as_images(self, images, reset=False)
         out = np.empty((len(images), self.output_dim_), dtype=np.float32)
         for i, im in enumerate(images):
             out[i] = self.encode(im)
         return out
 
     def encode(self, image):
-        """The final vector ``(output_dim_,)`` of one image (float64)."""
-        if not hasattr(self, "whitened_"):
-            raise RuntimeError(f"{type(self).__name__} is not fitted yet: call fit(held_out) first")
+        """The final vector ``(output_dim_,)`` of one image (ImageFeatures or ``(H, W, K)`` map),
+        float64."""
+        check_is_fitted(self, "whitened_")
         rows = self._rows(image)
         if rows.shape[1] != self.input_dim_:
             name = getattr(image, "name", "") or ""
             raise ValueError(f"{type(self).__name__}: feature map {name!r} has {rows.shape[1]} channels, "
                              f"the baseline was fitted on {self.input_dim_}")
         if self.whitened_:
-            rows = l2_normalize_rows(self.whitening_.transform(rows), copy=False)
-        return l2_normalize_rows(rows.sum(axis=0)[None, :], copy=False)[0]
+            rows = l2_normalize(self.whitening_._whiten(rows), copy=False)
+        return l2_normalize(rows.sum(axis=0)[None, :], copy=False)[0]
 
 
 @_with_whitening_params
@@ -497,6 +575,11 @@ class CroW(_GlobalBaseline):
         self.a = a
         self.b = b
         self.whiten = whiten
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = True  # post-ReLU maps (crow_pool)
+        return tags
 
     def _pool(self, fmap):
         return crow_pool(fmap, self.a, self.b)

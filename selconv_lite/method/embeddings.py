@@ -38,27 +38,28 @@ float32 online stage does not cast them again for every image.
 """
 from __future__ import annotations
 
-import copy
 import warnings
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.cluster import KMeans
 from sklearn.mixture import GaussianMixture
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
-from ..core.utils import eigh_descending, l2_normalize_rows, sample_indices
+from .base import FLOATS, FloatTransformer, as_dtype
+from .linalg import (centred_covariance, clamp_smallest, eigh_descending, sign_by_largest,
+                     whitening_matrix)
+from ..core.utils import l2_normalize, sample_indices
 
 __all__ = [
     "EMBEDDINGS",
     "Embedding",
-    "FloatTransformer",
     "embedding_class",
     "PCAL2",
     "VLAD",
     "FisherVector",
     "TriangulationEmbedding",
     "FFAEmbedding",
+    "normalized_residuals",
     "triangulation_residuals",
     "ffa_coefficients",
     "ffa_raw_embedding",
@@ -68,9 +69,6 @@ __all__ = [
 ]
 
 _CHUNK = 4096
-
-#: The precisions ``transform`` computes in (anything else is converted to float64).
-FLOATS = (np.float64, np.float32)
 
 
 def _fit_input(est, X, min_samples=1, keep_float=False):
@@ -83,54 +81,6 @@ def _fit_input(est, X, min_samples=1, keep_float=False):
 def _transform_input(est, X):
     """Local features for a fitted ``est`` (:meth:`FloatTransformer._validate_transform_input`)."""
     return est._validate_transform_input(X)
-
-
-def _as(a, dtype):
-    """A learned array in the precision of the computation (no copy when it already is)."""
-    return np.asarray(a).astype(dtype, copy=False)
-
-
-class FloatTransformer(TransformerMixin, BaseEstimator):
-    """A scikit-learn transformer whose ``transform`` keeps float32 input in float32 (fitting
-    is in float64); :meth:`astype` casts the learned arrays once for a float32 online stage."""
-
-    #: Learned arrays that :meth:`astype` casts.
-    _learned = ()
-    #: Of those, the ones used transposed (``X @ A.T``): cast to Fortran order, so that ``A.T``
-    #: is C-contiguous (BLAS multiplies by it ~20% faster than by a transposed C array).
-    _used_transposed = ("components_", "projection_")
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        return tags
-
-    def _validate_transform_input(self, X):
-        """``X`` for ``transform``: ``NotFittedError`` before ``fit``; 2-D, non-empty, finite, of
-        the fitted width; float64 or float32 kept (the precision of the computation).
-
-        A float ndarray that already is all that is returned as is after one cheap check (a
-        finite sum means no NaN/inf), because scikit-learn's ``validate_data`` costs about a
-        millisecond per call, as much as embedding one image's local features; anything else
-        goes through ``validate_data`` (conversions, scikit-learn's error messages).
-        """
-        check_is_fitted(self)
-        if (type(X) is np.ndarray and X.ndim == 2 and X.dtype in FLOATS and X.shape[0] > 0
-                and X.shape[1] == self.n_features_in_ and not hasattr(self, "feature_names_in_")
-                and np.isfinite(X.sum())):
-            return X
-        return validate_data(self, X, reset=False, dtype=FLOATS)
-
-    def astype(self, dtype):
-        """A copy whose learned arrays are in ``dtype`` (``transform`` then runs in ``dtype``
-        on inputs of that precision without casting them again)."""
-        check_is_fitted(self)
-        out = copy.copy(self)
-        for attr in self._learned:
-            if hasattr(self, attr):
-                order = "F" if attr in self._used_transposed else "C"
-                setattr(out, attr, np.asarray(getattr(self, attr), dtype=dtype, order=order))
-        return out
 
 
 class Embedding(FloatTransformer):
@@ -208,40 +158,29 @@ def _codebook(est, X, given, k, what="centroids"):
                        est.kmeans_max_iter, what=what)
 
 
-def _learn_whitening(est, embed, X, D, chunk, scale, what):
-    """Mean and clamped whitening of the embedded training features (the authors' triemb_learn /
-    projection_learn_batch): two chunked passes over ``embed(X[s:s+chunk])`` so memory stays
-    ``O(D^2)``; the scatter matrix is divided by ``scale``. Sets ``mean_``, ``eigvec_``,
-    ``eigval_raw_``, ``eigval_`` and ``projection_`` on ``est``."""
-    n = X.shape[0]
-    mean = np.zeros(D)
-    for s in range(0, n, chunk):
-        mean += embed(X[s:s + chunk]).sum(axis=0)
-    mean /= n
-    cov = np.zeros((D, D))
-    for s in range(0, n, chunk):
-        Z = embed(X[s:s + chunk]) - mean
-        cov += Z.T @ Z
-    cov = (cov + cov.T) / (2 * scale)
+def _learn_whitening(est, embed, X, chunk, scale, what):
+    """Mean and clamped whitening of the embedded training features (the authors'
+    ``triemb_learn.m`` / ``projection_learn_batch.m``), with :mod:`~selconv_lite.method.linalg`:
+    the covariance of ``embed(X)`` (two chunked passes, so memory stays ``O(D^2)``) divided by
+    ``scale``, its eigen-decomposition, the ``est.eig_clamp`` smallest eigenvalues raised to the
+    next one and ``P = diag(ev^-1/2) V'``. Sets ``mean_``, ``eigvec_``, ``eigval_raw_``,
+    ``eigval_`` and ``projection_`` on ``est``.
+
+    Raises
+    ------
+    ValueError
+        If a clamped eigenvalue is not positive (too few training local features).
+    """
+    mean, cov = centred_covariance(X, scale, chunk=chunk, transform=embed)
     eigval, eigvec = eigh_descending(cov)
-    est.eigval_, est.projection_ = _clamped_whitening(eigval, eigvec, est.eig_clamp, what)
-    est.mean_, est.eigvec_, est.eigval_raw_ = mean, eigvec, eigval
-
-
-def _clamped_whitening(eigval, eigvec, n_clamp, what):
-    """``eigval[-(n_clamp+1):] = eigval[-(n_clamp+1)]`` then ``P = diag(ev^-0.5) V^T``."""
-    D = eigval.shape[0]
-    ev = eigval.copy()
-    if n_clamp > 0:
-        j = max(D - 1 - int(n_clamp), 0)
-        ev[j:] = ev[j]
+    ev = clamp_smallest(eigval, est.eig_clamp)
     if not np.all(ev > 0):
         raise ValueError(f"{what}: the whitening eigenvalues are not all positive (smallest kept "
                          f"{ev.min():.3g}); there are too few (or too similar) training local "
-                         f"features for a {D}-dim covariance. Use more training images or a "
-                         "smaller d / codebook")
-    P = eigvec.T / np.sqrt(ev)[:, None]
-    return ev, P
+                         f"features for a {ev.shape[0]}-dim covariance. Use more training images "
+                         "or a smaller d / codebook")
+    est.eigval_, est.projection_ = ev, whitening_matrix(ev, eigvec)
+    est.mean_, est.eigvec_, est.eigval_raw_ = mean, eigvec, eigval
 
 
 # ----------------------------------------------------------------------------------------------
@@ -287,28 +226,18 @@ class PCAL2(FloatTransformer):
         n, K = X.shape
         d = int(self.d)
         if d < 1 or d > K:
-            raise ValueError(f"PCA d={d} must be between 1 and the feature dimension K={K}")
+            raise ValueError(f"PCA d={d} must be between 1 and the feature dimension K={K} "
+                             f"(n_features = {K})")
         idx = sample_indices(n, self.max_samples, self.random_state)
         n = idx.shape[0]
         if n < d:
             raise ValueError(f"PCA to d={d} needs at least d={d} training local features, got {n}")
         # chunks of 65536 rows converted to float64: memory O(chunk * K + K^2)
-        mean = np.zeros(K)
-        for s in range(0, n, 65536):
-            mean += X[idx[s:s + 65536]].sum(axis=0, dtype=np.float64)
-        mean /= n
-        cov = np.zeros((K, K))
-        for s in range(0, n, 65536):
-            Xc = X[idx[s:s + 65536]].astype(np.float64) - mean
-            cov += Xc.T @ Xc
-        cov = (cov + cov.T) / (2 * n)
+        mean, cov = centred_covariance(X, chunk=65536, rows=idx)  # main.m: (C + C') / (2 n)
         w, V = eigh_descending(cov)
-        V = V[:, :d]
-        flip = np.sign(V[np.abs(V).argmax(axis=0), np.arange(d)])
-        flip[flip == 0] = 1
         self.mean_ = mean
         self.covariance_ = cov
-        self.components_ = np.ascontiguousarray((V * flip).T)
+        self.components_ = np.ascontiguousarray(sign_by_largest(V[:, :d]).T)
         self.explained_variance_ = w[:d]
         return self
 
@@ -325,13 +254,39 @@ class PCAL2(FloatTransformer):
     def transform(self, X):
         """``L2((X - mean_) @ components_.T)`` row by row; a zero row stays zero."""
         X = _transform_input(self, X)
-        return l2_normalize_rows((X - _as(self.mean_, X.dtype)) @ _as(self.components_, X.dtype).T,
-                                 copy=False)
+        return l2_normalize((X - as_dtype(self.mean_, X.dtype)) @ as_dtype(self.components_, X.dtype).T,
+                            copy=False)
 
 
 # ----------------------------------------------------------------------------------------------
-# Eq. 6: triangulation embedding
+# Eqs. 6-7: the whitened embeddings (T-emb, F-FAemb)
 # ----------------------------------------------------------------------------------------------
+def normalized_residuals(X, centroids):
+    """The normalised residuals ``r_ij = (x_i - c_j)/||x_i - c_j||`` ``(n, k, d)`` of T-emb
+    (Eq. 6) and F-FAemb (Eq. 7), in the precision of ``X``.
+
+    A residual of norm 0 (a feature equal to a centroid) stays a zero vector instead of the NaN
+    of the authors' code.
+
+    Parameters
+    ----------
+    X : ndarray ``(n, d)``
+    centroids : ndarray ``(k, d)``
+        Codebook (T-emb) or anchors (F-FAemb).
+
+    Returns
+    -------
+    R : ndarray ``(n, k, d)``
+    """
+    X = np.asarray(X)
+    C = np.asarray(centroids, dtype=X.dtype)
+    R = X[:, None, :] - C[None, :, :]
+    nr = np.sqrt(np.einsum("ijk,ijk->ij", R, R))
+    nr[nr == 0] = 1
+    R /= nr[:, :, None]
+    return R
+
+
 def triangulation_residuals(X, centroids):
     """Normalised residuals of Eq. 6: block ``j`` of row ``i`` is ``(x_i - c_j)/||x_i - c_j||``.
 
@@ -342,20 +297,91 @@ def triangulation_residuals(X, centroids):
 
     Returns
     -------
-    R : ndarray ``(n, k*d)``, block-major (``k`` blocks of ``d``), as ``triemb_res.m``.
-        A residual of norm 0 (a feature equal to a centroid) gives a zero block instead of the
-        NaN of the authors' code.
+    R : ndarray ``(n, k*d)``, block-major (``k`` blocks of ``d``), as ``triemb_res.m``
+        (:func:`normalized_residuals` laid out row by row).
     """
     X = np.asarray(X)
-    C = np.asarray(centroids, dtype=X.dtype)
-    R = X[:, None, :] - C[None, :, :]
-    nr = np.sqrt(np.einsum("ijk,ijk->ij", R, R))
-    nr[nr == 0] = 1
-    R /= nr[:, :, None]
-    return R.reshape(X.shape[0], -1)
+    return normalized_residuals(X, centroids).reshape(X.shape[0], -1)
 
 
-class TriangulationEmbedding(Embedding):
+class _WhitenedEmbedding(Embedding):
+    """Base of the embeddings followed by a learned mean removal and clamped whitening
+    (T-emb, F-FAemb): ``phi(x) = P_emb (psi(x) - Xmean)``.
+
+    Subclasses define :meth:`_embed` (``psi`` of float64 training features for a codebook),
+    :meth:`_centred` (``psi(X) - Xmean`` for a fitted estimator), ``_label`` (for messages),
+    :meth:`_chunk` and :meth:`_scale` (the divisor of the authors' covariance).
+    """
+
+    whitened = True
+    _label = ""
+
+    def _embed(self, X, codebook):
+        raise NotImplementedError
+
+    def _centred(self, X):
+        raise NotImplementedError
+
+    @classmethod
+    def _chunk(cls, D):
+        """Training features embedded at once when learning the whitening (memory ``O(chunk D)``)."""
+        return _CHUNK
+
+    @classmethod
+    def _scale(cls, n):
+        """The divisor of the scatter matrix (1: ``triemb_learn.m``)."""
+        return 1.0
+
+    def fit(self, X, y=None):
+        """Learn the codebook (or take the given one), then ``Xmean`` and ``P_emb`` on the
+        embedded training features (a seeded sample of at most ``max_samples``).
+
+        Parameters
+        ----------
+        X : array-like ``(n, d)``
+            Training local features (at least 2).
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        X = _fit_input(self, X, min_samples=2)
+        n, d = X.shape
+        what = self.codebook_param
+        C = _codebook(self, X, getattr(self, what), self.n_centroids, what=what)
+        X = X[sample_indices(n, self.max_samples, self.random_state)]
+        n = X.shape[0]
+        if n < 2:
+            raise ValueError(f"{self._label} whitening needs at least 2 training local features, "
+                             f"got n_samples = {n} (max_samples={self.max_samples})")
+        D = self.output_dim(d, C.shape[0])
+        _learn_whitening(self, lambda Xs: self._embed(Xs, C), X, self._chunk(D), self._scale(n),
+                         self._label)
+        setattr(self, what + "_", C)
+        self.embed_dim_ = D
+        return self
+
+    @classmethod
+    def _from_learned(cls, codebook, mean, projection, **params):
+        """A fitted instance from a codebook ``(k, d)``, ``Xmean`` and ``P_emb``."""
+        C = np.atleast_2d(np.asarray(codebook, dtype=np.float64))
+        est = cls(n_centroids=C.shape[0], **{cls.codebook_param: C}, **params)
+        setattr(est, cls.codebook_param + "_", C)
+        est.mean_ = np.asarray(mean, dtype=np.float64).ravel()
+        est.projection_ = np.asarray(projection, dtype=np.float64)
+        est.n_features_in_ = C.shape[1]
+        est.embed_dim_ = cls.output_dim(C.shape[1], C.shape[0])
+        return est
+
+    def transform(self, X):
+        """``(psi(X) - Xmean) @ P_emb.T`` ``(n, D)``: one embedded vector per local feature, in
+        the precision of ``X`` (float64 or float32)."""
+        Z = self._centred(X)
+        return Z @ as_dtype(self.projection_, Z.dtype).T
+
+
+class TriangulationEmbedding(_WhitenedEmbedding):
     """Triangulation embedding phi_Delta (T-emb, Eq. 6) with the authors' mean removal and whitening.
 
     ``phi(x) = P_emb (R(x) - Xmean)`` with ``R`` from :func:`triangulation_residuals`,
@@ -374,11 +400,11 @@ class TriangulationEmbedding(Embedding):
         Number of smallest eigenvalues raised to the ``(eig_clamp+1)``-th smallest.
     codebook_max_samples : int or None, default 100000
         k-means is fitted on a seeded sample of at most this many local features.
+    kmeans_n_init, kmeans_max_iter : int
+        Passed to :class:`sklearn.cluster.KMeans` (the authors: ``redo 2``, ``niter 100``).
     max_samples : int or None, default None
         ``Xmean`` and ``covD`` are learned on a seeded sample of at most this many local
         features (``None`` = all, as the authors; the cost is ``n D^2``).
-    kmeans_n_init, kmeans_max_iter : int
-        Passed to :class:`sklearn.cluster.KMeans` (the authors: ``redo 2``, ``niter 100``).
     random_state : int, default 0
 
     Attributes
@@ -389,7 +415,7 @@ class TriangulationEmbedding(Embedding):
     """
 
     name = "temb"
-    whitened = True
+    _label = "T-emb"
     _learned = ("centroids_", "mean_", "projection_")
 
     def __init__(self, n_centroids=64, centroids=None, eig_clamp=32, codebook_max_samples=100_000,
@@ -412,47 +438,24 @@ class TriangulationEmbedding(Embedding):
         """128 components dropped after the rotation (Sec. 5.2.1)."""
         return 128
 
-    def fit(self, X, y=None):
-        X = _fit_input(self, X, min_samples=2)
-        n, d = X.shape
-        C = _codebook(self, X, self.centroids, self.n_centroids)
-        X = X[sample_indices(n, self.max_samples, self.random_state)]
-        n = X.shape[0]
-        D = C.shape[0] * d
-        # triemb_learn.m: covD = sum X X', NOT divided by n
-        _learn_whitening(self, lambda Xs: triangulation_residuals(Xs, C), X, D, _CHUNK, 1.0, "T-emb")
-        self.centroids_ = C
-        self.embed_dim_ = D
-        return self
+    def _embed(self, X, codebook):
+        return triangulation_residuals(X, codebook)
 
     @classmethod
     def from_params(cls, centroids, mean, projection):
         """A fitted instance from a codebook ``(k, d)``, ``Xmean`` ``(k*d,)`` and ``P_emb``."""
-        C = np.atleast_2d(np.asarray(centroids, dtype=np.float64))
-        est = cls(n_centroids=C.shape[0], centroids=C)
-        est.centroids_ = C
-        est.mean_ = np.asarray(mean, dtype=np.float64).ravel()
-        est.projection_ = np.asarray(projection, dtype=np.float64)
-        est.n_features_in_ = C.shape[1]
-        est.embed_dim_ = C.shape[0] * C.shape[1]
-        return est
+        return cls._from_learned(centroids, mean, projection)
 
     def residuals(self, X):
         """``R(X) - Xmean``: the output of the authors' ``triemb_res`` ``(n, k*d)``."""
         X = _transform_input(self, X)
         R = triangulation_residuals(X, self.centroids_)
-        R -= _as(self.mean_, X.dtype)
+        R -= as_dtype(self.mean_, X.dtype)
         return R
 
-    def transform(self, X):
-        """``(R(X) - Xmean) @ P_emb.T`` ``(n, D)``: one embedded vector per local feature."""
-        R = self.residuals(X)
-        return R @ _as(self.projection_, R.dtype).T
+    _centred = residuals
 
 
-# ----------------------------------------------------------------------------------------------
-# Eq. 7: F-FAemb
-# ----------------------------------------------------------------------------------------------
 def ffa_coefficients(X, anchors, mu=1e-2):
     """Closed-form F-FAemb coefficients ``gamma`` (the authors' ``learn_coeff_one_sample.m``).
 
@@ -490,27 +493,24 @@ def ffa_coefficients(X, anchors, mu=1e-2):
 def ffa_raw_embedding(X, anchors, gamma):
     """The F-FAemb vector of Eq. 7 before whitening (the authors' ``fa_embedding.c``).
 
-    Block ``j`` is ``gamma_j * triu(r r')`` with ``r = (x - b_j)/||x - b_j||``, the upper
-    triangle listed row by row (``np.triu_indices(d)`` order), ``d(d+1)/2`` values per block.
+    Block ``j`` is ``gamma_j * triu(r r')`` with ``r = (x - b_j)/||x - b_j||``
+    (:func:`normalized_residuals`), the upper triangle listed row by row
+    (``np.triu_indices(d)`` order), ``d(d+1)/2`` values per block.
 
     Returns
     -------
     phi : ndarray ``(n, k*d*(d+1)/2)``
     """
     X = np.asarray(X)
-    B = np.asarray(anchors, dtype=X.dtype)
     n, d = X.shape
-    R = X[:, None, :] - B[None, :, :]
-    nr = np.sqrt(np.einsum("ijk,ijk->ij", R, R))
-    nr[nr == 0] = 1
-    R /= nr[:, :, None]
+    R = normalized_residuals(X, anchors)
     iu, ju = np.triu_indices(d)
     phi = R[:, :, iu] * R[:, :, ju]
     phi *= np.asarray(gamma, dtype=X.dtype)[:, :, None]
     return phi.reshape(n, -1)
 
 
-class FFAEmbedding(Embedding):
+class FFAEmbedding(_WhitenedEmbedding):
     """F-FAemb (Eq. 7) with the whitening of the authors' ``projection_learn_batch.m``.
 
     ``phi(x) = P_emb (psi(x) - Xmean)`` with ``psi`` from :func:`ffa_raw_embedding` and the
@@ -539,8 +539,8 @@ class FFAEmbedding(Embedding):
     """
 
     name = "ffaemb"
+    _label = "F-FAemb"
     codebook_param = "anchors"
-    whitened = True
     _learned = ("anchors_", "mean_", "projection_")
 
     def __init__(self, n_centroids=10, anchors=None, mu=1e-2, eig_clamp=128,
@@ -565,34 +565,21 @@ class FFAEmbedding(Embedding):
         """``d (d+1)`` components dropped after the rotation (Sec. 5.2.1)."""
         return int(d) * (int(d) + 1)
 
-    def fit(self, X, y=None):
-        X = _fit_input(self, X, min_samples=2)
-        n, d = X.shape
-        B = _codebook(self, X, self.anchors, self.n_centroids, what="anchors")
-        X = X[sample_indices(n, self.max_samples, self.random_state)]
-        n = X.shape[0]
-        if n < 2:
-            raise ValueError("F-FAemb whitening needs at least 2 training local features")
-        D = B.shape[0] * d * (d + 1) // 2
-        chunk = max(1, _CHUNK * 64 // max(D // 64, 1))
-        # projection_learn_batch.m divides covD by (m - 1)
-        _learn_whitening(self, lambda Xs: ffa_raw_embedding(Xs, B, ffa_coefficients(Xs, B, self.mu)),
-                         X, D, chunk, float(n - 1), "F-FAemb")
-        self.anchors_ = B
-        self.embed_dim_ = D
-        return self
+    @classmethod
+    def _chunk(cls, D):
+        return max(1, _CHUNK * 64 // max(D // 64, 1))
+
+    @classmethod
+    def _scale(cls, n):
+        return float(n - 1)  # projection_learn_batch.m divides covD by (m - 1)
+
+    def _embed(self, X, codebook):
+        return ffa_raw_embedding(X, codebook, ffa_coefficients(X, codebook, self.mu))
 
     @classmethod
     def from_params(cls, anchors, mean, projection, mu=1e-2):
         """A fitted instance from anchors ``(k, d)``, ``Xmean`` and ``P_emb``."""
-        B = np.atleast_2d(np.asarray(anchors, dtype=np.float64))
-        est = cls(n_centroids=B.shape[0], anchors=B, mu=mu)
-        est.anchors_ = B
-        est.mean_ = np.asarray(mean, dtype=np.float64).ravel()
-        est.projection_ = np.asarray(projection, dtype=np.float64)
-        est.n_features_in_ = B.shape[1]
-        est.embed_dim_ = B.shape[0] * B.shape[1] * (B.shape[1] + 1) // 2
-        return est
+        return cls._from_learned(anchors, mean, projection, mu=mu)
 
     def coefficients(self, X):
         """The closed-form ``gamma`` ``(n, k)`` of every local feature (always float64)."""
@@ -606,11 +593,10 @@ class FFAEmbedding(Embedding):
         g = ffa_coefficients(X, self.anchors_, self.mu).astype(X.dtype)
         return ffa_raw_embedding(X, self.anchors_, g)
 
-    def transform(self, X):
-        """``(psi(X) - Xmean) @ P_emb.T`` ``(n, D)``."""
+    def _centred(self, X):
         Z = self.raw_embedding(X)
-        Z -= _as(self.mean_, Z.dtype)
-        return Z @ _as(self.projection_, Z.dtype).T
+        Z -= as_dtype(self.mean_, Z.dtype)
+        return Z
 
 
 # ----------------------------------------------------------------------------------------------
@@ -680,7 +666,7 @@ class VLAD(Embedding):
     def transform(self, X):
         """``phi(X)`` ``(n, k*d)``: the residual to the nearest visual word in its block."""
         X = _transform_input(self, X)
-        return _vlad_embed(X, _as(self.centroids_, X.dtype))
+        return _vlad_embed(X, as_dtype(self.centroids_, X.dtype))
 
 
 def _vlad_embed(X, C):
@@ -819,7 +805,7 @@ class FisherVector(Embedding):
         """``phi(X)`` ``(n, 2 k d)``: the ``[u_1..u_k, v_1..v_k]`` vector of every local feature."""
         X = _transform_input(self, X)
         dt = X.dtype
-        return _fv_embed(X, _as(self.means_, dt), _as(self.covariances_, dt), _as(self.priors_, dt),
+        return _fv_embed(X, as_dtype(self.means_, dt), as_dtype(self.covariances_, dt), as_dtype(self.priors_, dt),
                          self.posterior_threshold)
 
 

@@ -37,15 +37,16 @@ import inspect
 import warnings
 
 import numpy as np
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from .aggregation import AGGREGATIONS, aggregate, democratic_weights
+from .base import as_images
 from .embeddings import PCAL2, Embedding, embedding_class, make_embedding
 from .masks import MASKS, apply_mask, compute_mask
 from .postprocess import RotationNormalization, power_law
-from ..core.utils import l2_normalize_rows, sample_indices
+from ..core.utils import l2_normalize, sample_indices
 
 __all__ = ["SelectiveConvPipeline", "TABLE2", "TABLE4", "ZeroFeatureMapWarning", "embedding_dim",
            "default_truncate"]
@@ -81,7 +82,7 @@ def default_truncate(embedding, d):
     return embedding_class(embedding).default_truncate(d)
 
 
-class SelectiveConvPipeline(BaseEstimator):
+class SelectiveConvPipeline(TransformerMixin, BaseEstimator):
     """Selective deep conv. features: the paper's full framework (Sec. 3-4, Fig. pipeline).
 
     Parameters
@@ -129,13 +130,18 @@ class SelectiveConvPipeline(BaseEstimator):
     pca : PCAL2 or None, default None
         ``None`` learns PCA+L2 with ``d`` components; a fitted :class:`PCAL2` is used as is
         (``d`` is then taken from it), an unfitted one is cloned and fitted.
-    seed : int or None, default None
-        Another name for ``random_state`` (used by the notebooks); when given it is the seed.
 
     Notes
     -----
     ``alpha`` is only used online, so it can be changed with ``set_params(alpha=...)`` after
     ``fit`` (the power-law sweep of Fig. 3 without refitting).
+
+    ``fit`` and ``transform`` take a list (any iterable) of
+    :class:`~selconv_lite.core.types.ImageFeatures`; ``transform`` also one of them. Raw
+    ``(H, W, K)`` maps, a 4-D array of them, or a 2-D array ``(n, K)`` of single-location maps
+    (one local feature each) are read by :func:`~selconv_lite.method.base.as_images`; the 2-D
+    form is checked as scikit-learn checks its inputs, and is how scikit-learn's estimator checks
+    exercise the pipeline.
 
     Attributes
     ----------
@@ -149,12 +155,14 @@ class SelectiveConvPipeline(BaseEstimator):
         ``D`` of the final vectors.
     n_train_features_ : int
         Number of masked local features in the held-out set.
+    n_features_in_ : int
+        ``K``, the depth of the feature maps.
     """
 
     def __init__(self, mask="max", embedding="temb", aggregation="democratic", d=64, n_centroids=18,
                  alpha=0.5, truncate=None, random_state=0, sift_radius=1,
                  max_train_features=200_000, max_whiten_features=50_000, rn_components=1024,
-                 eig_clamp=None, dtype="float32", embedding_params=None, pca=None, seed=None):
+                 eig_clamp=None, dtype="float32", embedding_params=None, pca=None):
         self.pca = pca
         self.mask = mask
         self.embedding = embedding
@@ -164,7 +172,6 @@ class SelectiveConvPipeline(BaseEstimator):
         self.alpha = alpha
         self.truncate = truncate
         self.random_state = random_state
-        self.seed = seed
         self.sift_radius = sift_radius
         self.max_train_features = max_train_features
         self.max_whiten_features = max_whiten_features
@@ -234,14 +241,6 @@ class SelectiveConvPipeline(BaseEstimator):
     def _emb_name(self):
         return self._emb_class().name
 
-    def _seed(self):
-        if self.seed is None:
-            return self.random_state
-        if self.random_state not in (0, None, self.seed):
-            raise ValueError(f"random_state={self.random_state} and seed={self.seed} disagree; "
-                             "seed is another name for random_state: give one of them")
-        return self.seed
-
     def _d(self):
         if isinstance(self.pca, PCAL2):
             if hasattr(self.pca, "components_"):
@@ -275,6 +274,11 @@ class SelectiveConvPipeline(BaseEstimator):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
         self.expected_dim()
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]  # the final vectors are float32
+        return tags
+
     def _mask_of(self, im):
         name = getattr(im, "name", "") or ""
         m = compute_mask(self.mask, im, radius=self.sift_radius)  # checks shape and NaN
@@ -296,9 +300,9 @@ class SelectiveConvPipeline(BaseEstimator):
             The held-out learning set (e.g. Paris6k for Oxford5k, Sec. 5.1); at least 2 images.
         """
         self._validate()
-        images = list(images)
+        images = as_images(self, images, reset=True)
         if len(images) < 2:
-            raise ValueError(f"fit needs at least 2 held-out images, got {len(images)}")
+            raise ValueError(f"fit needs at least 2 held-out images, got n_samples = {len(images)}")
         K = images[0].fmap.shape[2] if np.ndim(images[0].fmap) == 3 else None
         masks = []
         for im in images:
@@ -306,10 +310,11 @@ class SelectiveConvPipeline(BaseEstimator):
                 raise ValueError(f"feature map of image {im.name!r} has shape "
                                  f"{np.shape(im.fmap)}; all maps must be (H, W, {K})")
             masks.append(self._mask_of(im))
+        self.n_features_in_ = K
         counts = np.array([int(m.sum()) for m in masks])
         N = int(counts.sum())
         self._check_enough_features(N)
-        idx = sample_indices(N, self.max_train_features, self._seed())
+        idx = sample_indices(N, self.max_train_features, self.random_state)
         bounds = np.concatenate([[0], np.cumsum(counts)])
         X = np.empty((idx.shape[0], K), dtype=np.float32)
         pos = 0
@@ -321,7 +326,7 @@ class SelectiveConvPipeline(BaseEstimator):
                 pos += hi - lo
         d = self._d()
         if d > K:
-            raise ValueError(f"PCA d={d} exceeds the feature-map depth K={K}")
+            raise ValueError(f"PCA d={d} exceeds the feature-map depth K={K} (n_features = {K})")
         if isinstance(self.pca, PCAL2) and hasattr(self.pca, "components_"):  # given fitted
             self.pca_ = self.pca
             if self.pca_.n_features_in_ != K:
@@ -401,9 +406,11 @@ class SelectiveConvPipeline(BaseEstimator):
         super().set_params(**params)
         try:
             self._validate()
-        except Exception:
+        except Exception as e:
             super().set_params(**old)
-            raise
+            if isinstance(e, (ValueError, TypeError)):
+                raise
+            raise ValueError(f"invalid parameters {params}: {e}") from e
         return self
 
     def _fit_embedding(self, Xp, d):
@@ -415,7 +422,7 @@ class SelectiveConvPipeline(BaseEstimator):
             except NotFittedError:
                 return clone(self.embedding).fit(Xp)
         cls = self._emb_class()
-        names = cls._get_param_names()
+        names = inspect.signature(cls).parameters
         params = dict(self.embedding_params or {})
         params.setdefault("codebook_max_samples", self.max_train_features)
         if cls.whitened:
@@ -426,7 +433,7 @@ class SelectiveConvPipeline(BaseEstimator):
         if Xp.shape[0] < n_codes and params.get(cls.codebook_param) is None:
             raise ValueError(f"the held-out set has {Xp.shape[0]} masked local features, fewer than "
                              f"|C|={n_codes}")
-        return make_embedding(cls, d, n_codes, random_state=self._seed(), **params).fit(Xp)
+        return make_embedding(cls, d, n_codes, random_state=self.random_state, **params).fit(Xp)
 
     def _fit_rest(self, images, masks):
         if self.embedding_.n_features_in_ != self.pca_.components_.shape[0]:
@@ -455,8 +462,8 @@ class SelectiveConvPipeline(BaseEstimator):
         E = self._online_embedding.transform(Xp)
         agg = str(self.aggregation).lower()
         if agg == "democratic":  # the authors L2-normalise each vector before psi_d only
-            E = l2_normalize_rows(E, copy=False)
-        y = l2_normalize_rows(aggregate(E, agg)[None, :], copy=False)[0]
+            E = l2_normalize(E, copy=False)
+        y = l2_normalize(aggregate(E, agg)[None, :], copy=False)[0]
         if details is not None:
             w = democratic_weights(E) if agg == "democratic" else None
             details.update(local_pca=Xp, embedded=E, weights=w, aggregated=y)
@@ -466,7 +473,7 @@ class SelectiveConvPipeline(BaseEstimator):
         """Rotation, truncation, power-law and L2 of aggregated vectors ``(m, D_emb)`` at once
         (one product with ``P`` for the whole batch instead of one read of ``P`` per image)."""
         V = self._online_rotation.transform(np.atleast_2d(Y))
-        return l2_normalize_rows(power_law(V, float(self.alpha)), copy=False)
+        return l2_normalize(power_law(V, float(self.alpha)), copy=False)
 
     def _check_fitted(self):
         check_is_fitted(self, "rotation_")
@@ -474,9 +481,7 @@ class SelectiveConvPipeline(BaseEstimator):
     def transform(self, images):
         """Final vectors ``(n, D)`` float32 of ``images`` (a list of ImageFeatures, or one)."""
         self._check_fitted()
-        if hasattr(images, "fmap"):
-            images = [images]
-        images = list(images)
+        images = as_images(self, images, reset=False)
         out = np.empty((len(images), self.output_dim_), dtype=np.float32)
         batch = 64
         for s in range(0, len(images), batch):

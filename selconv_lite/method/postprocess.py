@@ -3,15 +3,19 @@
 Vectors are ROWS: a set of image vectors is ``(n, D)``. These reproduce the authors'
 ``vecpostproc.m``, ``learn_rn.m`` (with ``yael_pca.m``) and the per-image lines of ``main.m``
 (golden file g).
+
+The ``l2`` step is :func:`selconv_lite.core.utils.l2_normalize` (the same function, importable
+from here with the other steps of Sec. 4.4); the PCA and its completion to a rotation are
+:func:`selconv_lite.method.linalg.pca` and :func:`selconv_lite.method.linalg.complete_rotation`.
 """
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
 from sklearn.utils.validation import validate_data
 
-from .embeddings import FloatTransformer
-from ..core.utils import l2_normalize_rows
+from .base import FloatTransformer, as_dtype
+from .linalg import complete_rotation, pca
+from ..core.utils import l2_normalize
 
 __all__ = ["power_law", "l2_normalize", "RotationNormalization", "truncate"]
 
@@ -30,15 +34,6 @@ def power_law(x, alpha=0.5):
     if alpha == 0:
         return np.sign(x)
     return np.sign(x) * np.abs(x) ** alpha
-
-
-def l2_normalize(x):
-    """L2 normalisation of a vector ``(D,)`` or of each row of ``(n, D)``; zero stays zero.
-
-    Equal to the authors' ``vecpostproc`` (``replacenan(yael_vecs_normalize(x))``) without
-    ever creating a NaN.
-    """
-    return l2_normalize_rows(np.asarray(x), copy=True)
 
 
 def truncate(x, n):
@@ -90,43 +85,12 @@ class RotationNormalization(FloatTransformer):
         n, D = X.shape
         if not 0 <= int(self.truncate) < D:
             raise ValueError(f"truncate={self.truncate} must be in [0, {D}) for {D}-dim vectors")
-        m = min(int(self.n_components), D) if self.n_components else D
-        mean = X.mean(axis=0)
-        Xc = X - mean
-        if n > D:  # covariance path of yael_pca
-            cov = Xc.T @ Xc
-            cov = (cov + cov.T) / (2 * n)
-            if m < D:
-                w, V = scipy.linalg.eigh(cov, subset_by_index=[D - m, D - 1])
-            else:
-                w, V = np.linalg.eigh(cov)
-            w, V = w[::-1], V[:, ::-1]
-        else:  # Gram path
-            G = Xc @ Xc.T
-            G = (G + G.T) / 2
-            w, U = np.linalg.eigh(G)
-            w, U = w[::-1], U[:, ::-1]
-            keep = w > self.rank_tol * max(w[0], 0)
-            keep[min(m, n):] = False
-            w, U = w[keep], U[:, keep]
-            V = l2_normalize_rows((Xc.T @ U).T, copy=False).T
-            w = w / n  # the same scale as the covariance eigenvalues
-        V = np.ascontiguousarray(V)
+        mean, w, V = pca(X, self.n_components, self.rank_tol)  # yael_pca.m
         self.mean_ = mean
         self.eigvec_ = V
-        self.eigval_ = np.asarray(w)
-        self.rotation_ = self._complete(V, D)
+        self.eigval_ = w
+        self.rotation_ = complete_rotation(V, D)
         return self
-
-    @staticmethod
-    def _complete(V, D):
-        """``Q`` of ``qr([V, eye(D, D - m)])``: the rotation whose first columns are ``+-V``."""
-        m = V.shape[1]
-        A = np.zeros((D, D))
-        A[:, :m] = V
-        A[np.arange(D - m), m + np.arange(D - m)] = 1.0
-        Q, _ = np.linalg.qr(A)
-        return Q
 
     @classmethod
     def from_params(cls, mean, rotation=None, eigvec=None):
@@ -138,7 +102,7 @@ class RotationNormalization(FloatTransformer):
             if eigvec is None:
                 raise ValueError("give rotation or eigvec")
             est.eigvec_ = np.asarray(eigvec, dtype=np.float64)
-            rotation = cls._complete(est.eigvec_, D)
+            rotation = complete_rotation(est.eigvec_, D)
         est.rotation_ = np.asarray(rotation, dtype=np.float64)
         est.n_features_in_ = D
         return est
@@ -148,4 +112,4 @@ class RotationNormalization(FloatTransformer):
         without its first ``truncate`` components, in the precision of ``X`` (float64/float32)."""
         X = self._validate_transform_input(X)
         P = self.rotation_[:, int(self.truncate):]
-        return (X - self.mean_.astype(X.dtype, copy=False)) @ P.astype(X.dtype, copy=False)
+        return (X - as_dtype(self.mean_, X.dtype)) @ as_dtype(P, X.dtype)
