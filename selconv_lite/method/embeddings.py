@@ -20,7 +20,10 @@ given explicitly (``centroids=``, ``anchors=``, ``means=/covariances=/priors=``)
 themselves are written by hand in vectorised numpy because they must reproduce the authors'
 MATLAB/C code to the last digit (golden files b, c, e, f); no library implements these exact
 layouts and normalisations. Learning statistics (covariances) are accumulated in chunks, so
-fitting on a million local features stays within a few GB.
+fitting on a million local features stays within a few GB; the covariances, eigen-decompositions,
+clamping and whitening are those of :mod:`selconv_lite.method.linalg`. T-emb and F-FAemb share
+the normalised residuals ``(x - c_j)/||x - c_j||`` (:func:`normalized_residuals`) and the
+learned mean removal and whitening (their base class).
 
 Eigenvector signs are implementation defined. Every estimator that learns a projection can be
 built from stored parameters with ``from_params`` (used to compare with MATLAB output).
@@ -34,7 +37,8 @@ number of anchors or of Gaussians).
 
 Fitting is done in float64. ``transform`` computes in the precision of its input (float64 or
 float32); :meth:`Embedding.astype` gives a copy whose learned arrays are already cast, so that a
-float32 online stage does not cast them again for every image.
+float32 online stage does not cast them again for every image (both from
+:class:`selconv_lite.method.base.FloatTransformer`).
 """
 from __future__ import annotations
 
@@ -222,6 +226,19 @@ class PCAL2(FloatTransformer):
         self.random_state = random_state
 
     def fit(self, X, y=None):
+        """Learn the mean and the top-``d`` eigenvectors of the covariance of ``X``
+        (:func:`~selconv_lite.method.linalg.centred_covariance`, chunked).
+
+        Parameters
+        ----------
+        X : array-like ``(n, K)``
+            Training local features, float64 or float32 (accumulated in float64).
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
         X = _fit_input(self, X, min_samples=2, keep_float=True)
         n, K = X.shape
         d = int(self.d)

@@ -81,6 +81,19 @@ class RotationNormalization(FloatTransformer):
         self.truncate = truncate
 
     def fit(self, X, y=None):
+        """Learn ``Xm``, the PCA (:func:`~selconv_lite.method.linalg.pca`, as ``yael_pca``) and
+        the rotation ``P`` (:func:`~selconv_lite.method.linalg.complete_rotation`).
+
+        Parameters
+        ----------
+        X : array-like ``(n, D)``
+            The L2-normalised aggregated training vectors (at least 2).
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
         n, D = X.shape
         if not 0 <= int(self.truncate) < D:
