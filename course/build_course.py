@@ -1,76 +1,74 @@
-"""Write the nbgrader source notebooks of the course (``source/<assignment>/<assignment>.ipynb``).
+"""Write the nbgrader source notebooks ``source/<a>/<a>.ipynb`` from their jupytext scripts.
 
-The notebooks are generated from the cell lists in :mod:`course_cells` so that the cells shared by
-every assignment (the grading guard, the result display) have one source. Each cell carries
-nbgrader's metadata:
+Each assignment's source is a pair, like the tutorials: ``source/<a>/<a>.py`` (jupytext percent
+script, the file to edit and review; ``source/jupytext.toml``) and ``source/<a>/<a>.ipynb`` (what
+nbgrader reads). Every cell of the script carries its nbgrader metadata in its ``# %%`` line:
 
-* ``answer``: an autograded answer cell; the solution sits between ``### BEGIN SOLUTION`` and
+* answer cells (``solution``): the solution sits between ``### BEGIN SOLUTION`` and
   ``### END SOLUTION`` and is replaced by ``raise NotImplementedError()`` in the release;
-* ``tests``: a locked autograder test cell worth ``points``; the lines between
-  ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS`` are removed from the release and
-  restored at grading time;
-* ``manual``: a manually graded markdown answer (model answer and rubric inside the solution
-  region, so students never see them);
-* ``locked``: provided code students run but cannot change (restored at grading time).
+* test cells (``grade``, ``locked``, ``points``): the lines between ``### BEGIN HIDDEN TESTS``
+  and ``### END HIDDEN TESTS`` are removed from the release and from the feedback;
+* manually graded markdown answers (``solution`` and ``grade``): model answer and rubric inside
+  the solution region, so students never see them;
+* provided code (``locked``): the ``prelude`` (what answers may use at grading), the setup cells
+  (``setup_common`` is the same in every assignment, ``tests/test_course.py`` checks it), the
+  retrieval demos (``demo_*``).
 
-Usage (from the repository root)::
+This script rewrites each ``.ipynb`` from its ``.py`` (cell ids = grade ids, kernelspec,
+validation); ``--check`` only reports notebooks that differ from their script. Usage (from the
+repository root)::
 
-    .venv/bin/python course/build_course.py
+    .venv/bin/python course/build_course.py [--check]
 """
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
+import jupytext
 import nbformat
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-from course_cells import ASSIGNMENTS  # noqa: E402
+ASSIGNMENTS = sorted(p.name for p in (HERE / "source").iterdir() if p.is_dir())
 
 
-def _meta(kind: str, grade_id: str, points: float = 0) -> dict:
-    """nbgrader cell metadata (schema 3) of a cell of ``kind``."""
-    flags = {
-        "answer": dict(solution=True, grade=False, locked=False),
-        "tests": dict(solution=False, grade=True, locked=True),
-        "manual": dict(solution=True, grade=True, locked=False),
-        "locked": dict(solution=False, grade=False, locked=True),
-    }[kind]
-    meta = {"grade_id": grade_id, "schema_version": 3, "task": False, **flags}
-    if flags["grade"]:
-        meta["points"] = points
-    return {"nbgrader": meta}
-
-
-def build_notebook(cells) -> nbformat.NotebookNode:
-    """A notebook from ``(kind, grade_id, points, source)`` tuples; kind ``md`` is plain markdown."""
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.metadata["language_info"] = {"name": "python"}
-    for i, (kind, grade_id, points, source) in enumerate(cells):
-        source = source.strip("\n")
-        if kind == "md":
-            cell = nbformat.v4.new_markdown_cell(source)
-        elif kind == "manual":
-            cell = nbformat.v4.new_markdown_cell(source, metadata=_meta(kind, grade_id, points))
-        else:
-            cell = nbformat.v4.new_code_cell(source, metadata=_meta(kind, grade_id, points))
-        cell["id"] = grade_id or f"cell-{i:02d}"
-        nb.cells.append(cell)
+def build_notebook(script: Path) -> nbformat.NotebookNode:
+    """The source notebook of a jupytext ``script`` (markdown and code cells with nbgrader metadata)."""
+    nb = jupytext.read(script)
+    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                   "language_info": {"name": "python"}}
+    for i, cell in enumerate(nb.cells):
+        cell.metadata = {k: v for k, v in cell.metadata.items() if k == "nbgrader"}
+        cell["id"] = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell-{i:02d}"
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nb.nbformat, nb.nbformat_minor = 4, 5
     nbformat.validate(nb)
     return nb
 
 
-def main() -> None:
-    for name, cells in ASSIGNMENTS.items():
-        out = HERE / "source" / name / f"{name}.ipynb"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(build_notebook(cells), out)
-        points = sum(p for kind, _, p, _ in cells if kind in ("tests", "manual"))
-        print(f"{out.relative_to(HERE)}: {len(cells)} cells, {points:g} points")
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="only report notebooks out of date")
+    args = ap.parse_args(argv)
+    stale = []
+    for name in ASSIGNMENTS:
+        script, out = HERE / "source" / name / f"{name}.py", HERE / "source" / name / f"{name}.ipynb"
+        nb = build_notebook(script)
+        if args.check:
+            committed = nbformat.read(out, as_version=4)
+            if [(c.cell_type, c.source, c.metadata) for c in committed.cells] != \
+                    [(c.cell_type, c.source, c.metadata) for c in nb.cells]:
+                stale.append(out)
+            continue
+        nbformat.write(nb, out)
+        points = sum(c.metadata.get("nbgrader", {}).get("points", 0) for c in nb.cells)
+        print(f"{out.relative_to(HERE)}: {len(nb.cells)} cells, {points:g} points")
+    for out in stale:
+        print(f"{out.relative_to(HERE)} differs from its script: run course/build_course.py", file=sys.stderr)
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -161,6 +161,13 @@ class Sandbox:
             self.proc = None
 
     def close(self) -> None:
+        """End the sandbox: its standard input closed, the worker ends (so that its CPU time is
+        accounted to the grader), or it is killed after 5 s."""
+        if self.proc is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=5)
         self.kill()
         self._log.close()
 

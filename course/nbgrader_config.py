@@ -1,7 +1,7 @@
 """nbgrader configuration of the selconv_lite course (run nbgrader from this folder).
 
-Layout: ``source/<assignment>/`` (instructor notebooks with solutions and hidden tests, built by
-``build_course.py``), ``release/`` (student versions, made by ``nbgrader generate_assignment``),
+Layout: ``source/<assignment>/`` (instructor notebooks with solutions and hidden tests, and their
+jupytext scripts; ``build_course.py``), ``release/`` (student versions, made by ``nbgrader generate_assignment``),
 ``submitted/<student>/<assignment>/``, ``autograded/``, ``feedback/`` and the SQLite gradebook
 ``gradebook.db``. ``nbgrader autograde`` runs each submission's code in a sandbox
 (``grading.py``; root and bubblewrap needed, ``grade.sh`` checks them). See docs/teaching.md.
@@ -19,6 +19,9 @@ from grading import SandboxExecute  # noqa: E402
 c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
 
 c.CourseDirectory.course_id = "selconv_lite"
+# source/<a>/<a>.py is the jupytext script of the source notebook (solutions, hidden tests): never
+# copy it into a release, a student's autograded folder or the feedback
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.py"]
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # autograde: nbgrader's Execute step replaced by the sandbox (the student's code as the user nobody,

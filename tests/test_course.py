@@ -127,16 +127,27 @@ def _scores(root):
     return out
 
 
-def test_source_notebooks_are_up_to_date_with_their_cells():
-    cells = _load("course_cells").ASSIGNMENTS
-    assert sorted(cells) == ASSIGNMENTS
+def _cell(nb, grade_id):
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def test_source_notebooks_are_built_from_their_scripts():
+    sources = {}
     for name in ASSIGNMENTS:
         committed = nbformat.read(COURSE / "source" / name / f"{name}.ipynb", as_version=4)
-        built = build.build_notebook(cells[name])
+        built = build.build_notebook(COURSE / "source" / name / f"{name}.py")
         assert [c.source for c in committed.cells] == [c.source for c in built.cells], (
-            f"course/source/{name}/{name}.ipynb is stale: run course/build_course.py")
+            f"course/source/{name}/{name}.ipynb differs from its script: run course/build_course.py")
         assert [c.metadata for c in committed.cells] == [c.metadata for c in built.cells]
         assert (COURSE / "source" / name / "course_data.npz").stat().st_size < 2_000_000
+        sources[name] = committed
+    # the cells every assignment shares are the same everywhere
+    first = sources[ASSIGNMENTS[0]]
+    intro = first.cells[0].source[first.cells[0].source.index("**How this assignment is graded.**"):]
+    for nb in sources.values():
+        assert _cell(nb, "setup_common").source == _cell(first, "setup_common").source
+        assert nb.cells[0].source.endswith(intro)
+        assert _cell(nb, "prelude").source.startswith(_cell(first, "prelude").source.split("import numpy")[0])
 
 
 def test_course_data_files_are_consistent():
@@ -196,7 +207,7 @@ def _outside_regions(source):
 def test_release_holds_no_solution_no_hidden_test_no_rubric(course):
     for name in ASSIGNMENTS:
         release = course / "release" / name
-        assert (release / "course_data.npz").is_file()
+        assert sorted(p.name for p in release.iterdir()) == sorted(["course_data.npz", f"{name}.ipynb"])
         text = (release / f"{name}.ipynb").read_text()
         for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
                        "Rubric", "Model answer"):
@@ -339,9 +350,9 @@ def test_the_grading_guard_switches_the_reference_off_and_back_on(monkeypatch):
     from selconv_lite.method.masks import max_mask as imported_early
 
     monkeypatch.chdir(COURSE / "source" / "a1_features_masks")
-    cells = _load("course_cells")
+    nb = nbformat.read("a1_features_masks.ipynb", as_version=4)
     ns = {}
-    exec(cells.SETUP_COMMON, ns)
+    exec(_cell(nb, "setup_common").source, ns)
     fmap = np.zeros((2, 3, 4), np.float32)
     fmap[1, 2, 0] = 1.0
     before = masks.max_mask(fmap)
