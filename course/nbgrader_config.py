@@ -20,8 +20,9 @@ c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
 
 c.CourseDirectory.course_id = "selconv_lite"
 # source/<a>/<a>.py is the jupytext script of the source notebook (solutions, hidden tests): never
-# copy it into a release, a student's autograded folder or the feedback
-c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.py"]
+# copy it into a release, a student's autograded folder or the feedback (assignments are named
+# a<digit>_...); course_tools.py, the tests' helpers, goes with every release
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "a[0-9]*_*.py"]
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # autograde: nbgrader's Execute step replaced by the sandbox (the student's code as the user nobody,

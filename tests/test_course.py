@@ -45,7 +45,8 @@ simulated = _load("simulated_class")
 build = _load("build_course")
 grading = _load("grading")
 gradebook_tools = _load("gradebook_tools")
-COURSE_FILES = ("nbgrader_config.py", "grading.py", "sandbox_worker.py", "grade.sh", "gradebook_tools.py")
+COURSE_FILES = ("nbgrader_config.py", "grading.py", "sandbox_worker.py", "grade.sh", "gradebook_tools.py",
+                "course_tools.py")
 
 
 def _grade_sh(course_dir, *args, check=True):
@@ -207,7 +208,8 @@ def _outside_regions(source):
 def test_release_holds_no_solution_no_hidden_test_no_rubric(course):
     for name in ASSIGNMENTS:
         release = course / "release" / name
-        assert sorted(p.name for p in release.iterdir()) == sorted(["course_data.npz", f"{name}.ipynb"])
+        assert sorted(p.name for p in release.iterdir()) == sorted(["course_data.npz", "course_tools.py",
+                                                                   f"{name}.ipynb"])
         text = (release / f"{name}.ipynb").read_text()
         for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
                        "Rubric", "Model answer"):
@@ -350,9 +352,7 @@ def test_the_grading_guard_switches_the_reference_off_and_back_on(monkeypatch):
     from selconv_lite.method.masks import max_mask as imported_early
 
     monkeypatch.chdir(COURSE / "source" / "a1_features_masks")
-    nb = nbformat.read("a1_features_masks.ipynb", as_version=4)
-    ns = {}
-    exec(_cell(nb, "setup_common").source, ns)
+    ns = vars(_load("course_tools"))
     fmap = np.zeros((2, 3, 4), np.float32)
     fmap[1, 2, 0] = 1.0
     before = masks.max_mask(fmap)
