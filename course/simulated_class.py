@@ -12,7 +12,8 @@ and the cheats of :data:`CHEATS` (assignment 1 only): each hands in the solution
 but one, and games that one: exec of the package's source, ``importlib.reload``, a copied
 ``__code__``, emptied guard lists, monkeypatched numpy, builtins or IPython input transformers,
 a write to the gradebook, a read of ``source/`` or of another submission, a function that sleeps
-and ignores interrupts, one that kills its process, one that raises ``SystemExit``. Each would
+and ignores interrupts, one that kills its process, one that raises ``SystemExit``, a test cell
+turned into ``pass``, a test cell deleted (``CHEAT_TEST_EDITS``). Each would
 have scored the task when the tests ran in the student's kernel; graded in the sandbox
 (``grading.py``) each scores 0 on that task and changes nobody else's grade.
 
@@ -344,6 +345,23 @@ def max_mask(fmap):
 '''}, {"test_max_mask"}),
 }
 
+CHEATS.update({
+    "cheat_edit_test": ("a1_features_masks", {"max_mask": '''
+def max_mask(fmap):
+    return np.ones(fmap.shape[:2], dtype=bool)
+'''}, {"test_max_mask"}),
+    "cheat_delete_test": ("a1_features_masks", {"max_mask": '''
+def max_mask(fmap):
+    return np.ones(fmap.shape[:2], dtype=bool)
+'''}, {"test_max_mask"}),
+})
+
+#: what two cheats do to the test cells of their notebook: a new source, or None to delete the cell
+CHEAT_TEST_EDITS = {
+    "cheat_edit_test": {"test_max_mask": "pass  # the test, turned into nothing"},
+    "cheat_delete_test": {"test_max_mask": None},
+}
+
 MANUAL_ANSWER = ("The MAX mask keeps one location per channel; fewer, stronger features remove background "
                  "and bursts. Clipping keeps Sinkhorn well defined. Learning on held-out data avoids tuning "
                  "on the test set.")
@@ -378,6 +396,13 @@ def submission(student: str, assignment: str, release_nb, source_nb, paths=None)
             cell.source = MISTAKES[assignment].get(gid, solution_of(source[gid].source)).strip("\n")
         elif student == "library":
             cell.source = LIBRARY[assignment][gid].strip("\n")
+    edits = CHEAT_TEST_EDITS.get(student, {})
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if edits.get(gid):
+            cell.source = edits[gid]
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") not in edits
+                or edits[c.metadata["nbgrader"]["grade_id"]] is not None]
     return nb
 
 

@@ -106,6 +106,10 @@ def course(tmp_path_factory):
                     if grade.needs_manual_grade:
                         gradebook_tools.set_manual_score(gb, name, name, student, grade.name,
                                                          share * grade.max_score)
+        # a deleted test cell scores 0 and is flagged for the instructor, who confirms the 0
+        a1 = ASSIGNMENTS[0]
+        assert (("cheat_delete_test", a1, "test_max_mask") in gradebook_tools.needing_manual_grade(gb, a1))
+        gradebook_tools.set_manual_score(gb, a1, a1, "cheat_delete_test", "test_max_mask", 0)
         assert not any(gradebook_tools.needing_manual_grade(gb, name) for name in ASSIGNMENTS)
     _grade_sh(root, "--feedback", *ASSIGNMENTS)
     return root
@@ -259,7 +263,7 @@ def test_every_cheat_scores_zero_on_what_it_games_and_changes_no_other_grade(cou
     broke neither its own grading nor, graded before or after it, anyone else's), the gamed task
     0; the honest students' scores are checked in the test above, in the same gradebook."""
     scores = _scores(course)
-    assert len(simulated.CHEATS) >= 12
+    assert len(simulated.CHEATS) >= 14
     for student, (name, _, gamed) in simulated.CHEATS.items():
         auto = {k: (sc, m) for k, (sc, m, kind) in scores[name, student].items() if kind == "code"}
         assert gamed and gamed <= set(auto), (student, sorted(auto))
