@@ -451,3 +451,14 @@ def test_zip_collect_files_an_lms_download_under_submitted(tmp_path):
     got = sorted(p.relative_to(tmp_path / "submitted").as_posix() for p in (tmp_path / "submitted").rglob("*.ipynb"))
     assert got == [f"{s}/{ASSIGNMENTS[0]}/{ASSIGNMENTS[0]}.ipynb" for s in ("amy.smith", "jdoe")]
     assert (tmp_path / "submitted" / "jdoe" / ASSIGNMENTS[0] / f"{ASSIGNMENTS[0]}.ipynb").read_text() == "jdoe"
+
+
+def test_without_root_or_bubblewrap_grading_says_what_is_missing(monkeypatch):
+    monkeypatch.setattr(grading.sys, "platform", "linux")
+    monkeypatch.setattr(grading.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(grading.shutil, "which", lambda name: None)
+    assert "bubblewrap" in grading.sandbox_problem() and "setup_course.sh" in grading.sandbox_problem()
+    with pytest.raises(grading.SandboxUnavailable, match="bubblewrap"):
+        grading.Sandbox("", [])
+    monkeypatch.setattr(grading.os, "geteuid", lambda: 1000)
+    assert "needs root" in grading.sandbox_problem()
