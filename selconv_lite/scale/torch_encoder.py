@@ -43,7 +43,7 @@ _AGGREGATIONS = {"democratic": "democratic", "d": "democratic", "sum": "sum", "s
 
 
 def _l2_rows(X):
-    """L2 of the last axis; a zero row stays zero (as ``l2_normalize_rows``)."""
+    """L2 of the last axis; a zero row stays zero (as ``core.utils.l2_normalize``)."""
     n = torch.linalg.vector_norm(X, dim=-1, keepdim=True)
     return X / torch.where(n == 0, torch.ones_like(n), n)
 
