@@ -155,6 +155,28 @@ def test_source_notebooks_are_built_from_their_scripts():
         assert _cell(nb, "prelude").source.startswith(_cell(first, "prelude").source.split("import numpy")[0])
 
 
+def test_every_switched_off_reference_names_a_function_of_the_package():
+    """The guard lists name package functions ("module:function" or "module:Class.method");
+    a name that no longer exists after a refactoring would be skipped silently, so each must
+    resolve to a plain function."""
+    import importlib
+
+    pattern = re.compile(r'"(selconv_lite(?:\.\w+)+):([\w.]+)"')
+    found = 0
+    for name in ASSIGNMENTS:
+        text = (COURSE / "source" / name / f"{name}.py").read_text()
+        for module, attr in pattern.findall(text):
+            obj = importlib.import_module(module)
+            for part in attr.split("."):
+                assert hasattr(obj, part), f"{name}: {module}:{attr} does not exist in the package"
+                obj = getattr(obj, part)
+            obj = getattr(obj, "__func__", obj)
+            assert hasattr(obj, "__code__") or hasattr(getattr(obj, "__wrapped__", None), "__code__"), (
+                f"{name}: {module}:{attr} is not a function")
+            found += 1
+    assert found >= 5, f"only {found} switched-off names found in the assignment sources"
+
+
 def test_course_data_files_are_consistent():
     import numpy as np
 

@@ -53,11 +53,11 @@ from selconv_lite.method import embeddings as ref_emb
 from selconv_lite.method.postprocess import l2_normalize
 
 OFF_PCA = ("selconv_lite.method.embeddings:PCAL2.fit", "selconv_lite.method.embeddings:PCAL2.transform",
-           "selconv_lite.core.utils:l2_normalize_rows")
+           "selconv_lite.core.utils:l2_normalize")
 OFF_TEMB = ("selconv_lite.method.embeddings:triangulation_residuals",
             "selconv_lite.method.embeddings:TriangulationEmbedding.residuals",
             "selconv_lite.method.embeddings:TriangulationEmbedding.transform",
-            "selconv_lite.core.utils:l2_normalize_rows")
+            "selconv_lite.core.utils:l2_normalize")
 OFF_DEMOCRATIC = ("selconv_lite.method.aggregation:democratic_weights",
                   "selconv_lite.method.aggregation:democratic_pooling")
 

@@ -60,7 +60,7 @@ print(f"vectors of dimension {TRAIN_V.shape[1]}: {len(TRAIN_V)} training, {len(Q
 
 OFF_POWER = ("selconv_lite.method.postprocess:power_law",)
 OFF_POST = ("selconv_lite.method.postprocess:power_law", "selconv_lite.method.postprocess:l2_normalize",
-            "selconv_lite.method.postprocess:truncate", "selconv_lite.core.utils:l2_normalize_rows",
+            "selconv_lite.method.postprocess:truncate", "selconv_lite.core.utils:l2_normalize",
             "selconv_lite.method.postprocess:RotationNormalization.fit",
             "selconv_lite.method.postprocess:RotationNormalization.transform")
 OFF_AP = tuple(f"selconv_lite.data.evaluation:{f}" for f in
