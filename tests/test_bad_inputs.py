@@ -686,17 +686,30 @@ def test_largest_preset_on_too_few_images_fails_before_fitting(monkeypatch):
     assert calls == []  # nothing was fitted
 
 
-def test_set_params_is_validated_at_once():
+def test_bad_parameters_are_refused_at_fit_and_at_transform():
+    """``set_params`` only stores values (scikit-learn's contract); ``fit`` checks every
+    parameter and ``transform``/``encode`` the ones used online (``alpha``, ``mask``), so a bad
+    value set after ``fit`` is refused at the next use, naming the parameter."""
+    from selconv_lite.core.types import ImageFeatures
     from selconv_lite.method.pipeline import SelectiveConvPipeline
 
-    p = SelectiveConvPipeline()
-    with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\], got 2"):
-        p.set_params(alpha=2)
-    assert p.alpha == 0.5  # unchanged
+    rng = np.random.default_rng(0)
+    imgs = [ImageFeatures(np.abs(rng.standard_normal((4, 5, 8))).astype(np.float32), (64, 80),
+                          name=f"im{i}")
+            for i in range(6)]
     with pytest.raises(ValueError, match="unknown mask"):
-        p.set_params(mask="nope")
-    assert p.mask == "max"
-    assert p.set_params(alpha=0.3).alpha == 0.3
+        SelectiveConvPipeline(mask="nope", d=2, n_centroids=2, truncate=0).fit(imgs)
+    p = SelectiveConvPipeline(d=2, n_centroids=2, truncate=0).fit(imgs)
+    good = p.transform(imgs)
+    assert p.set_params(alpha=2).alpha == 2  # stored, not checked
+    with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\], got 2"):
+        p.transform(imgs)
+    with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\], got 2"):
+        p.encode(imgs[0])
+    p.set_params(alpha=0.5, mask="nope")
+    with pytest.raises(ValueError, match="unknown mask"):
+        p.transform(imgs)
+    np.testing.assert_array_equal(p.set_params(mask="max").transform(imgs), good)
 
 
 # ======================================================================================

@@ -396,23 +396,6 @@ class SelectiveConvPipeline(TransformerMixin, BaseEstimator):
             return False, str(e)
         return True, ""
 
-    def set_params(self, **params):
-        """Set parameters (scikit-learn API) and validate them at once.
-
-        ``alpha`` takes effect without refitting, so every change is checked here (a bad value
-        raises and leaves the pipeline unchanged) rather than at the next ``fit``.
-        """
-        old = {k: getattr(self, k) for k in params if hasattr(self, k)}
-        super().set_params(**params)
-        try:
-            self._validate()
-        except Exception as e:
-            super().set_params(**old)
-            if isinstance(e, (ValueError, TypeError)):
-                raise
-            raise ValueError(f"invalid parameters {params}: {e}") from e
-        return self
-
     def _fit_embedding(self, Xp, d):
         """The embedding estimator fitted on the PCA-reduced held-out local features ``Xp``."""
         if isinstance(self.embedding, Embedding):
@@ -479,8 +462,14 @@ class SelectiveConvPipeline(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "rotation_")
 
     def transform(self, images):
-        """Final vectors ``(n, D)`` float32 of ``images`` (a list of ImageFeatures, or one)."""
+        """Final vectors ``(n, D)`` float32 of ``images`` (a list of ImageFeatures, or one).
+
+        The parameters used online (``alpha``, ``mask``, ...) are checked here, as ``fit`` checks
+        all of them: ``set_params`` only stores values (scikit-learn's contract), so a bad value
+        set after ``fit`` is refused at the next ``transform`` with the same message.
+        """
         self._check_fitted()
+        self._validate()
         images = as_images(self, images, reset=False)
         out = np.empty((len(images), self.output_dim_), dtype=np.float32)
         batch = 64
@@ -495,6 +484,7 @@ class SelectiveConvPipeline(TransformerMixin, BaseEstimator):
     def encode(self, image):
         """The final vector ``(D,)`` of one image (in the online precision)."""
         self._check_fitted()
+        self._validate()
         self._check_depth(image)
         m = self._mask_of(image)
         return self._finish(self._aggregate_one(image.fmap, m, image.name))[0]
