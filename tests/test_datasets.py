@@ -13,6 +13,8 @@ from selconv_lite.data import groundtruth as gtf
 from selconv_lite.data import loaders
 from selconv_lite.data import evaluation as ev
 
+from _scripts import load_script
+
 FIX = Path(__file__).parent / "fixtures"
 
 
@@ -327,13 +329,7 @@ DEFAULT = REPO / "data" / "default"
 
 
 def _generator():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("make_default_dataset",
-                                                  REPO / "scripts" / "make_default_dataset.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("scripts/make_default_dataset.py")
 
 
 def test_default_dataset_loads_and_is_consistent():

@@ -5,7 +5,6 @@ writes the other two from it. These tests fail when either file drifts from pypr
 check the three against each other by parsing each file on its own.
 """
 import copy
-import importlib.util
 import re
 import shutil
 from pathlib import Path
@@ -16,15 +15,13 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
+from _scripts import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _load_sync():
-    spec = importlib.util.spec_from_file_location("sync_requirements",
-                                                  ROOT / "scripts" / "sync_requirements.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/sync_requirements.py")
 
 
 sync = _load_sync()

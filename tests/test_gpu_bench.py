@@ -2,7 +2,6 @@
 off CUDA) and a smoke run of benchmarks/bench_gpu.py's quick path on the CPU."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -12,6 +11,8 @@ import torch
 
 from selconv_lite.features.backbone import precision_context
 from selconv_lite.features.extraction import FeatureExtractor
+
+from _scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = sorted((ROOT / "data" / "default" / "jpg").glob("*.jpg"))[:3]
@@ -59,9 +60,7 @@ def test_cuda_only_modes_are_refused_on_cpu(mode):
 
 
 def test_bench_gpu_quick_runs_on_cpu(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("bench_gpu", ROOT / "benchmarks" / "bench_gpu.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script("benchmarks/bench_gpu.py")
     out = tmp_path / "rec.json"
     assert bench.main(["--device", "cpu", "--quick", "--no-map", "--batch-sizes", "1",
                        "--seconds", "0.01", "--hw", "64", "64", "--e2e-images", "4",

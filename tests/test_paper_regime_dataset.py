@@ -4,7 +4,6 @@ Runs :func:`plan` only: no photo source is needed, and the rules of
 docs/dataset_paper_regime.md (counts, label rule, train/test disjointness, no upsampling given
 the recorded source sizes) are checked on the plan.
 """
-import importlib.util
 import json
 from pathlib import Path
 
@@ -14,16 +13,14 @@ import pytest
 from selconv_lite.data.datasets import load_default
 from selconv_lite.data.groundtruth import write_gnd_pickle
 
+from _scripts import load_script
+
 REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
 def gen():
-    spec = importlib.util.spec_from_file_location("make_paper_regime_dataset",
-                                                  REPO / "scripts" / "make_paper_regime_dataset.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("scripts/make_paper_regime_dataset.py")
 
 
 @pytest.fixture(scope="module")
