@@ -5,7 +5,6 @@ docs/dataset_paper_regime.md (counts, label rule, train/test disjointness, no up
 the recorded source sizes) are checked on the plan.
 """
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +14,6 @@ from selconv_lite.data.groundtruth import write_gnd_pickle
 
 from _scripts import load_script
 
-REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
