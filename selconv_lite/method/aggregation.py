@@ -11,9 +11,21 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["AGGREGATIONS", "sum_pooling", "average_pooling", "max_pooling", "democratic_pooling",
-           "democratic_weights", "aggregate"]
+           "democratic_weights", "aggregate", "aggregation_name"]
 
 AGGREGATIONS = ("sum", "average", "max", "democratic")
+_AGGREGATION_ALIASES = {"s": "sum", "avg": "average", "mean": "average", "a": "average",
+                        "d": "democratic"}
+
+
+def aggregation_name(method) -> str:
+    """The name in :data:`AGGREGATIONS` of ``method`` (any case; the short aliases ``s``,
+    ``avg``/``mean``/``a`` and ``d`` accepted). Raises ``ValueError`` for anything else."""
+    m = str(method).lower()
+    m = _AGGREGATION_ALIASES.get(m, m)
+    if m not in AGGREGATIONS:
+        raise ValueError(f"unknown aggregation {method!r}; choose one of {AGGREGATIONS}")
+    return m
 
 
 def _check(X):
@@ -94,13 +106,11 @@ def democratic_pooling(X, n_iter=10, reg=0.5):
 
 def aggregate(X, method="democratic"):
     """Aggregate ``X`` ``(n, D)`` with ``method`` in :data:`AGGREGATIONS` -> ``(D,)``."""
-    m = str(method).lower()
-    if m in ("sum", "s"):
+    m = aggregation_name(method)
+    if m == "sum":
         return sum_pooling(X)
-    if m in ("average", "avg", "mean", "a"):
+    if m == "average":
         return average_pooling(X)
     if m == "max":
         return max_pooling(X)
-    if m in ("democratic", "d"):
-        return democratic_pooling(X)[0]
-    raise ValueError(f"unknown aggregation {method!r}; choose one of {AGGREGATIONS}")
+    return democratic_pooling(X)[0]

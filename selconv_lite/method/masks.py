@@ -33,6 +33,7 @@ __all__ = [
     "sum_mask",
     "sift_mask",
     "apply_mask",
+    "mask_name",
     "compute_mask",
     "mask_locations",
     "check_fmap",
@@ -244,6 +245,16 @@ def mask_locations(mask):
     return np.stack([h, w], axis=1)
 
 
+def mask_name(method) -> str:
+    """The name in :data:`MASKS` of ``method`` (any case; the authors' ``"sum50"`` is ``"sum"``,
+    ``"all"`` is ``"none"``). Raises ``ValueError`` for anything else."""
+    m = str(method).lower()
+    m = {"sum50": "sum", "all": "none"}.get(m, m)
+    if m not in MASKS:
+        raise ValueError(f"unknown mask {method!r}; choose one of {MASKS}")
+    return m
+
+
 def compute_mask(method, features, radius=1):
     """The mask ``method`` (``"max"``, ``"sum"``, ``"sift"`` or ``"none"``) of one image.
 
@@ -263,17 +274,15 @@ def compute_mask(method, features, radius=1):
     name = getattr(features, "name", "") or ""
     fmap = check_fmap(features.fmap, name)
     H, W, _ = fmap.shape
-    m = str(method).lower()
+    m = mask_name(method)
     if m == "max":
         return max_mask(fmap, name)
-    if m in ("sum", "sum50"):
+    if m == "sum":
         return sum_mask(fmap, name)
     if m == "sift":
         kp = features.keypoints if features.keypoints is not None else np.zeros((0, 2))
         return sift_mask(kp, features.image_hw, (H, W), radius=radius, name=name)
-    if m in ("none", "all"):
-        return np.ones((H, W), dtype=bool)
-    raise ValueError(f"unknown mask {method!r}; choose one of {MASKS}")
+    return np.ones((H, W), dtype=bool)
 
 
 def kept_percentage(mask) -> float:

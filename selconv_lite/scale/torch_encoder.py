@@ -30,16 +30,14 @@ import warnings
 import numpy as np
 import torch
 
-from ..method.masks import EmptyMaskError, sift_mask
+from ..method.aggregation import aggregation_name
+from ..method.masks import EmptyMaskError, mask_name, sift_mask
 from ..method.pipeline import ZeroFeatureMapWarning
 
 __all__ = ["TorchEncoder", "SUPPORTED_EMBEDDINGS"]
 
 #: Embeddings the torch encoder implements (the others raise at construction).
 SUPPORTED_EMBEDDINGS = ("temb", "vlad")
-_AGGREGATIONS = {"democratic": "democratic", "d": "democratic", "sum": "sum", "s": "sum",
-                 "average": "average", "avg": "average", "mean": "average", "a": "average",
-                 "max": "max"}
 
 
 def _l2_rows(X):
@@ -74,14 +72,8 @@ class TorchEncoder:
             raise ValueError(f"TorchEncoder implements the embeddings {SUPPORTED_EMBEDDINGS}; this "
                              f"pipeline uses {self.embedding!r}: use the numpy path "
                              "(pipeline.transform, StreamEncoder backend='numpy')")
-        agg = str(pipeline.aggregation).lower()
-        if agg not in _AGGREGATIONS:
-            raise ValueError(f"unknown aggregation {pipeline.aggregation!r}")
-        self.aggregation = _AGGREGATIONS[agg]
-        self.mask = {"sum50": "sum", "all": "none"}.get(str(pipeline.mask).lower(),
-                                                         str(pipeline.mask).lower())
-        if self.mask not in ("max", "sum", "sift", "none"):
-            raise ValueError(f"unknown mask {pipeline.mask!r}")
+        self.aggregation = aggregation_name(pipeline.aggregation)
+        self.mask = mask_name(pipeline.mask)
         self.sift_radius = int(pipeline.sift_radius)
         self.alpha = float(pipeline.alpha)
         self.device = torch.device(device)
