@@ -1,5 +1,10 @@
 #!/usr/bin/env python
-"""Generate the embedded default dataset in ``data/default`` (deterministic).
+"""Generate the *first* embedded set (deterministic; retired as ``data/default`` by issue 22).
+
+The default set is now the paper-regime set of ``scripts/make_paper_regime_dataset.py``
+(``docs/dataset_paper_regime.md``); this script is kept because that generator reuses its
+helpers (seeds, photometric changes, size columns) and to regenerate the first set for
+comparison (``--out`` is required, so that it never overwrites ``data/default``).
 
 Real photos only, from sources installable on Debian/PyPI with known licences:
 
@@ -43,7 +48,7 @@ normalised box times the rendered query's width and height.
 Usage::
 
     apt-get install opencv-doc lomiri-wallpapers-16.04     # the photo sources
-    python scripts/make_default_dataset.py [--out data/default]
+    python scripts/make_default_dataset.py --out OUTDIR
 """
 from __future__ import annotations
 
@@ -730,7 +735,7 @@ def measure(out: Path, threads: int = 2, cache_dir=None) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "data" / "default"))
+    ap.add_argument("--out", required=True, help="output folder (never data/default: that is the paper-regime set now)")
     ap.add_argument("--measure", action="store_true",
                     help="only time the pool5 extraction of the existing set and score SPoC")
     ap.add_argument("--cache", default=None,

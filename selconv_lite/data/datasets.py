@@ -58,7 +58,7 @@ def load_default(root=None) -> RetrievalDataset:
     if not gnd.is_file():
         raise DatasetNotFoundError(
             f"the embedded default dataset is missing ({gnd} not found). It ships in the "
-            "repository's data/default folder; regenerate it with scripts/make_default_dataset.py "
+            "repository's data/default folder; regenerate it with scripts/make_paper_regime_dataset.py "
             "or set SELCONV_DEFAULT_DATA")
     ds = load_folder(d / "jpg", gnd, name="default", default_max_dim=DEFAULT_MAX_DIM)
     ds.info.update({"description": "embedded real-photo set (see data/default/LICENSES.md)"})
