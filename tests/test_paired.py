@@ -14,6 +14,7 @@ from scipy import stats
 from selconv_lite.data.evaluation import evaluate
 from selconv_lite.data.paired import (BOOTSTRAP_METHODS, PairedComparison, compare_evaluations,
                                       paired_difference)
+from selconv_lite.experiments.report import paired_line
 
 
 def _aps(n, shift=0.0, noise=0.05, seed=1):
@@ -241,3 +242,29 @@ def test_compare_evaluations_refuses_mismatched_results():
         compare_evaluations(ra, {"aps": rb["aps"]}, protocols=["easy"])
     with pytest.raises(ValueError, match="no per-query APs in common"):
         compare_evaluations({"mAP": 0.5}, rb)
+
+
+# ---- the one-line verdict of the experiment drivers ----------------------------------------
+def test_paired_line_is_the_printed_paired_difference():
+    a, b = _aps(55, shift=0.03, noise=0.04)
+    assert paired_line(a, b, "M_MAX", "none") == str(paired_difference(a, b, name_a="M_MAX", name_b="none"))
+    assert paired_line(a, a.copy(), "M_MAX", "none").endswith(": no detectable difference")
+    assert paired_line(a, a.copy(), "M_MAX", "none").startswith("M_MAX - none = +0.000 mAP, 95% CI [+0.000, +0.000]")
+    # a clear shift names the winner, whichever side it is on
+    assert paired_line(a, b, "M_MAX", "none").endswith(": M_MAX better")
+    assert paired_line(b, a, "none", "M_MAX").endswith(": M_MAX better")
+    noisy = paired_line(*_aps(24, shift=0.002, noise=0.08, seed=4))
+    assert noisy.endswith(": no detectable difference")
+
+
+def test_paired_line_drops_queries_skipped_in_both_and_refuses_others():
+    db, gnd, good, bad = _revisited_case()
+    ra, rb = evaluate(good, db, gnd), evaluate(bad, db, gnd)
+    line = paired_line(ra["hard"]["aps"], rb["hard"]["aps"], "good", "random", metric="Hard mAP", n_resamples=999)
+    assert line == str(compare_evaluations(ra, rb, name_a="good", name_b="random", protocols=["hard"],
+                                           n_resamples=999)["hard"])
+    assert "(exact permutation, 5 queries)" in line
+    with pytest.raises(ValueError, match="non-finite"):
+        paired_line(ra["hard"]["aps"], rb["aps"])
+    with pytest.raises(ValueError, match="ap_a has 6 queries but ap_b has 5"):
+        paired_line(ra["aps"], rb["aps"][:5])

@@ -176,7 +176,8 @@ def test_unlearnable_configuration_is_reported_not_nan(tiny):
     rec = rg.run_regimes(ds, max_dims=(512,), dims=(512,), masks=("max",), baselines=("mac",), progress=False,
                          features={512: small})
     e = rec["sizes"]["512"]
-    assert e["mAP"]["max"]["512"] is None
+    assert e["mAP"]["max"]["512"] is None and e["aps"]["max"]["512"] is None
+    assert rg.recorded_aps(rec, 512, "max", D=512) is None
     assert len(e["skipped"]) == 1 and "M_MAX+T-emb+demo 512-D" in e["skipped"][0] and "masked local features" in e["skipped"][0]
     assert "-" in rg.regimes_table(rec).splitlines()[-2]
 
@@ -216,3 +217,46 @@ def test_recorded_table5_reads_only_complete_matching_rows():
     assert rg.recorded_table5(rec, [724], ["sum", "max"], 512, seed=1) == {}  # other seed: measure live
     assert rg.recorded_table5(rec, [724], ["sum", "max"], 512, alpha=0.3) == {}
     assert rg.recorded_table5(None, [724], ["max"], 512) == {}
+
+
+def test_record_stores_per_query_aps_of_each_entry(tiny, tmp_path):
+    ds, feats, rec, _ = tiny
+    n = len(ds.queries)
+    for s in ("512", "1024"):
+        e = rec["sizes"][s]
+        assert set(e["aps"]) == set(e["mAP"])
+        for m in e["mAP"]:
+            aps = e["aps"][m]["512"]
+            assert isinstance(aps, list) and len(aps) == n and all(isinstance(v, float) for v in aps)
+            assert all(v == round(v, rg.APS_DECIMALS) for v in aps)
+            assert abs(np.mean(aps) - e["mAP"][m]["512"]) <= 1e-6   # rounded to 6 decimals
+        for b in e["baselines"].values():
+            assert len(b["aps"]) == n and abs(np.mean(b["aps"]) - b["mAP"]) <= 1e-6
+    # the same per-query APs as the table drivers (Table 5), through a written and reloaded record
+    path = tmp_path / "regimes.json"
+    path.write_text(json.dumps(rec))
+    back = rg.load_regimes(path, ds)
+    t5 = tables.run_image_size(ds, {1024: feats[1024]}, masks=("max",), D=512, seed=0)
+    np.testing.assert_allclose(rg.recorded_aps(back, 1024, "max", D=512), t5.aps["1024"]["M_MAX"], rtol=0, atol=5e-7)
+    mac = rg.recorded_aps(back, 512, "MAC")
+    assert mac.shape == (n,) and abs(mac.mean() - back["sizes"]["512"]["baselines"]["MAC"]["mAP"]) <= 1e-6
+    with pytest.raises(KeyError, match="no baseline 'GeM'"):
+        rg.recorded_aps(back, 512, "GeM")
+    with pytest.raises(KeyError, match="no 'max' mask at D = 1024"):
+        rg.recorded_aps(back, 512, "max", D=1024)
+
+
+def test_old_record_without_per_query_aps_still_loads(tiny, tmp_path):
+    ds, _, rec, _ = tiny
+    old = json.loads(json.dumps(rec))
+    for e in old["sizes"].values():
+        del e["aps"]
+        for b in e["baselines"].values():
+            del b["aps"]
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(old))
+    back = rg.load_regimes(path, ds)
+    assert back["sizes"]["512"]["mAP"] == rec["sizes"]["512"]["mAP"]
+    assert rg.recorded_aps(back, 512, "max", D=512) is None and rg.recorded_aps(back, 512, "MAC") is None
+    assert rg.regimes_table(back) == rg.regimes_table(rec)
+

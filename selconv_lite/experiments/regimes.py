@@ -11,6 +11,9 @@ measures, for each ``max_dim`` (long side in pixels) on one dataset:
   presets, learned on the held-out split only);
 * the mAP of the Table 6 baselines (SPoC, MAC, R-MAC) on the same maps, with Table 6's
   whitening policy;
+* the per-query APs behind each of these mAPs (rounded to 6 decimals), so that two entries of a
+  record compare with a paired interval (:func:`recorded_aps`,
+  :func:`selconv_lite.experiments.report.paired_line`);
 * the extraction time and whether the feature cache was cold,
 
 and writes it as a JSON record with the identity of the data (dataset name, digest of its
@@ -49,11 +52,14 @@ from .scoring import fit_evaluate_model
 from .splits import split_features
 from .tables import run_table6
 
-__all__ = ["run_regimes", "load_regimes", "dataset_identity", "regimes_table", "recorded_table5", "RECORD_FORMAT",
-           "main"]
+__all__ = ["run_regimes", "load_regimes", "dataset_identity", "regimes_table", "recorded_table5", "recorded_aps",
+           "RECORD_FORMAT", "APS_DECIMALS", "main"]
 
 #: Version of the JSON layout written by :func:`run_regimes`.
 RECORD_FORMAT = 1
+
+#: Decimals of the per-query APs stored in a record (their mean is the mAP to about 5e-7).
+APS_DECIMALS = 6
 
 _MASK_LABEL = {"max": "M_MAX", "sum": "M_SUM", "sift": "M_SIFT", "none": "none"}
 
@@ -182,6 +188,11 @@ def _kept_percent(images: Sequence, masks: Sequence[str]) -> tuple[dict, int]:
     return kept, fallbacks
 
 
+def _aps_list(aps) -> list:
+    """Per-query APs as a JSON list, rounded to :data:`APS_DECIMALS` (NaN: None)."""
+    return [None if not np.isfinite(v) else round(float(v), APS_DECIMALS) for v in np.asarray(aps, dtype=np.float64)]
+
+
 def _one_size(ds, feats, dims, masks, baselines, random_state, say) -> dict:
     db = list(feats["db"])
     cells = np.array([im.fmap.shape[0] * im.fmap.shape[1] for im in db], dtype=np.float64)
@@ -192,25 +203,26 @@ def _one_size(ds, feats, dims, masks, baselines, random_state, say) -> dict:
            "n_train": len(feats["train"])}
     out["kept_percent"], out["sift_fallback_db_images"] = _kept_percent(db, masks)
     say("kept % " + ", ".join(f"{m.upper()} {v:.1f}" for m, v in out["kept_percent"].items()))
-    maps, skipped = {m: {} for m in masks}, []
+    maps, aps, skipped = {m: {} for m in masks}, {m: {} for m in masks}, []
     for m in masks:
         for D in dims:
             # the same model as tables.run_image_size / run_table6 (Table 4 preset, alpha 0.5)
             pipe = SelectiveConvPipeline.from_preset(D=int(D), mask=m, random_state=random_state, alpha=0.5)
             ok, why = pipe.has_enough_features(feats["train"])
             if not ok:
-                maps[m][str(D)] = None
+                maps[m][str(D)] = aps[m][str(D)] = None
                 skipped.append(f"{_MASK_LABEL.get(m, m)}+T-emb+demo {D}-D: {why}")
                 say(skipped[-1])
                 continue
-            maps[m][str(D)] = float(fit_evaluate_model(pipe, ds, feats, qe_k=0)["mAP"])
+            r = fit_evaluate_model(pipe, ds, feats, qe_k=0)
+            maps[m][str(D)], aps[m][str(D)] = float(r["mAP"]), _aps_list(r["aps"])
             say(f"{_MASK_LABEL.get(m, m)}+T-emb+demo {D}-D mAP {maps[m][str(D)]:.4f}")
-    out["mAP"] = maps
+    out["mAP"], out["aps"] = maps, aps
     rows = run_table6(ds, feats, ours=(), baselines=baselines, qe_k=0, seed=random_state,
                          baseline_whitening="auto", skipped=skipped)
     out["baselines"] = {r["method"].replace(" (no whitening)", ""): {
         "mAP": float(r["mAP"]), "label": r["label"], "whitened": bool(r["whitened"]), "D": int(r["D"]),
-        "whitening": r["whitening"]} for r in rows}
+        "whitening": r["whitening"], "aps": _aps_list(r["aps"])} for r in rows}
     say("baselines " + ", ".join(f"{k} {v['mAP']:.4f}" for k, v in out["baselines"].items()))
     out["skipped"] = skipped
     return out
@@ -256,10 +268,13 @@ def run_regimes(ds, max_dims=(512, 724, 1024), dims=(512, 1024), masks=("max", "
         (package version, ``git describe``, command line, UTC date, CPU, threads), ``config``
         (the arguments) and ``sizes``: ``{str(max_dim): {"cells_mean", "cells_min", "cells_max",
         "map_hw_median", "kept_percent": {mask: %}, "sift_fallback_db_images", "mAP": {mask: {str(D): mAP or None}},
-        "baselines": {name: {"mAP", "label", "whitened", "D", "whitening"}}, "extraction":
-        {"seconds", "cache": {"entries", "cached_before", "state"}}, "compute_s", "skipped"}}``.
-        A (mask, D) whose whitening cannot be learned on the held-out set is None, with the
-        reason in ``skipped``.
+        "aps": {mask: {str(D): [per-query AP] or None}}, "baselines": {name: {"mAP", "label",
+        "whitened", "D", "whitening", "aps"}}, "extraction": {"seconds", "cache": {"entries",
+        "cached_before", "state"}}, "compute_s", "skipped"}}``. A (mask, D) whose whitening
+        cannot be learned on the held-out set is None, with the reason in ``skipped``. The
+        per-query APs (``aps``, in query order, rounded to :data:`APS_DECIMALS` decimals) are
+        those each mAP averages; :func:`recorded_aps` reads them back (records written before
+        they were stored have none).
 
     Raises
     ------
@@ -398,6 +413,46 @@ def recorded_table5(rec: Mapping | None, sizes: Sequence[int], masks: Sequence[s
             continue
         out[int(s)] = {"mAP": [float(v) for v in vals], "cells_mean": float(e["cells_mean"])}
     return out
+
+
+def recorded_aps(rec: Mapping, max_dim: int, method: str, D: int | None = None) -> np.ndarray | None:
+    """The per-query APs a record holds for one entry, for a paired comparison
+    (:func:`selconv_lite.experiments.report.paired_line`).
+
+    Parameters
+    ----------
+    rec : dict
+        A record of :func:`run_regimes` / :func:`load_regimes`.
+    max_dim : int
+        The image size (a key of ``rec["sizes"]``).
+    method : str
+        A mask of ``M + T-emb + democratic`` (``"max"``, ``"sum"``, ``"sift"``, ``"none"``), with
+        ``D``; or a baseline's name as recorded (``"MAC"``, ``"R-MAC"``, ...), without ``D``.
+    D : int, optional
+        The output dimension of the mask's pipeline.
+
+    Returns
+    -------
+    ndarray of shape (n_queries,) or None
+        None when the record has no per-query APs for that entry (a record written before they
+        were stored, or a configuration that was skipped).
+
+    Raises
+    ------
+    KeyError
+        No such size, mask / D or baseline in the record.
+    """
+    e = rec["sizes"][str(int(max_dim))]
+    if D is None:
+        if method not in e["baselines"]:
+            raise KeyError(f"no baseline {method!r} at {max_dim} px in the record (baselines: {sorted(e['baselines'])}); "
+                           "a mask needs D")
+        v = e["baselines"][method].get("aps")
+    else:
+        if str(int(D)) not in e["mAP"].get(method, {}):
+            raise KeyError(f"no {method!r} mask at D = {D} for {max_dim} px in the record")
+        v = e.get("aps", {}).get(method, {}).get(str(int(D)))
+    return None if v is None else np.array([np.nan if x is None else x for x in v], dtype=np.float64)
 
 
 def regimes_table(rec: Mapping) -> str:

@@ -2,7 +2,13 @@
 marked (the paper's bold), as fixed-width text or Markdown, and Table 6's rows as text.
 
 * :func:`best_per_column` -- the maxima of each column of a table;
-* :class:`ResultTable` -- rows x columns of numbers (Tables 3 and 5 of the notebooks);
+* :class:`ResultTable` -- rows x columns of numbers (Tables 3 and 5 of the notebooks), with the
+  per-query APs of each cell in :attr:`ResultTable.aps`;
+* :class:`MAPDict` / :class:`MAPList` -- a dict / list of mAPs (``table3``, ``run_layers``,
+  ``alpha_sweep``) that also carries their per-query APs in ``.aps``;
+* :func:`paired_line` -- the one-line verdict of "A beats B": paired difference of two
+  methods' per-query APs with its 95 % bootstrap interval over queries
+  (:func:`selconv_lite.data.paired.paired_difference`);
 * :func:`table6_text` -- the rows of :func:`selconv_lite.experiments.tables.run_table6`.
 """
 from __future__ import annotations
@@ -12,7 +18,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["best_per_column", "ResultTable", "table6_text"]
+from ..data.paired import DEFAULT_RESAMPLES, paired_difference
+
+__all__ = ["best_per_column", "ResultTable", "MAPDict", "MAPList", "paired_line", "table6_text"]
 
 
 def best_per_column(table) -> np.ndarray:
@@ -36,6 +44,10 @@ class ResultTable:
     ``values`` may hold NaN for missing entries. :meth:`to_text` prints a fixed-width table
     with ``*`` after the best entry of each column (the paper's bold); :meth:`to_markdown`
     writes the same with ``**bold**``.
+
+    ``aps`` holds, when the table's driver has them, the per-query APs that each mAP cell
+    averages: ``aps[row][col]`` is an ndarray (n_queries,) whose mean is the cell's value
+    (``{}`` for a table built from numbers only). Two cells compare with :func:`paired_line`.
     """
 
     title: str
@@ -45,6 +57,7 @@ class ResultTable:
     row_header: str = ""
     ndigits: int = 3
     notes: list = field(default_factory=list)
+    aps: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self):
         self.values = np.asarray(self.values, dtype=np.float64)
@@ -91,6 +104,77 @@ class ResultTable:
 
     def __str__(self):
         return self.to_text()
+
+
+class MAPDict(dict):
+    """A dict of mAPs (``{key: mAP}``, or nested, ``{row: {col: mAP}}``) that also carries the
+    per-query APs of each mAP, keyed the same way, in :attr:`aps` (ndarrays (n_queries,)).
+
+    It is a plain dict otherwise (printing, JSON, iteration see only the mAPs).
+    """
+
+    def __init__(self, *args, aps: dict | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        #: Per-query APs, keyed as the mAPs.
+        self.aps: dict = {} if aps is None else aps
+
+
+class MAPList(list):
+    """A list of mAPs that also carries the per-query APs of each in :attr:`aps` (same order).
+
+    It is a plain list otherwise.
+    """
+
+    def __init__(self, iterable=(), aps: list | None = None):
+        super().__init__(iterable)
+        #: Per-query APs, one ndarray (n_queries,) per mAP.
+        self.aps: list = [] if aps is None else aps
+
+
+def paired_line(aps_a, aps_b, name_a: str = "A", name_b: str = "B", metric: str = "mAP",
+                n_resamples: int = DEFAULT_RESAMPLES, **kwargs) -> str:
+    """One-line verdict of "A beats B" from two methods' per-query APs on the same queries.
+
+    The paired difference of mAPs with its bootstrap confidence interval over queries (95 %,
+    BCa), the paired permutation test and the verdict of
+    :func:`selconv_lite.data.paired.paired_difference` (fixed seed), e.g.::
+
+        A - B = +0.031 mAP, 95% CI [+0.012, +0.050], p = 0.004 (permutation, 55 queries): A better
+
+    or ``...: no detectable difference`` when the interval covers 0.
+
+    Parameters
+    ----------
+    aps_a, aps_b : array_like of float, shape (n_queries,)
+        Per-query APs of A and B (``"aps"`` of :func:`~selconv_lite.experiments.scoring.score`,
+        ``ResultTable.aps[row][col]``, ``MAPDict.aps[key]``, a Table 6 row's ``"aps"``). Queries
+        whose AP is NaN in both (skipped by a revisited protocol) are left out.
+    name_a, name_b : str
+        The methods' names, as printed.
+    metric : str, default "mAP"
+        What the per-query APs average to (``"Medium mAP"`` for ``medium_aps``).
+    n_resamples : int, default 9999
+        Bootstrap and permutation resamples (about 0.04 s a call for 70 queries).
+    **kwargs
+        ``confidence``, ``random_state``, ``method`` of ``paired_difference``.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        Different numbers of queries, a query NaN in only one of the two, fewer than 2 queries,
+        APs outside [0, 1] (see ``paired_difference``).
+    """
+    a = np.asarray(aps_a, dtype=np.float64)
+    b = np.asarray(aps_b, dtype=np.float64)
+    if a.ndim == 1 and a.shape == b.shape:
+        skipped = np.isnan(a) & np.isnan(b)
+        a, b = a[~skipped], b[~skipped]
+    return str(paired_difference(a, b, name_a=name_a, name_b=name_b, metric=metric,
+                                 n_resamples=n_resamples, **kwargs))
 
 
 def table6_text(rows: Sequence[dict], title: str) -> str:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 
+import numpy as np
+
 from ..method.pipeline import SelectiveConvPipeline
 from .splits import transform_chunked
 
@@ -26,12 +28,24 @@ def mean_ap(ds, qvecs, dbvecs) -> float:
 
 
 def score(ds, qvecs, dbvecs, qe_k: int = 0) -> dict:
-    """mAP (and Easy / Medium / Hard mAP for revisited ground truth) of query / database vectors."""
+    """mAP (and Easy / Medium / Hard mAP for revisited ground truth) of query / database vectors,
+    with the per-query APs they average.
+
+    Returns
+    -------
+    dict
+        ``mAP`` and ``aps`` (per-query APs of the classic protocol, ndarray (n_queries,), whose
+        mean is ``mAP``); for revisited ground truth also ``easy`` / ``medium`` / ``hard`` and
+        ``easy_aps`` / ``medium_aps`` / ``hard_aps`` (NaN for a query without positives under
+        that protocol, left out of its mAP); ``ranks``. Two methods' ``aps`` on the same queries
+        give a paired interval: :func:`selconv_lite.experiments.report.paired_line`.
+    """
     res = ds.evaluate(qvecs, dbvecs, qe_k=qe_k)
-    out = {"mAP": float(res["mAP"])}
+    out = {"mAP": float(res["mAP"]), "aps": np.asarray(res["aps"], dtype=np.float64)}
     for p in ("easy", "medium", "hard"):
         if p in res:
             out[p] = float(res[p]["mAP"])
+            out[f"{p}_aps"] = np.asarray(res[p]["aps"], dtype=np.float64)
     out["ranks"] = res["ranks"]
     return out
 
@@ -52,7 +66,9 @@ def fit_evaluate_model(model, ds, feats: Mapping[str, list], qe_k: int = 5) -> d
     dict
         ``model``, ``D``, ``mAP``, ``mAP_qe`` (when ``qe_k``), ``easy`` / ``medium`` / ``hard``
         (and ``*_qe``) for revisited ground truth, ``ranks``, ``fit_s``, ``online_s_per_image``
-        (encoding time of the database, per image).
+        (encoding time of the database, per image), and the per-query APs of :func:`score`:
+        ``aps`` (and ``aps_qe`` when ``qe_k``), ``easy_aps`` / ``medium_aps`` / ``hard_aps``
+        (and ``easy_aps_qe`` ... when ``qe_k``) for revisited ground truth.
     """
     t0 = time.perf_counter()
     model.fit(feats["train"])
@@ -66,10 +82,11 @@ def fit_evaluate_model(model, ds, feats: Mapping[str, list], qe_k: int = 5) -> d
     out.update(s)
     if qe_k:
         sq = score(ds, q, db, qe_k=qe_k)
-        out["mAP_qe"] = sq["mAP"]
+        out["mAP_qe"], out["aps_qe"] = sq["mAP"], sq["aps"]
         for p in ("easy", "medium", "hard"):
             if p in sq:
                 out[f"{p}_qe"] = sq[p]
+                out[f"{p}_aps_qe"] = sq[f"{p}_aps"]
     out["qvecs"], out["dbvecs"] = q, db
     return out
 

@@ -15,6 +15,13 @@ Every parameter (PCA, codebooks, whitening, rotation) is learned on the held-out
 (Sec. 5.1), through :mod:`selconv_lite.experiments.scoring`. All numbers are mAP in [0, 1];
 the published ones (:mod:`selconv_lite.experiments.published`) are in percent and converted
 when compared.
+
+Each mAP comes with the per-query APs it averages, so that any two entries can be compared
+with a paired interval (:func:`selconv_lite.experiments.report.paired_line`): ``.aps`` of the
+returned :class:`~selconv_lite.experiments.report.ResultTable` (``aps[row][col]``),
+:class:`~selconv_lite.experiments.report.MAPDict` (keyed as the mAPs) or
+:class:`~selconv_lite.experiments.report.MAPList`, and ``"aps"`` (``"aps_qe"``, ...) of each
+Table 6 row.
 """
 from __future__ import annotations
 
@@ -27,8 +34,8 @@ from ..method.baselines import TABLE6_BASELINES, WhiteningFallbackWarning, make_
 from ..method.pipeline import TABLE2, SelectiveConvPipeline
 from ..method.postprocess import l2_normalize, power_law
 from .published import table6_value
-from .report import ResultTable
-from .scoring import fit_evaluate_model, mean_ap
+from .report import MAPDict, MAPList, ResultTable
+from .scoring import fit_evaluate_model, score
 
 __all__ = ["FRAMEWORKS", "TABLE3_CONFIGS", "table3", "run_table3", "run_table6", "run_image_size",
            "scaled_max_dim", "run_layers", "explained_vectors", "alpha_sweep"]
@@ -67,9 +74,11 @@ def table3(ds, feats: Mapping[str, list], masks: Sequence[str], configs: Mapping
     pipeline is fitted and scored by :func:`~selconv_lite.experiments.scoring.fit_evaluate_model`
     (lazy maps are encoded chunk by chunk).
 
-    Returns ``{framework_label: {mask: mAP}}``.
+    Returns ``{framework_label: {mask: mAP}}``, a
+    :class:`~selconv_lite.experiments.report.MAPDict` whose ``aps[framework_label][mask]`` are
+    the per-query APs of each mAP.
     """
-    out: dict = {label: {} for label, _, _ in frameworks}
+    out = MAPDict({label: {} for label, _, _ in frameworks}, aps={label: {} for label, _, _ in frameworks})
     steps = [(m, f) for m in masks for f in frameworks]
     fitted: dict = {}
     for mask, (label, emb, agg) in steps:
@@ -83,6 +92,7 @@ def table3(ds, feats: Mapping[str, list], masks: Sequence[str], configs: Mapping
         pipe, m = r["model"], r["mAP"]
         fitted[mask, emb] = (pipe.pca_, pipe.embedding_)
         out[label][mask] = m
+        out.aps[label][mask] = r["aps"]
         if progress is not None:
             progress(f"{label:15s} {mask:5s} mAP {m:.3f}")
     return out
@@ -95,7 +105,8 @@ def run_table3(ds, feats: Mapping[str, list], D: int = 1024, masks=("max", "sum"
     :func:`table3` at the ``(d, |C|)`` of :data:`TABLE3_CONFIGS` for ``D`` (PCA and the
     embedding are learned once per (mask, embedding) and shared by its aggregations; each
     framework's rotation normalisation is its own), as a
-    :class:`~selconv_lite.experiments.report.ResultTable`. Rows: frameworks; columns: masks.
+    :class:`~selconv_lite.experiments.report.ResultTable`. Rows: frameworks; columns: masks
+    (printed ``M_MAX``, ``M_SUM``, ``M_SIFT``, ``none``); ``aps[row][col]``: per-query APs.
     """
     if int(D) not in TABLE3_CONFIGS:
         raise ValueError(f"no Table 3 configuration for D={D}; choose one of {sorted(TABLE3_CONFIGS)}")
@@ -103,9 +114,10 @@ def run_table3(ds, feats: Mapping[str, list], D: int = 1024, masks=("max", "sum"
     labels = [label for label, _, _ in FRAMEWORKS]
     vals = [[res[label][m] for m in masks] for label in labels]
     notes = [] if int(D) == 4224 else ["F-FAemb at D = 1088 (its nearest reachable size)"]
-    return ResultTable(f"Table 3 on {ds.name}: mAP at D = {D}", labels,
-                       [{"max": "M_MAX", "sum": "M_SUM", "sift": "M_SIFT", "none": "none"}.get(m, m) for m in masks],
-                       vals, row_header="framework", notes=notes)
+    cols = [{"max": "M_MAX", "sum": "M_SUM", "sift": "M_SIFT", "none": "none"}.get(m, m) for m in masks]
+    aps = {label: {c: res.aps[label][m] for c, m in zip(cols, masks)} for label in labels}
+    return ResultTable(f"Table 3 on {ds.name}: mAP at D = {D}", labels, cols, vals, row_header="framework",
+                       notes=notes, aps=aps)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -153,7 +165,9 @@ def run_table6(ds, feats: Mapping[str, list], ours: Sequence[tuple] = ((512, "si
         a baseline it says whether it is whitened and its dimension, e.g. ``"R-MAC (whitened on
         train split, 512-D)"`` or ``"MAC (L2 only, not whitened, 512-D)"``), ``dim`` (the
         paper's), ``D`` (measured output size), ``mAP``, ``mAP_qe``, revisited
-        ``easy``/``medium``/``hard`` when available, ``published`` (mAP in [0, 1] or None) and
+        ``easy``/``medium``/``hard`` when available, the per-query APs ``aps`` (``aps_qe``;
+        ``easy_aps``, ``medium_aps``, ``hard_aps`` and their ``*_qe``) of
+        :func:`~selconv_lite.experiments.scoring.fit_evaluate_model`, ``published`` (mAP in [0, 1] or None) and
         ``diff`` (measured minus published), ``online_s_per_image``, and the fitted ``model``.
         Baseline rows also have ``whitened`` (bool), ``train`` (the held-out set the whitening
         is learned on, e.g. ``"train split (44 images, 880 regions)"``) and ``whitening`` (how
@@ -227,20 +241,25 @@ def run_table6(ds, feats: Mapping[str, list], ours: Sequence[tuple] = ((512, "si
 def run_image_size(ds, feats_by_size: Mapping[int, Mapping[str, list]], masks=("sum", "max"), D: int = 512,
                    seed: int = 0, alpha: float = 0.5) -> ResultTable:
     """Table 5 (Sec. 5.2.3): ``M + T-emb + democratic`` (Table 4 preset ``D``) for each image size
-    ``max(W_I, H_I)`` (keys of ``feats_by_size``) and mask. Rows: sizes; columns: masks."""
+    ``max(W_I, H_I)`` (keys of ``feats_by_size``) and mask. Rows: sizes (``"724"``); columns:
+    masks (``"M_MAX"``); ``aps[row][col]``: per-query APs."""
     sizes = sorted(int(s) for s in feats_by_size)
-    vals = [[fit_evaluate_model(SelectiveConvPipeline.from_preset(D=D, mask=m, random_state=seed, alpha=alpha), ds,
-                                feats_by_size[s], qe_k=0)["mAP"] for m in masks] for s in sizes]
-    return ResultTable(f"Table 5 on {ds.name}: mAP of M + T-emb + demo at D = {D}", [str(s) for s in sizes],
-                       [f"M_{m.upper()}" for m in masks], vals, row_header="max(W_I, H_I)")
+    cols = [f"M_{m.upper()}" for m in masks]
+    res = {(s, m): fit_evaluate_model(SelectiveConvPipeline.from_preset(D=D, mask=m, random_state=seed, alpha=alpha),
+                                      ds, feats_by_size[s], qe_k=0) for s in sizes for m in masks}
+    return ResultTable(f"Table 5 on {ds.name}: mAP of M + T-emb + demo at D = {D}", [str(s) for s in sizes], cols,
+                       [[res[s, m]["mAP"] for m in masks] for s in sizes], row_header="max(W_I, H_I)",
+                       aps={str(s): {c: res[s, m]["aps"] for c, m in zip(cols, masks)} for s in sizes})
 
 
 def run_layers(ds, feats_by_layer: Mapping[str, Mapping[str, list]], mask: str = "max", D: int = 512,
                seed: int = 0, alpha: float = 0.5) -> dict:
     """Fig. 5 (Sec. 5.2.4): mAP of ``M_mask + T-emb + democratic`` at the same ``D`` on the
-    features of each layer (keys of ``feats_by_layer``). Returns ``{layer: mAP}``."""
-    return {layer: fit_evaluate_model(SelectiveConvPipeline.from_preset(D=D, mask=mask, random_state=seed, alpha=alpha), ds, f,
-                                      qe_k=0)["mAP"] for layer, f in feats_by_layer.items()}
+    features of each layer (keys of ``feats_by_layer``). Returns ``{layer: mAP}``, a
+    :class:`~selconv_lite.experiments.report.MAPDict` whose ``aps[layer]`` are the per-query APs."""
+    res = {layer: fit_evaluate_model(SelectiveConvPipeline.from_preset(D=D, mask=mask, random_state=seed, alpha=alpha),
+                                     ds, f, qe_k=0) for layer, f in feats_by_layer.items()}
+    return MAPDict({layer: r["mAP"] for layer, r in res.items()}, aps={layer: r["aps"] for layer, r in res.items()})
 
 
 def explained_vectors(pipe: SelectiveConvPipeline, images: Sequence) -> dict[str, np.ndarray]:
@@ -257,12 +276,16 @@ def explained_vectors(pipe: SelectiveConvPipeline, images: Sequence) -> dict[str
 def alpha_sweep(ds, q: Mapping[str, np.ndarray], db: Mapping[str, np.ndarray], alphas: Sequence[float],
                 rotation: bool = True) -> list[float]:
     """mAP for each power-law exponent ``alpha`` (Fig. 3) from :func:`explained_vectors` outputs:
-    ``L2(PN(rotated))`` with rotation normalisation, ``L2(PN(L2(aggregated)))`` without."""
+    ``L2(PN(rotated))`` with rotation normalisation, ``L2(PN(L2(aggregated)))`` without.
+    Returns a :class:`~selconv_lite.experiments.report.MAPList` whose ``aps[i]`` are the
+    per-query APs at ``alphas[i]``."""
     key = "rotated" if rotation else "aggregated"
-    res = []
+    res = MAPList()
     for a in alphas:
         def post(V):
             V = V if rotation else l2_normalize(V)
             return l2_normalize(power_law(V, a))
-        res.append(mean_ap(ds, post(q[key]), post(db[key])))
+        s = score(ds, post(q[key]), post(db[key]))
+        res.append(s["mAP"])
+        res.aps.append(s["aps"])
     return res
