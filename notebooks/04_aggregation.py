@@ -165,10 +165,16 @@ nu.show_figure(fig)
 # covariance at that size), so each embedding is learned here at the $(d, |C|)$ of `table3_configs`
 # ($D \approx 512$), with the masks of `table3_masks` (add `"sum"` and `"sift"` for the full
 # table; notebook 06 runs it on real benchmarks). Three findings of the paper's Table 3
-# (Oxford5k, $D = 4224$) are checked below, each printed as "paper / here / agrees or
-# disagrees" (or "within noise" when the difference here is at most 1 mAP point, a margin that
-# CPU rounding and a single query can move): democratic beats sum / average pooling for FV and VLAD; the MAX mask beats no mask
-# in 5 of the 6 rows (all but VLAD + demo); T-emb + democratic is the best framework.
+# (Oxford5k, $D = 4224$) are checked below: democratic beats sum / average pooling for FV and
+# VLAD; the MAX mask beats no mask in 5 of the 6 rows (all but VLAD + demo); T-emb + democratic
+# is the best framework. Each comparison prints the paper's difference, then the **paired**
+# difference here: the two entries' APs are compared query by query, and the mean of the
+# per-query differences is given with its $95\%$ bootstrap confidence interval over the queries
+# and a paired permutation test (`selconv_lite.data.paired`, fixed seed). It reads "agrees" when
+# the interval excludes 0 on the paper's side, "disagrees" when it excludes 0 on the other side,
+# and "no detectable difference" when it covers 0: then this set cannot tell the two apart,
+# whatever the two mAPs printed. Counts over several pairs (e.g. "the MAX mask is above no mask in
+# k of 6 frameworks") count the intervals, not the differences of mAPs.
 
 # %% tags=[]
 mAP = table3(ds, feats, table3_masks, {k: tuple(v) for k, v in table3_configs.items()}, seed=seed,
@@ -186,43 +192,59 @@ for m in table3_masks:
 
 # %% tags=[]
 from selconv_lite.experiments.published import TABLE3
+from selconv_lite.experiments.report import PairedLog, count_claims
 
 paper = {label: TABLE3["oxford5k"][label.replace(" ", "")] for label, _, _ in FRAMEWORKS}   # mAP %
 
 
-NOISE = 1.0   # mAP points: differences this small move across CPUs and with one query; called "within noise"
+paired = PairedLog()   # results.paired of the record: each comparison's interval (the landing page prints them)
 
 
-def verdict(p, h):
-    if abs(h) <= NOISE:
-        return f"within ±{NOISE:.0f} point here (noise)"
-    return "agrees" if (p > 0) == (h > 0) else "disagrees"
+def check(key, paper_diff, a, b, name_a, name_b, headline=False):
+    """Paired comparison of two Table 3 entries (framework, mask), recorded under ``key``."""
+    return paired.claim(key, mAP.aps[a[0]][a[1]], mAP.aps[b[0]][b[1]], name_a, name_b, paper_diff=paper_diff,
+                        a=f"Table 3: {a[0]}, {a[1]} mask (mAP)" if headline else None,
+                        b=f"Table 3: {b[0]}, {b[1]} mask (mAP)" if headline else None)
 
 
 demo_gain = {f"{e} {m}": mAP[f"{e} + demo"][m] - mAP[f"{e} + {a}"][m]
              for e, a in (("FV", "avg"), ("VLAD", "sum")) for m in table3_masks}
-print("democratic minus sum/avg pooling (mAP points):")
+print("democratic vs sum/avg pooling (paper: mAP points; here: paired over the queries):")
 for e, a in (("FV", "avg"), ("VLAD", "sum")):
     for m in table3_masks:
         p = paper[f"{e} + demo"][m] - paper[f"{e} + {a}"][m]
-        h = 100 * demo_gain[f"{e} {m}"]
-        print(f"  {e:4s} {m:4s}: paper {p:+5.1f}, here {h:+5.1f}, {verdict(p, h)}")
+        c = check(f"{e} demo vs {a}, {m}", p, (f"{e} + demo", m), (f"{e} + {a}", m), f"{e} + demo", f"{e} + {a}")
+        print(f"  {m:4s} paper {p:+5.1f}; {c}")
 rec.add("democratic_gain", demo_gain)
 mask_gain = {}
 masked = [m for m in table3_masks if m != "none"] if "none" in table3_masks else []
 for m in masked:
-    print(f"{m.upper()} mask minus no mask (mAP points):")
+    print(f"{m.upper()} mask vs no mask (paper: mAP points; here: paired over the queries):")
+    claims = []
     for label, _, _ in FRAMEWORKS:
-        p, h = paper[label][m] - paper[label]["none"], 100 * (mAP[label][m] - mAP[label]["none"])
-        mask_gain[f"{label} {m}"] = h / 100
-        print(f"  {label:15s}: paper {p:+5.1f}, here {h:+5.1f}, {verdict(p, h)}")
-    n_up = sum(mAP[label][m] - mAP[label]["none"] > NOISE / 100 for label, _, _ in FRAMEWORKS)
-    print(f"  the {m.upper()} mask is above no mask by more than {NOISE:.0f} point in {n_up} of {len(FRAMEWORKS)} frameworks here "
-          f"(paper: {sum(paper[l][m] > paper[l]['none'] for l, _, _ in FRAMEWORKS)} of {len(FRAMEWORKS)})")
+        p = paper[label][m] - paper[label]["none"]
+        mask_gain[f"{label} {m}"] = mAP[label][m] - mAP[label]["none"]
+        claims.append(check(f"{label}, {m} vs no mask", p, (label, m), (label, "none"), f"{label} {m.upper()}",
+                            f"{label} no mask", headline=label == "T-emb + demo"))
+        print(f"  paper {p:+5.1f}; {claims[-1]}")
+    k = count_claims(claims)
+    print(f"  the {m.upper()} mask is detectably above no mask in {k['better']} of {k['n']} frameworks here, below in "
+          f"{k['worse']}, no detectable difference in {k['no_difference']} "
+          f"(paper: above in {sum(paper[l][m] > paper[l]['none'] for l, _, _ in FRAMEWORKS)} of {len(FRAMEWORKS)})")
+    rec.headline(f"Table 3: {m.upper()} beats no mask (frameworks, paired CI)", f"{k['better']}/{k['n']}")
 rec.add("mask_gain", mask_gain)
-near = [f"{l} / {m}" for l, _, _ in FRAMEWORKS for m in table3_masks if best[0] - mAP[l][m] <= NOISE / 100]
-print(f"best framework: paper {max(paper, key=lambda l: max(paper[l].values()))}, here {best[1]} "
-      f"(mAP {best[0]:.3f}); within {NOISE:.0f} point of it: {len(near)} entries")
+paper_best = max(paper, key=lambda l: max(paper[l].values()))
+print(f"best framework: paper {paper_best}, here {best[1]} with the {best[2]} mask (mAP {best[0]:.3f}); "
+      "T-emb + demo against the strongest other framework of each mask:")
+for m in table3_masks:
+    others = [l for l, _, _ in FRAMEWORKS if l != "T-emb + demo"]
+    claims = [check(f"T-emb + demo vs {l}, {m}", paper["T-emb + demo"][m] - paper[l][m], ("T-emb + demo", m), (l, m),
+                    "T-emb + demo", l) for l in others]
+    k = count_claims(claims)
+    print(f"  {m:4s} {claims[int(np.argmin([c.difference for c in claims]))]}")
+    print(f"       T-emb + demo is detectably above {k['better']} of the {k['n']} others, below {k['worse']}, "
+          f"no detectable difference from {k['no_difference']}")
+rec.add("paired", paired)
 
 # %% tags=[]
 _ = rec.save()

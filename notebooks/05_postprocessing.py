@@ -62,7 +62,9 @@ import warnings
 import numpy as np
 
 from selconv_lite.data.datasets import load_dataset
-from selconv_lite.experiments.scoring import fit_evaluate, mean_ap
+from selconv_lite.experiments import published
+from selconv_lite.experiments.report import PairedLog
+from selconv_lite.experiments.scoring import fit_evaluate_model, mean_ap, score
 from selconv_lite.experiments.splits import sift_features
 from selconv_lite.experiments.tables import alpha_sweep, explained_vectors
 from selconv_lite.method.pipeline import TABLE4, SelectiveConvPipeline, ZeroFeatureMapWarning
@@ -176,10 +178,11 @@ ways = {
     f"rotation, first {D_emb - n_drop} kept (PCA)": (pn_l2(rotate(agg_q)[:, :D_emb - n_drop]),
                                                     pn_l2(rotate(agg_db)[:, :D_emb - n_drop])),
 }
-rn_maps = {}
+rn_maps, rn_aps = {}, {}   # mAP and per-query APs of each way
 print(f"M_{mask} + T-emb + democratic, alpha={alpha}:")
 for name, (vq, vdb) in ways.items():
-    rn_maps[name] = mean_ap(ds, vq, vdb)
+    s_ = score(ds, vq, vdb)
+    rn_maps[name], rn_aps[name] = s_["mAP"], s_["aps"]
     print(f"  {name:30s} mAP {rn_maps[name]:.3f}   ({vq.shape[1]} dims)")
 rec.headline("without rotation normalisation (mAP)", rn_maps["no rotation"])
 rec.headline("with rotation normalisation + truncation (mAP)", rn_maps[f"rotation, first {n_drop} dropped"])
@@ -189,15 +192,29 @@ assert np.isclose(rn_maps[f"rotation, first {n_drop} dropped"],
                   mean_ap(ds, pipe.transform(feats["queries"]), pipe.transform(feats["db"])), atol=1e-3)
 
 # %% [markdown] tags=[]
-# How to read these lines on this small set:
+# How to read these lines on this small set: each comparison below is **paired** over the
+# queries — the mean of the per-query differences of AP, with its $95\%$ bootstrap confidence
+# interval and a paired permutation test (`selconv_lite.data.paired`, fixed seed). A difference
+# whose interval covers 0 is reported as "no detectable difference": this set cannot tell the
+# two ways apart, whichever mAP printed above is larger. Where the paper states a direction, the
+# line ends with "agrees" or "disagrees" when the difference is detectable.
 
 # %% tags=[]
-r_none, r_full = rn_maps["no rotation"], rn_maps["rotation, nothing dropped"]
-r_drop, r_keep = rn_maps[f"rotation, first {n_drop} dropped"], rn_maps[f"rotation, first {D_emb - n_drop} kept (PCA)"]
-print(f"rotation alone (640 dims both): {r_full - r_none:+.3f} mAP "
-      f"({'a gain' if r_full > r_none else 'a loss'}; the paper: a gain)")
-print(f"dropping the first {n_drop} rotated components: {r_drop - r_full:+.3f} mAP vs keeping all; "
-      f"keeping the first {D_emb - n_drop} instead: {r_keep - r_full:+.3f}")
+paired = PairedLog()   # results.paired of the record (the landing page prints them)
+w_none, w_full = "no rotation", "rotation, nothing dropped"
+w_drop, w_keep = f"rotation, first {n_drop} dropped", f"rotation, first {D_emb - n_drop} kept (PCA)"
+print(f"rotation alone ({D_emb} dims both); the paper: a gain")
+print("  " + str(paired.claim("rotation alone", rn_aps[w_full], rn_aps[w_none], "rotation", "no rotation", paper_diff=+1)))
+print(f"rotation + truncation ({D_emb - n_drop} dims) against no rotation ({D_emb} dims), the pipeline's two ends; the paper: a gain")
+print("  " + str(paired.claim("rotation + truncation", rn_aps[w_drop], rn_aps[w_none], "rotation + truncation",
+                             "no rotation", paper_diff=+1, a="with rotation normalisation + truncation (mAP)",
+                             b="without rotation normalisation (mAP)")))
+print(f"dropping the first {n_drop} rotated components, against keeping all {D_emb}:")
+print("  " + str(paired.claim("first components dropped vs all", rn_aps[w_drop], rn_aps[w_full],
+                             f"first {n_drop} dropped", "all kept")))
+print(f"at equal dimension ({D_emb - n_drop} dims), keeping the first components instead of dropping them:")
+print("  " + str(paired.claim("leading kept vs dropped", rn_aps[w_keep], rn_aps[w_drop],
+                             f"first {D_emb - n_drop} kept", f"first {n_drop} dropped")))
 print(f"the rotation is learned from {n_train} held-out vectors: only {m} of its {D_emb} directions "
       f"are learned, the other {D_emb - m} come from the QR completion")
 
@@ -264,21 +281,59 @@ nu.show_figure(fig, dpi=110)
 
 # %% [markdown] tags=[]
 # The spread of each curve (max − min over $\alpha$) measures how much the exponent matters,
-# i.e. how bursty the vectors still are. The paper's ordering, checked on these numbers:
+# i.e. how bursty the vectors still are. The paper's ordering, checked on these numbers: the
+# difference of two curves' spreads comes with its $95\%$ bootstrap interval over the queries
+# (the queries resampled together for both curves, as for the paired mAP differences, BCa, fixed
+# seed), and an ordering counts only when the interval excludes 0 ("no detectable difference"
+# otherwise).
 
 # %% tags=[]
+import inspect
+
+from scipy import stats
+
+
+def spread_difference(aps_a, aps_b, confidence=0.95):
+    """Spread of curve A minus spread of curve B (``aps_*``: per-query APs, one row per alpha),
+    with its paired bootstrap interval over the queries: ``(difference, low, high)``."""
+    A, B = np.asarray(aps_a, float), np.asarray(aps_b, float)      # (n_alphas, n_queries)
+    stat = lambda i, axis=-1: np.ptp(A[:, i].mean(-1), axis=0) - np.ptp(B[:, i].mean(-1), axis=0)
+    rng = "rng" if "rng" in inspect.signature(stats.bootstrap).parameters else "random_state"
+    ci = stats.bootstrap((np.arange(A.shape[1]),), stat, vectorized=True, n_resamples=9999,
+                         confidence_level=confidence, **{rng: np.random.default_rng(seed)}).confidence_interval
+    return float(stat(np.arange(A.shape[1]))), float(ci.low), float(ci.high)
+
+
+def spread_line(a, b, paper):
+    """One line: the paper's ordering (``a`` less bursty than ``b`` when paper < 0), the spreads'
+    difference with its interval, and agrees / disagrees / no detectable difference."""
+    d, lo, hi = spread_difference(fig3[a].aps, fig3[b].aps)
+    word = "no detectable difference" if lo <= 0 <= hi else ("agrees" if (d > 0) == (paper > 0) else "disagrees")
+    spread_diffs[f"{a} - {b}"] = {"difference": d, "ci_low": lo, "ci_high": hi, "agreement": word}
+    return (f"spread {a} - spread {b} = {d:+.3f}, 95% CI [{lo:+.3f}, {hi:+.3f}] ({fig3[a].aps[0].size} queries): "
+            f"{word}")
+
+
 spread = {name: max(ys) - min(ys) for name, ys in fig3.items()}
+spread_diffs = {}
 for name, v in spread.items():
     print(f"  spread of {name:14s} {v:.3f}")
 masked = [n for n in spread if n.startswith("CNN + M_")]
 if "CNN (no mask)" in spread:
     for n in masked:
-        flatter = spread[n] < spread["CNN (no mask)"]
-        print(f"paper: {n} flatter than without a mask; here: {spread[n]:.3f} vs {spread['CNN (no mask)']:.3f}, "
-              f"{'agrees' if flatter else 'disagrees'}")
+        print(f"paper: {n} flatter than without a mask; here: {spread_line(n, 'CNN (no mask)', -1)}")
 if "SIFT" in spread and "CNN (no mask)" in spread:
-    print(f"paper: SIFT more bursty than conv. features; here: SIFT spread {spread['SIFT']:.3f} vs "
-          f"{spread['CNN (no mask)']:.3f}, {'agrees' if spread['SIFT'] > spread['CNN (no mask)'] else 'disagrees'}")
+    print(f"paper: SIFT more bursty than conv. features; here: {spread_line('SIFT', 'CNN (no mask)', +1)}")
+rec.add("fig3_spread_diff", spread_diffs)
+if alpha in alphas and "CNN (no mask)" in fig3:   # the level at the series' alpha: does the mask lift the curve?
+    ia = alphas.index(alpha)
+    for n in masked:
+        m_ = n.split("M_")[1]
+        p = published.table3_value("oxford5k", "T-emb+demo", m_) - published.table3_value("oxford5k", "T-emb+demo", "none")
+        print(f"paper (Table 3, Oxford5k): {n} above no mask by {p:+.1f} points; here at alpha={alpha}: "
+              + str(paired.claim(f"fig3 {n} vs no mask, alpha={alpha}", fig3[n].aps[ia], fig3["CNN (no mask)"].aps[ia],
+                                 n, "CNN (no mask)", paper_diff=p,
+                                 a=f"Fig. 3: {n}, mAP at alpha={alpha}", b=f"Fig. 3: CNN (no mask), mAP at alpha={alpha}")))
 
 # %% [markdown] tags=[]
 # Both orderings of the paper hold here: SIFT is the most bursty (spread 0.063), and the masked
@@ -326,18 +381,47 @@ rec.add("supported_D", {m_: [DD for DD, ok in v.items() if ok] for m_, v in supp
 # 06 also runs $D = 4096$ in Table 6). On Oxford/Paris use `dims=[512, 1024, 2048, 4096, 8064]`.
 
 # %% tags=[]
-fig4 = {}
+fig4, fig4_aps = {}, {}   # mAPs and per-query APs, one per D
 for m_ in dim_masks:
-    fig4[f"M_{m_}" if m_ != "none" else "no mask"] = [
-        fit_evaluate(ds, feats, mask=m_, embedding="temb", aggregation="democratic", d=TABLE4[DD][0],
-                     n_centroids=TABLE4[DD][1], alpha=alpha, random_state=seed,
-                     max_train_features=max_train_features)[1] for DD in dims]
+    runs = [fit_evaluate_model(make_pipe(m_, *TABLE4[DD]), ds, feats, qe_k=0) for DD in dims]
+    fig4[f"M_{m_}" if m_ != "none" else "no mask"] = [r["mAP"] for r in runs]
+    fig4_aps[f"M_{m_}" if m_ != "none" else "no mask"] = [r["aps"] for r in runs]
 print("D".ljust(10) + "".join(f"{DD:>8d}" for DD in dims))
 for name, ys in fig4.items():
     print(name.ljust(10) + "".join(f"{y:8.3f}" for y in ys))
     for DD, y in zip(dims, ys):
         rec.headline(f"Fig. 4: {name}, D={DD} (mAP)", y)
 rec.add("fig4", fig4)
+# %% [markdown] tags=[]
+# The paper's two readings of Fig. 4, each paired over the queries ($95\%$ bootstrap interval of the
+# mean per-query difference; "no detectable difference" when it covers 0): a mask beats no mask
+# at every $D$ (the paper's sign: Table 3, Oxford5k), and a larger $D$ beats a smaller one (the
+# paper's sign: Table 6, Oxford5k, where it publishes both $D$).
+
+# %% tags=[]
+def fig4_claim(name_a, i_a, name_b, i_b, paper_diff):
+    """Paired comparison of two Fig. 4 points (curve name, index into ``dims``), recorded."""
+    ha, hb = (f"Fig. 4: {n}, D={dims[i]} (mAP)" for n, i in ((name_a, i_a), (name_b, i_b)))
+    return paired.claim(f"fig4 {name_a} D={dims[i_a]} vs {name_b} D={dims[i_b]}", fig4_aps[name_a][i_a],
+                        fig4_aps[name_b][i_b], f"{name_a} {dims[i_a]}-D", f"{name_b} {dims[i_b]}-D",
+                        paper_diff=paper_diff, a=ha, b=hb)
+
+
+for m_ in [x for x in dim_masks if x != "none" and "none" in dim_masks]:
+    p = published.table3_value("oxford5k", "T-emb+demo", m_) - published.table3_value("oxford5k", "T-emb+demo", "none")
+    print(f"paper: M_{m_.upper()} above no mask ({p:+.1f} points, Table 3, Oxford5k); here:")
+    for i in range(len(dims)):
+        print("  " + str(fig4_claim(f"M_{m_}", i, "no mask", i, p)))
+for m_ in dim_masks:
+    name = f"M_{m_}" if m_ != "none" else "no mask"
+    method = f"M_{m_.upper()}+T-emb+demo"
+    print(f"{name}: a larger D against the next smaller one (paper: Table 6, Oxford5k, where published):")
+    for i in range(1, len(dims)):
+        hi_, lo_ = (published.table6_value("oxford5k", method, DD) for DD in (dims[i], dims[i - 1]))
+        print("  " + str(fig4_claim(name, i, name, i - 1, None if None in (hi_, lo_) else hi_ - lo_)))
+rec.add("paired", paired)
+
+# %% tags=[]
 fig = curves(dims, fig4, "final dimension D", title="Fig. 4: T-emb + democratic", xlog=True)
 rec.figure(fig, "fig4")
 nu.show_figure(fig, dpi=110)

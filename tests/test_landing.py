@@ -144,6 +144,51 @@ def test_readings_are_computed_from_the_numbers():
     # no counterpart, no reading
     assert landing.reading("Fig. 4: no mask, D=512 (mAP)", head) is None
     assert landing.reading("protocol: M_MAX+T-emb+demo 1024-D (mAP)", head) is None
+    # without a recorded paired interval a difference is not a verdict, and the reading says so
+    assert qe.startswith(f"0.041 below without QE (0.864 → 0.822), {landing.NO_INTERVAL}")
+    # after / before fine-tuning is the counterpart of an "after", whatever its D
+    head["M_MAX 1024-D: mAP before"], head["M_MAX 1024-D: mAP after"] = 0.77, 0.745
+    assert landing.reading("M_MAX 1024-D: mAP after", head).startswith("0.025 below before fine-tuning")
+
+
+def test_readings_print_the_recorded_paired_interval(tmp_path):
+    import numpy as np
+
+    from selconv_lite.experiments.report import paired_claim
+
+    rng = np.random.default_rng(0)
+    a = rng.beta(2, 2, 70)
+    a = np.clip(a, 0, 1 - 1e-3)
+    b = np.clip(a - 0.03 + rng.normal(0, 0.03, 70), 0, 1)
+    head = {"Fig. 4: M_max, D=512 (mAP)": float(a.mean()), "Fig. 4: no mask, D=512 (mAP)": float(b.mean()),
+            "M_MAX 512-D: mAP before": float(a.mean()), "M_MAX 512-D: mAP after": float(a.mean()) + 1e-3,
+            "Table 3: T-emb + demo, max mask (mAP)": float(a.mean()),
+            "Table 3: T-emb + demo, none mask (mAP)": float(b.mean())}
+    # recorded with the notebooks' own (un-normalised) headline names, in either order
+    paired = {"mask": paired_claim(a, b, "M_MAX", "no mask", a="Fig. 4: M_max, D=512 (mAP)",
+                                   b="Fig. 4: no mask, D=512 (mAP)").record(),
+              "ft": paired_claim(a, a + 1e-3, "before", "after", paper_diff=-12.0, a="M_MAX 512-D: mAP before",
+                                 b="M_MAX 512-D: mAP after").record(),
+              "t3": paired_claim(a, b, "MAX", "no mask", paper_diff=5.0, a="Table 3: T-emb + demo, max mask (mAP)",
+                                 b="Table 3: T-emb + demo, none mask (mAP)").record()}
+    rows = {q: r for q, _, _, r in landing.headline_rows(head, paired)}
+    mask = rows["Fig. 4: M_MAX, D=512 (mAP)"]
+    assert re.match(r"M_MAX - no mask = \+0\.0\d\d mAP, 95% CI \[\+0\.\d{3}, \+0\.\d{3}\], p < 0\.001 "
+                    r"\(70 queries\): M_MAX better$", mask), mask
+    assert landing.NO_INTERVAL not in mask
+    # the entry's reading of the paper stays where the landing has no paper difference of its own
+    after = rows["M_MAX 512-D: mAP after"]
+    assert "before - after = -0.001 mAP" in after and after.endswith("; paper: agrees")
+    # ... and gives way to the paper's differences per data set where it has them
+    t3 = rows["Table 3: T-emb + demo, MAX mask (mAP)"]
+    assert ": MAX better; paper: +" in t3 and "points on Oxford5k" in t3 and "agrees" not in t3
+    # the page shows them: a record's results.paired feeds the readings
+    out = tmp_path / "outputs"
+    out.mkdir()
+    res = [{"name": "05_x", "status": "ok", "seconds": 1.0, "executed": "",
+            "record": {"headline": head, "results": {landing.PAIRED_KEY: paired}}}]
+    text = landing.write_landing(res, out, repo=tmp_path).read_text(encoding="utf-8")
+    assert "M_MAX - no mask = +0.0" in text and "(70 queries): M_MAX better" in text
 
 
 def test_values_are_escaped(tmp_path):

@@ -268,3 +268,50 @@ def test_paired_line_drops_queries_skipped_in_both_and_refuses_others():
         paired_line(ra["hard"]["aps"], rb["aps"])
     with pytest.raises(ValueError, match="ap_a has 6 queries but ap_b has 5"):
         paired_line(ra["aps"], rb["aps"][:5])
+
+
+# ---- a paper's claim read through the paired interval (notebooks, landing page) --------------
+def test_paired_claim_reads_the_papers_sign_through_the_interval():
+    from selconv_lite.experiments.report import NO_APS, claim_text, count_claims, paired_claim
+
+    a, b = _aps(70, shift=0.03, noise=0.04)
+    line = paired_line(a, b, "M_MAX", "none")
+    agree = paired_claim(a, b, "M_MAX", "none", paper_diff=+2.5)
+    assert str(agree) == f"{line} -> agrees" and agree.agreement == "agrees" and agree.detectable
+    assert paired_claim(a, b, "M_MAX", "none", paper_diff=-0.4).agreement == "disagrees"
+    assert paired_claim(a, b, "M_MAX", "none", paper_diff=0.0).agreement == "disagrees"
+    assert str(paired_claim(a, b, "M_MAX", "none")) == line  # no paper: the paired line alone
+    same = paired_claim(a, a.copy(), "M_MAX", "none", paper_diff=2.5)
+    assert same.agreement == "no detectable difference" and str(same) == str(paired_claim(a, a.copy(), "M_MAX", "none"))
+    assert str(same).endswith(": no detectable difference")  # said once
+    # the record entry: plain floats and strings, JSON-ready, printed again by claim_text
+    e = agree.record()
+    assert e["verdict"] == "M_MAX better" and e["agreement"] == "agrees" and e["n"] == 70
+    assert all(isinstance(e[k], float) for k in ("difference", "ci_low", "ci_high", "p_value", "paper_diff"))
+    assert e["ci_low"] < e["difference"] < e["ci_high"] and "a" not in e
+    assert claim_text(e) == (f"M_MAX - none = {e['difference']:+.3f} mAP, 95% CI [{e['ci_low']:+.3f}, "
+                             f"{e['ci_high']:+.3f}], p < 0.001 (70 queries): M_MAX better; paper: agrees")
+    assert paired_claim(a, b, a="x (mAP)", b="y (mAP)").record()["a"] == "x (mAP)"
+    # an old record without per-query APs: no verdict, said so
+    old = paired_claim(None, b, "M_MAX", "none", paper_diff=1.0)
+    assert old.verdict == NO_APS and old.agreement == NO_APS and old.difference is None
+    assert "no per-query APs" in str(old) and old.record()["ci_low"] is None
+    assert claim_text(old.record()) == "M_MAX vs none: no per-query APs, no verdict; paper: no per-query APs"
+    # a notebook's log of them, by name, ready for its record
+    from selconv_lite.experiments.report import PairedLog
+    log = PairedLog()
+    assert str(log.claim("mask", a, b, "M_MAX", "none", paper_diff=2.5)) == str(agree)
+    assert log == {"mask": agree.record()}
+    # counting many pairs by their intervals, not by a margin
+    assert count_claims([agree, paired_claim(b, a), same, old]) == {
+        "better": 1, "worse": 1, "no_difference": 1, "untested": 1, "n": 4}
+
+
+def test_paired_claim_drops_queries_skipped_in_both():
+    from selconv_lite.experiments.report import paired_claim
+
+    db, gnd, good, bad = _revisited_case()
+    ra, rb = evaluate(good, db, gnd), evaluate(bad, db, gnd)
+    c = paired_claim(ra["hard"]["aps"], rb["hard"]["aps"], "good", "random", metric="Hard mAP", n_resamples=999)
+    assert str(c) == paired_line(ra["hard"]["aps"], rb["hard"]["aps"], "good", "random", metric="Hard mAP",
+                                 n_resamples=999)

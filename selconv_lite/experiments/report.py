@@ -9,18 +9,25 @@ marked (the paper's bold), as fixed-width text or Markdown, and Table 6's rows a
 * :func:`paired_line` -- the one-line verdict of "A beats B": paired difference of two
   methods' per-query APs with its 95 % bootstrap interval over queries
   (:func:`selconv_lite.data.paired.paired_difference`);
+* :func:`paired_claim` -- the same verdict checked against the paper's difference (agrees /
+  disagrees / no detectable difference), as a :class:`PairedClaim` that prints that line and
+  gives a JSON-ready entry for a notebook's record (:class:`PairedLog` keeps a notebook's
+  entries by name); :func:`count_claims` counts the verdicts of
+  many pairs (e.g. "democratic beats sum pooling" over every mask); :func:`claim_text` prints a
+  recorded entry again (the landing page);
 * :func:`table6_text` -- the rows of :func:`selconv_lite.experiments.tables.run_table6`.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..data.paired import DEFAULT_RESAMPLES, paired_difference
+from ..data.paired import DEFAULT_RESAMPLES, PairedComparison, paired_difference
 
-__all__ = ["best_per_column", "ResultTable", "MAPDict", "MAPList", "paired_line", "table6_text"]
+__all__ = ["best_per_column", "ResultTable", "MAPDict", "MAPList", "paired_line", "PairedClaim",
+           "paired_claim", "PairedLog", "count_claims", "claim_text", "AGREEMENTS", "NO_APS", "table6_text"]
 
 
 def best_per_column(table) -> np.ndarray:
@@ -168,13 +175,207 @@ def paired_line(aps_a, aps_b, name_a: str = "A", name_b: str = "B", metric: str 
         Different numbers of queries, a query NaN in only one of the two, fewer than 2 queries,
         APs outside [0, 1] (see ``paired_difference``).
     """
+    a, b = _drop_skipped(aps_a, aps_b)
+    return str(paired_difference(a, b, name_a=name_a, name_b=name_b, metric=metric,
+                                 n_resamples=n_resamples, **kwargs))
+
+
+def _drop_skipped(aps_a, aps_b) -> tuple[np.ndarray, np.ndarray]:
+    """The two APs without the queries that are NaN in both (skipped by a revisited protocol)."""
     a = np.asarray(aps_a, dtype=np.float64)
     b = np.asarray(aps_b, dtype=np.float64)
     if a.ndim == 1 and a.shape == b.shape:
         skipped = np.isnan(a) & np.isnan(b)
         a, b = a[~skipped], b[~skipped]
-    return str(paired_difference(a, b, name_a=name_a, name_b=name_b, metric=metric,
-                                 n_resamples=n_resamples, **kwargs))
+    return a, b
+
+
+#: The three readings of a paper's claim against a paired comparison.
+AGREEMENTS = ("agrees", "disagrees", "no detectable difference")
+#: The verdict of a comparison whose per-query APs are missing (e.g. an old regimes record).
+NO_APS = "no per-query APs"
+
+
+@dataclass(frozen=True)
+class PairedClaim:
+    """A paired comparison of method A with method B, and what it says of the paper's claim.
+
+    Made by :func:`paired_claim`. ``str()`` is the line of :func:`paired_line`, followed by
+    ``-> agrees`` / ``-> disagrees`` when the paper's difference is given and the difference is
+    detectable (otherwise the line already ends with "no detectable difference", the third
+    reading); :meth:`record` is the entry for a notebook's record.
+
+    Attributes
+    ----------
+    name_a, name_b : str
+        The methods' names, as printed.
+    metric : str
+        What the per-query APs average to (``"mAP"``, ``"Medium mAP"``).
+    comparison : PairedComparison or None
+        The paired statistics; None when either side had no per-query APs.
+    paper_diff : float or None
+        The paper's ``A - B`` (any unit: only its sign is read), None when it publishes none.
+    a, b : str or None
+        The headline names of A and B in the notebook's record, when both are headline numbers
+        (the landing page prints the comparison beside them).
+    """
+
+    name_a: str
+    name_b: str
+    metric: str = "mAP"
+    comparison: PairedComparison | None = None
+    paper_diff: float | None = None
+    a: str | None = None
+    b: str | None = None
+
+    @property
+    def detectable(self) -> bool:
+        """Whether the paired interval excludes 0 (and the permutation test agrees)."""
+        return self.comparison is not None and self.comparison.detectable
+
+    @property
+    def difference(self) -> float | None:
+        """``mAP(A) - mAP(B)``, None without per-query APs."""
+        return None if self.comparison is None else self.comparison.difference
+
+    @property
+    def verdict(self) -> str:
+        """``"<A> better"``, ``"<B> better"``, ``"no detectable difference"`` or :data:`NO_APS`."""
+        return NO_APS if self.comparison is None else self.comparison.verdict
+
+    @property
+    def agreement(self) -> str | None:
+        """With the paper's difference: ``"agrees"`` when the difference is detectable and has
+        the paper's sign, ``"disagrees"`` when it is detectable with the other sign (or the
+        paper reports no difference), ``"no detectable difference"`` when it is not detectable,
+        :data:`NO_APS` without per-query APs; None without a paper's difference."""
+        if self.paper_diff is None:
+            return None
+        if self.comparison is None:
+            return NO_APS
+        if not self.detectable:
+            return "no detectable difference"
+        same = self.paper_diff != 0 and (self.paper_diff > 0) == (self.comparison.difference > 0)
+        return "agrees" if same else "disagrees"
+
+    def __str__(self) -> str:
+        if self.comparison is None:
+            line = (f"{self.name_a} vs {self.name_b}: {NO_APS} (the record predates them; "
+                    "re-measure it), no verdict")
+        else:
+            line = str(self.comparison)
+        # "no detectable difference" already ends the line: the agreement is printed once
+        return line if self.paper_diff is None or not self.detectable else f"{line} -> {self.agreement}"
+
+    def record(self) -> dict:
+        """JSON-ready entry for a notebook's record: ``name_a``, ``name_b``, ``metric``, ``n``,
+        ``difference``, ``ci_low``, ``ci_high``, ``confidence``, ``p_value`` (floats, None without
+        per-query APs), ``verdict``, and ``a`` / ``b`` (headline names), ``paper_diff`` and
+        ``agreement`` when given. :func:`claim_text` prints it again."""
+        c = self.comparison
+        out = {"name_a": self.name_a, "name_b": self.name_b, "metric": self.metric,
+               "n": None if c is None else c.n,
+               "difference": None if c is None else float(c.difference),
+               "ci_low": None if c is None else float(c.ci_low),
+               "ci_high": None if c is None else float(c.ci_high),
+               "confidence": None if c is None else float(c.confidence),
+               "p_value": None if c is None else float(c.p_value),
+               "verdict": self.verdict}
+        if self.a is not None and self.b is not None:
+            out["a"], out["b"] = self.a, self.b
+        if self.paper_diff is not None:
+            out["paper_diff"] = float(self.paper_diff)
+            out["agreement"] = self.agreement
+        return out
+
+
+def paired_claim(aps_a, aps_b, name_a: str = "A", name_b: str = "B", paper_diff: float | None = None,
+                 metric: str = "mAP", a: str | None = None, b: str | None = None,
+                 n_resamples: int = DEFAULT_RESAMPLES, **kwargs) -> PairedClaim:
+    """The verdict of "A beats B" from per-query APs, checked against the paper's difference.
+
+    Parameters
+    ----------
+    aps_a, aps_b : array_like of float, shape (n_queries,), or None
+        Per-query APs of A and B, as for :func:`paired_line` (queries NaN in both left out).
+        None (e.g. :func:`selconv_lite.experiments.regimes.recorded_aps` of a record written
+        before per-query APs were stored) gives a claim without a verdict (:data:`NO_APS`).
+    name_a, name_b : str
+        The methods' names, as printed.
+    paper_diff : float, optional
+        The paper's ``A - B`` (its sign is what is checked); None: no agreement is read.
+    metric : str, default "mAP"
+        What the per-query APs average to.
+    a, b : str, optional
+        Headline names of A and B in the notebook's record (for the landing page).
+    n_resamples, **kwargs
+        As :func:`paired_line`.
+
+    Returns
+    -------
+    PairedClaim
+        ``print(claim)`` gives the paired line and the agreement; ``claim.record()`` the entry
+        for ``NotebookRecord.add``.
+    """
+    cmp = None
+    if aps_a is not None and aps_b is not None:
+        x, y = _drop_skipped(aps_a, aps_b)
+        cmp = paired_difference(x, y, name_a=name_a, name_b=name_b, metric=metric,
+                                n_resamples=n_resamples, **kwargs)
+    return PairedClaim(name_a=str(name_a), name_b=str(name_b), metric=str(metric), comparison=cmp,
+                       paper_diff=None if paper_diff is None else float(paper_diff), a=a, b=b)
+
+
+class PairedLog(dict):
+    """A notebook's paired comparisons by name, ``{key: PairedClaim.record()}``: record it with
+    ``NotebookRecord.add("paired", log)`` (the landing page prints an entry beside the two
+    headline numbers it names in ``a`` / ``b``)."""
+
+    def claim(self, key: str, aps_a, aps_b, name_a: str = "A", name_b: str = "B", **kwargs) -> PairedClaim:
+        """:func:`paired_claim` of the arguments, its :meth:`~PairedClaim.record` kept under
+        ``key``; returns the claim (print it for the line)."""
+        c = paired_claim(aps_a, aps_b, name_a, name_b, **kwargs)
+        self[str(key)] = c.record()
+        return c
+
+
+def count_claims(claims: Sequence[PairedClaim]) -> dict:
+    """How many of several paired comparisons A wins, loses or ties by their intervals.
+
+    Returns
+    -------
+    dict
+        ``{"better": A better, detectably; "worse": B better, detectably; "no_difference":
+        interval covering 0; "untested": no per-query APs; "n": all}`` (ints).
+    """
+    out = {"better": 0, "worse": 0, "no_difference": 0, "untested": 0, "n": len(claims)}
+    for c in claims:
+        if c.comparison is None:
+            out["untested"] += 1
+        elif not c.detectable:
+            out["no_difference"] += 1
+        else:
+            out["better" if c.comparison.difference > 0 else "worse"] += 1
+    return out
+
+
+def claim_text(entry: Mapping) -> str:
+    """One line from a recorded :meth:`PairedClaim.record` entry (e.g. on the landing page):
+    ``"A - B = +0.031 mAP, 95% CI [+0.012, +0.050], p = 0.004 (70 queries): A better"``, with
+    ``"; paper: agrees"`` when the entry holds the paper's reading."""
+    a, b = entry.get("name_a", "A"), entry.get("name_b", "B")
+    if entry.get("difference") is None or entry.get("ci_low") is None:
+        text = f"{a} vs {b}: {NO_APS}, no verdict"
+    else:
+        p = entry.get("p_value")
+        p_txt = "" if p is None else (", p < 0.001" if p < 0.001 else f", p = {p:.3f}")
+        conf = entry.get("confidence") or 0.95
+        text = (f"{a} - {b} = {entry['difference']:+.3f} {entry.get('metric', 'mAP')}, {100 * conf:g}% CI "
+                f"[{entry['ci_low']:+.3f}, {entry['ci_high']:+.3f}]{p_txt} ({entry.get('n')} queries): "
+                f"{entry.get('verdict', '')}")
+    if entry.get("agreement"):
+        text += f"; paper: {entry['agreement']}"
+    return text
 
 
 def table6_text(rows: Sequence[dict], title: str) -> str:

@@ -8,7 +8,11 @@ opens first:
   ``M_MAX``, ``no mask``), the paper's value beside it where the paper publishes one
   (:mod:`selconv_lite.experiments.published`: Tables 3, 5 and 6 of Hoang et al., ACM MM 2017,
   on Oxford5k / Paris6k / Holidays) and a one-line reading computed from the numbers of the
-  run (e.g. "QE lowers mAP by 0.041 (0.864 -> 0.822)");
+  run: where the notebook recorded the paired comparison of the two numbers (the ``paired``
+  entry of its record, :meth:`selconv_lite.experiments.report.PairedClaim.record`), the paired
+  difference of per-query APs with its 95 % bootstrap interval and its verdict ("no detectable
+  difference" when the interval covers 0); otherwise the bare difference, marked as no verdict
+  (e.g. "0.041 below without QE (0.864 -> 0.822), no paired interval recorded: not a verdict");
 * links to the tutorial notebooks in ``notebooks/`` (to work in) and to the executed copies
   (to read), all relative to the page;
 * the wall time of the series, for the last run that started from an empty feature cache (cold)
@@ -29,12 +33,17 @@ from typing import Any, Mapping, Sequence
 
 from ..data.datasets import DEFAULT_MAX_DIM
 from ..experiments import published
+from ..experiments.report import claim_text
 
 __all__ = ["normalise_names", "paper_value", "reading", "headline_rows", "record_timing", "run_kind", "lab_link",
            "render_landing_markdown", "render_html", "write_landing", "TIMINGS_FILE"]
 
 #: Run history (cold/warm wall times) kept next to the page.
 TIMINGS_FILE = "timings.json"
+#: Key of a record's ``results`` that holds its paired comparisons (``{name: entry}``).
+PAIRED_KEY = "paired"
+#: Appended to a reading that has no paired interval behind it.
+NO_INTERVAL = "no paired interval recorded: not a verdict"
 
 _PAPER_COLS = ("oxford5k", "paris6k", "holidays")
 _PAPER_COL_NAMES = "Oxford5k / Paris6k / Holidays"
@@ -111,12 +120,12 @@ def _counterpart(quantity: str, headline: Mapping[str, Any]) -> tuple[str, str] 
     """The headline number ``quantity`` is read against, and how to call it, or None."""
     if " +QE" in quantity:
         return quantity.replace(" +QE", ""), "without QE"
+    if quantity.endswith(" after") or " after (" in quantity:
+        return quantity.replace(" after", " before"), "before fine-tuning"
     for big, small, label in (("1024-D", "512-D", "512-D"), ("D=1024", "D=512", "512-D"),
                               ("4096-D", "1024-D", "1024-D")):
         if big in quantity:
             return quantity.replace(big, small), label
-    if quantity.endswith(" after") or " after (" in quantity:
-        return quantity.replace(" after", " before"), "before fine-tuning"
     if quantity.startswith("with rotation normalisation"):
         return "without rotation normalisation (mAP)", "without rotation normalisation"
     m = _T5.match(quantity)
@@ -157,15 +166,32 @@ def _paper_delta(quantity: str, other: str) -> str | None:
     return "paper: " + ", ".join(f"{d:+.1f} points on {name}" for name, d in parts)
 
 
-def reading(quantity: str, headline: Mapping[str, Any]) -> str | None:
+def _paired_entry(quantity: str, other: str, paired) -> Mapping | None:
+    """The recorded paired comparison of the headline numbers ``quantity`` and ``other``
+    (either order; names normalised), or None."""
+    entries = paired.values() if isinstance(paired, Mapping) else (paired or ())
+    for e in entries:
+        if not isinstance(e, Mapping) or e.get("a") is None or e.get("b") is None:
+            continue
+        if {normalise_names(e["a"]), normalise_names(e["b"])} == {quantity, other}:
+            return e
+    return None
+
+
+def reading(quantity: str, headline: Mapping[str, Any], paired=None) -> str | None:
     """A one-line reading of ``headline[quantity]`` computed from the run's own numbers.
 
     ``headline`` holds the notebook's (normalised) headline numbers. The reading compares the
-    number with its counterpart in the same notebook -- with/without query expansion, 1024-D
-    with 512-D, a mask with no mask, after/before fine-tuning, with/without rotation
-    normalisation, a max_dim with the next smaller one -- and adds the paper's difference
-    between the same two settings (Tables 3, 5, 6) when it publishes both. A kept fraction is
-    read as kept/masked out. None when no counterpart exists.
+    number with its counterpart in the same notebook -- with/without query expansion,
+    after/before fine-tuning, 1024-D with 512-D, a mask with no mask, with/without rotation
+    normalisation, a max_dim with the next smaller one. When ``paired`` (the ``paired`` entries
+    of the notebook's record, :meth:`~selconv_lite.experiments.report.PairedClaim.record`) holds
+    the comparison of the two numbers, the reading is its line: the paired difference of the
+    per-query APs with its 95 % bootstrap interval and the verdict, "no detectable difference"
+    when the interval covers 0 (:func:`~selconv_lite.experiments.report.claim_text`); otherwise
+    the bare difference, followed by :data:`NO_INTERVAL`. The paper's difference between the
+    same two settings (Tables 3, 5, 6) is added when it publishes both. A kept fraction is read
+    as kept/masked out. None when no counterpart exists.
     """
     v = headline.get(quantity)
     if _num(v) is None:
@@ -175,17 +201,23 @@ def reading(quantity: str, headline: Mapping[str, Any]) -> str | None:
     pair = _counterpart(quantity, headline)
     if pair is None or pair[0] not in headline:
         return None
-    text = _compare(v, headline[pair[0]], pair[1])
     delta = _paper_delta(quantity, pair[0])
     if " +QE" in quantity:
         delta = "the paper reports no query-expansion result"
+    entry = _paired_entry(quantity, pair[0], paired)
+    if entry is not None:  # the paper's differences below replace the entry's own reading of them
+        text = claim_text({k: x for k, x in entry.items() if not (delta and k == "agreement")})
+    else:
+        text = _compare(v, headline[pair[0]], pair[1])
+        text = text and f"{text}, {NO_INTERVAL}"
     return f"{text}; {delta}" if text and delta else text
 
 
-def headline_rows(headline: Mapping[str, Any]) -> list[tuple[str, Any, str | None, str | None]]:
-    """``(quantity, value, paper value, reading)`` for each headline number, names normalised."""
+def headline_rows(headline: Mapping[str, Any], paired=None) -> list[tuple[str, Any, str | None, str | None]]:
+    """``(quantity, value, paper value, reading)`` for each headline number, names normalised;
+    ``paired``: the record's paired comparisons (see :func:`reading`)."""
     head = {normalise_names(k): v for k, v in (headline or {}).items()}
-    return [(k, v, paper_value(k), reading(k, head)) for k, v in head.items()]
+    return [(k, v, paper_value(k), reading(k, head, paired)) for k, v in head.items()]
 
 
 def _value_text(v: Any) -> str:
@@ -318,9 +350,11 @@ def _next_steps(out: Path, repo: Path, nb_dir: Path, first_nb: str | None,
         steps.append("Try the graded assignments in `course/` (nbgrader): the same steps, "
                      "written by you and checked by hidden tests.")
     steps.append("Compare each reading with the paper's difference beside it (Tables 3, 5, 6). "
-                 "Where the signs disagree, look in the notebook for what differs from the "
-                 "paper's setting: a small data set, and the image size (`max_dim`, Table 5), "
-                 "which sets the size of the feature maps the masks select from.")
+                 "A reading is a verdict only with its paired 95 % interval over the queries: "
+                 "\"no detectable difference\" when the interval covers 0. Where a detectable "
+                 "difference has the other sign than the paper's, look in the notebook for what "
+                 "differs from the paper's setting: a small data set, and the image size "
+                 "(`max_dim`, Table 5), which sets the size of the feature maps the masks select from.")
     return steps
 
 
@@ -377,7 +411,7 @@ def render_landing_markdown(results: Sequence, out: Path, repo: Path | None = No
     for r in results:
         name = _get(r, "name")
         rec = _get(r, "record") or {}
-        rows = headline_rows(rec.get("headline") or {})
+        rows = headline_rows(rec.get("headline") or {}, (rec.get("results") or {}).get(PAIRED_KEY))
         lines += [f"### {name}", ""]
         if rows:
             lines += ["| quantity | here | paper | reading |", "|---|---|---|---|"]
