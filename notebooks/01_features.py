@@ -24,14 +24,17 @@
 # 5. receptive fields: which part of the image one local feature "sees";
 # 6. the layer options of §5.2.4 and the effect of the image size.
 #
-# Each step is written out in a few lines of numpy/torch, run on the embedded photos, and then
-# compared with the tested function of `selconv_lite` (`np.testing.assert_allclose` or `==`): a
-# wrong edit in a cell fails loudly. Image loading and the VGG16 weights come from the package.
+# Each step is written out in a few lines of numpy/torch, run on the embedded images (composites
+# of real photos: an object pasted into a cluttered scene, see
+# [docs/dataset_paper_regime.md](../docs/dataset_paper_regime.md)), and then compared with the
+# tested function of `selconv_lite` (`np.testing.assert_allclose` or `==`): a wrong edit in a cell
+# fails loudly. Image loading and the VGG16 weights come from the package.
 #
 # **Prerequisites:** numpy; what a convolution, a ReLU and a max-pool do. No earlier notebook.
 #
-# **Run time** on 2 CPU cores: about 18 s cold, 16 s warm (it extracts one image; no feature
-# cache needed).
+# **Run time:** the notebook extracts a single image (no feature cache needed); the timing cell
+# at the end of §6 prints what one forward pass through all seven layers costs on the machine
+# that ran it.
 #
 # **Series:** this is the first notebook · next: [02 — Selective masks](02_masks.ipynb) ·
 # overview: [docs/notebooks.md](../docs/notebooks.md).
@@ -86,6 +89,14 @@ print(ds.summary())
 # package, see `selconv_lite.features.backbone`). For §5.2.4 (Fig. 5) it can also return `conv5_3`,
 # `conv5_2`, `conv5_1`, `conv4_3`, `conv4_2`, `conv4_1`, each followed by a $2\times2$ max-pool
 # as in the paper.
+#
+# The setup cell above printed the dataset's summary (database images, queries, held-out training
+# images); this notebook only looks at database images. The example is the database image named
+# in the first line printed below: when the parameter `image` matches no file name, the setup cell
+# prints a note and takes the first database image instead, as it did in this run. The table gives,
+# for each layer, the grid $H \times W$, the $K$ channels, the number $W \cdot H$ of local features
+# and the stride in pixels: the conv5_x rows share the pool5 grid, the conv4_x rows have twice as
+# many cells along each side.
 
 # %% tags=[]
 fx = FeatureExtractor(weights=weights, layers=LAYERS, max_dim=max_dim)
@@ -135,14 +146,22 @@ for name, t in mine.items():
 # %% [markdown] tags=[]
 # ## 2. Resizing rule and feature-map size
 #
-# **Resizing (§5.1).** Every image is resized so that its longer side is `max_dim` (1024, as in
-# the paper; 512 is the faster alternative), keeping the aspect ratio, as the authors' MATLAB
+# **Resizing (§5.1).** Every image is resized so that its longer side is `max_dim` (1024 px as in
+# the paper; 512 px is the faster alternative), keeping the aspect ratio, as the authors' MATLAB
 # `imresize(I, max_dim / max(size(I,1), size(I,2)))`: one scale $s = \text{max\_dim}/\max(H_0,
-# W_0)$ for both sides, each side $\lceil s \cdot \text{side} \rceil$. The embedded photos keep
-# the real pixels of their sources up to a long side of 1024, but many are crops of small photos
-# (the dataset's manifest records each size; the median long side of the originals is 456 px):
-# the lines below count how many the rule **upsamples** at this `max_dim` and at the series'
-# other size (512 at the default 1024).
+# W_0)$ for both sides, each side $\lceil s \cdot \text{side} \rceil$. A toy case: a
+# 1024 × 768 px image at `max_dim = 512` has $s = 1/2$ and becomes 512 × 384 px; at
+# `max_dim = 1024` it has $s = 1$ and is left as it is.
+#
+# When $s > 1$ the rule **upsamples**: the network then sees interpolated pixels, not more
+# detail. The embedded set is built so that this never happens at the paper's size: every image
+# is a 1024 × 768 px crop of a larger scene photo *resized down*, and the pasted objects are
+# never enlarged (construction rules in
+# [docs/dataset_paper_regime.md](../docs/dataset_paper_regime.md)). The lines below check it on the
+# files: they count the images the rule upsamples at this `max_dim` and at the series' other
+# size (512 px at the default `max_dim = 1024`), and print the median long side of the
+# originals. Both counts are zero and the median long side equals the paper's size: at the
+# default `max_dim` the network sees the stored pixels unchanged.
 #
 # **Feature-map size.** A $3\times3$ convolution with padding 1 keeps the size; each $2\times2$/2
 # max-pool halves it and *floors* odd sizes. pool5 comes after 5 pools (stride 32); conv5_x + its
@@ -203,6 +222,11 @@ rec.add("n_database_images_upsampled", n_up)
 # where $\mathcal{F}^{(k)}$ is the $k$-th feature map ($W \times H$). In `selconv_lite` a feature map
 # is a float32 array `(H, W, K)` (rows = image $y$), and `apply_mask(fmap, None)` lists the local
 # features as the rows of an `(W*H, K)` matrix. After ReLU they are non-negative and sparse.
+#
+# The lines below check this on the example: the matrix has one row per grid cell, the large
+# majority of the activations are exact zeros (the printed fraction), and yet no local feature
+# is zero as a whole (the printed count of all-zero rows is zero): every cell has at least one
+# active channel, so the sparsity is within each feature, not a matter of empty cells.
 
 # %% tags=[]
 from selconv_lite.method.masks import apply_mask
@@ -225,6 +249,11 @@ rec.add("grid_by_layer", {n: list(feats[n].fmap.shape) for n in LAYERS})
 # image the network sees and the 7 channels of the chosen layer with the largest activation. Note
 # how few positions fire in each — this is what the MAX mask (notebook 02) exploits: *the
 # location of the maximum of each channel* is a prominent structure.
+#
+# In the run shown here the example is a small object pasted into a landscape. Most of the seven
+# channels fire on a handful of cells on the object; a few also, or instead, respond to the scene
+# (the mountain ridge, the bottom rows of the image). Most cells of this image show the scene,
+# not the object; which cells to keep is the subject of notebook 02.
 
 # %% tags=[]
 top = np.argsort(-f.fmap.max(axis=(0, 1)), kind="stable")[:7]
@@ -235,7 +264,8 @@ nu.show_figure(fig)
 # %% [markdown] tags=[]
 # The sum over channels, $\Sigma^{\mathcal{F}}_{(x,y)} = \sum_k \mathcal{F}^{(k)}_{(x,y)}$, is a
 # rough "how much is going on here" map. The SUM mask (Eq. 3, notebook 02) keeps the positions
-# where it is above its median.
+# where it is above its median. In the figure below the sum is largest on the pasted object, with
+# weaker responses spread over the scene.
 
 # %% tags=[]
 fig = feature_map_grid(f.fmap.sum(axis=2, keepdims=True), [0], rgb=rgb, ncols=2)
@@ -256,7 +286,11 @@ nu.show_figure(fig)
 # The paper quotes **212 × 212 pixels** for pool5 of VGG16 (§3.2.1) — a local conv. feature sees
 # a large part of the image, much larger than a SIFT patch, which is why the paper expects
 # burstiness to be milder for conv. features. The grid below has one cell per local feature; the
-# red cell's receptive field is the dashed box (it extends beyond the image: zero padding).
+# red cell's receptive field is the dashed box (near the image border it extends beyond the
+# image: zero padding). The table printed below gives the recursion's result for every layer and
+# compares pool5 with the paper's value: they agree. In the figure the centre cell's receptive
+# field covers the pasted object and some of the scene around it: one pool5 feature mixes the
+# object with its background.
 
 # %% tags=[]
 def my_receptive_field(layer):
@@ -295,11 +329,16 @@ nu.show_figure(fig)
 # The paper resizes every image so that $\max(W_I, H_I) = 1024$ and uses pool5; §5.2.4 compares
 # lower layers (each followed by a $2\times2$ max-pool, so conv5_x has the pool5 grid and conv4_x
 # twice as fine). The number of local features grows with the square of the image size — and so
-# does the cost of everything that follows. The embedded dataset follows the paper: at the
-# default `max_dim = 1024` its median pool5 grid is 32 × 24, 448 to 1024 local features per image
-# (numbers below). `max_dim = 512` is the faster alternative: maps of about 16 × 12, four times
-# fewer local features, fewer cells than the $K = 512$ channels — so a mask has less to select
+# does the cost of everything that follows. The first lines below apply the rule of §2 to the
+# example image at three sizes: halving `max_dim` halves each side of the grid and divides the
+# number of local features by four. At `max_dim = 512` a 1024 × 768 px image gives a
+# $16 \times 12$ grid, fewer cells than the $K = 512$ channels — so a mask has less to select
 # from (notebook 02 §7 and notebook 06 §4b compare the sizes).
+#
+# The last line covers every database image. The embedded set follows the paper's size: all its
+# images are 1024 × 768 px, so at the default `max_dim = 1024` they all have the same
+# $32 \times 24$ pool5 grid (the printed minimum and maximum number of local features are
+# equal). On the paper's benchmarks the aspect ratios vary and so does the grid.
 
 # %% tags=[]
 for size in (512, 724, 1024):
@@ -328,9 +367,9 @@ _ = rec.save()
 #    adds $((k - 1)/2 - p)\cdot j_{\text{in}}$ (padding $p = 1$ for the convolutions, 0 for the
 #    pools). The self-check below compares your value with the package's `receptive_field(layer).offset`
 #    (15.5 for pool5).
-# 2. **Think.** At `max_dim = 1024` a 4:3 photo gives a $32 \times 24$ pool5 grid: 768 local
-#    features of 512 dimensions. How many pairs of local features does Fig. 2 (notebook 02)
-#    compare per image? Why does the paper want to *remove* most of them?
+# 2. **Think.** At `max_dim = 1024` a 4:3 photo gives a $32 \times 24$ pool5 grid of 512-D
+#    local features (§3 printed their number for the example). How many pairs of local features
+#    does Fig. 2 (notebook 02) compare per image? Why does the paper want to *remove* most of them?
 #
 # Graded version: `course/source/a1_features_masks/` (nbgrader).
 
