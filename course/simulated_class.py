@@ -172,8 +172,8 @@ from selconv_lite.features.backbone import feature_map_hw as feature_map_size
 from selconv_lite.features.receptive_field import receptive_field
 
 
-def receptive_field_size(layer="pool5"):
-    return receptive_field(layer).size
+def receptive_field_size(ops):
+    return receptive_field(ops[-1][0].replace("maxpool_after_", "")).size
 ''',
         "max_mask": "from selconv_lite.method.masks import max_mask\n",
         "sum_mask": "from selconv_lite.method.masks import sum_mask\n",

@@ -144,7 +144,6 @@ def test_source_notebooks_are_built_from_their_scripts():
         assert [c.source for c in committed.cells] == [c.source for c in built.cells], (
             f"course/source/{name}/{name}.ipynb differs from its script: run course/build_course.py")
         assert [c.metadata for c in committed.cells] == [c.metadata for c in built.cells]
-        assert (COURSE / "source" / name / "course_data.npz").stat().st_size < 2_000_000
         sources[name] = committed
     # the cells every assignment shares are the same everywhere
     first = sources[ASSIGNMENTS[0]]
@@ -180,25 +179,41 @@ def test_every_switched_off_reference_names_a_function_of_the_package():
 def test_course_data_files_are_consistent():
     import numpy as np
 
-    data = {name: np.load(COURSE / "source" / name / "course_data.npz") for name in ASSIGNMENTS}
+    files = [COURSE / "source" / name / "course_data.npz" for name in ASSIGNMENTS]
+    assert sum(f.stat().st_size for f in files) < 8_000_000  # course/make_data.py: about 8 MB at most
+    data = {name: np.load(f) for name, f in zip(ASSIGNMENTS, files)}
     a1, a2, a3 = (data[n] for n in ASSIGNMENTS)
     for z in data.values():
         nq, nb = int(z["n_queries"]), len(z["db_names"])
-        assert nq >= 4
+        assert nq >= 4 and int(z["max_dim"]) == 1024  # the paper's regime (Sec. 5.1)
         for j in range(nq):
             ok, junk = z[f"gnd_ok_{j}"], z[f"gnd_junk_{j}"]
             assert ok.size and ok.min() >= 0 and ok.max() < nb and not set(ok) & set(junk)
+        assert len(z["query_names"]) == nq and len(z["train_names"]) == len(z["train_labels"])
+    assert (a1["db_shapes"] == (24, 32, 512)).all()  # 1024 x 768 images: pool5 grids of 32 x 24
     for prefix in ("query", "db", "train"):
-        shapes = a1[f"{prefix}_shapes"]
-        assert (shapes[:, 2] == 512).all() and a1[f"{prefix}_maps"].size == np.prod(shapes, axis=1).sum()
-        assert a1[f"{prefix}_kp"].shape == (a1[f"{prefix}_kp_counts"].sum(), 2)
-        # the MAX mask keeps at most one location per channel and at least one per image
         counts = a2[f"{prefix}_counts"]
-        assert (counts >= 1).all() and (counts <= np.prod(shapes[:, :2], axis=1)).all()
-        assert a2[f"{prefix}_local"].shape == (counts.sum(), 512)
+        n = len(a2[f"{prefix}_counts"])
+        if prefix != "train":  # assignment 1 uses no training image
+            shapes = a1[f"{prefix}_shapes"]
+            assert len(shapes) == n and (shapes[:, 2] == 512).all()
+            assert a1[f"{prefix}_maps"].size == np.prod(shapes, axis=1).sum()
+            assert a1[f"{prefix}_kp"].shape == (a1[f"{prefix}_kp_counts"].sum(), 2)
+            # the MAX mask keeps at most one location per channel and per location, at least one per image
+            assert (counts <= np.minimum(np.prod(shapes[:, :2], axis=1), 512)).all()
+        assert (counts >= 1).all() and a2[f"{prefix}_local"].shape == (counts.sum(), 512)
         v = a3[f"{prefix}_vectors"]
+        assert len(v) == (len(a3["train_names"]) if prefix == "train" else n)  # a3: every held-out image
         assert np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)  # aggregated, then L2
-    assert len(a3["train_labels"]) == len(a3["train_vectors"])
+    labels = a3["train_labels"]  # the object of each training image, -1 for a scene-only image
+    assert len(labels) == len(a3["train_vectors"]) and (np.bincount(labels[labels >= 0]) >= 2).all()
+    # a1 stores each map channel by channel (K, H, W); a2's rows are the MAX mask of the same map
+    from selconv_lite.method.masks import apply_mask, max_mask
+
+    H, W, K = a1["db_shapes"][0]
+    fmap = a1["db_maps"][:H * W * K].astype(np.float32).reshape(K, H, W).transpose(1, 2, 0)
+    local = a2["db_local"][:a2["db_counts"][0]].astype(np.float32)
+    assert np.array_equal(apply_mask(fmap, max_mask(fmap)), local)
 
 
 def test_every_task_is_graded_with_visible_and_hidden_tests():
@@ -216,6 +231,40 @@ def test_every_task_is_graded_with_visible_and_hidden_tests():
             assert "call_student(" in visible, f"{meta['grade_id']}: the visible part must test something"
         for cell in manual:
             assert "Rubric" in cell.source and "### BEGIN SOLUTION" in cell.source
+
+
+def test_visible_tests_catch_the_typical_mistakes_their_cases_name():
+    """The visible part of each test cell fails for the simulated class's typical mistake (a case
+    "with ties" catches the row-major argmax, "tied sums" the ``>``, ...), except where that
+    student's answer is right (MISTAKES_PASS) and for the SIFT mask, whose visible cases are real
+    keypoints: its rounding mistake shows at exact half-way points only, a hidden case."""
+    wrong = _load("wrong_answers")
+    for name in ASSIGNMENTS:
+        failures = wrong.visible_failures(name, simulated.MISTAKES[name])
+        assert failures and set(failures) >= set(simulated.EXPECTED_MESSAGES[name])
+        for test, message in failures.items():
+            if test in simulated.MISTAKES_PASS[name] or test == "test_sift_mask":
+                continue
+            assert message and simulated.EXPECTED_MESSAGES[name][test] in message, (name, test, message)
+
+
+def test_a_wrong_mask_visibly_changes_the_retrieval_demo():
+    """On the course data (1024 px), the MAX mask's demo mAP differs from every location's and from
+    typical wrong MAX masks by a visible margin, and a wrong SIFT mask changes it too."""
+    wrong = _load("wrong_answers")
+    right, changed = wrong.demo_changes("a1_features_masks")
+
+    def value(text):
+        return float(text.split("=")[1])
+
+    mine = value(right["your MAX mask"])
+    assert right["your MAX mask"] == right["package MAX mask"]
+    assert mine - value(right["no mask (every location)"]) >= 0.05
+    for label, lines in changed.items():
+        if label.startswith("MAX:"):
+            assert abs(value(lines["your MAX mask"]) - mine) >= 0.05, (label, lines)
+        elif label.startswith("SIFT:"):
+            assert abs(value(lines["your SIFT mask"]) - value(right["your SIFT mask"])) >= 0.02, (label, lines)
 
 
 def _outside_regions(source):

@@ -80,11 +80,13 @@ OFF_MASKS = tuple(f"selconv_lite.method.masks:{f}" for f in ("max_mask", "sum_ma
 
 
 def _unpack(prefix):
+    """The ``(H, W, K)`` maps (stored channel by channel, ``(K, H, W)``, which compresses better)."""
     maps, kp = DATA[f"{prefix}_maps"].astype(np.float32), DATA[f"{prefix}_kp"]
     out, o, k = [], 0, 0
-    for shape, hw, nkp in zip(DATA[f"{prefix}_shapes"], DATA[f"{prefix}_image_hw"], DATA[f"{prefix}_kp_counts"]):
-        n = int(np.prod(shape))
-        out.append(ImageFeatures(maps[o:o + n].reshape(shape), tuple(int(v) for v in hw), kp[k:k + nkp]))
+    for (H, W, K), hw, nkp in zip(DATA[f"{prefix}_shapes"], DATA[f"{prefix}_image_hw"], DATA[f"{prefix}_kp_counts"]):
+        n = int(H * W * K)
+        fmap = np.ascontiguousarray(maps[o:o + n].reshape(K, H, W).transpose(1, 2, 0))
+        out.append(ImageFeatures(fmap, tuple(int(v) for v in hw), kp[k:k + nkp]))
         o, k = o + n, k + nkp
     return out
 
@@ -183,17 +185,18 @@ print("feature_map_size: tests passed")
 # %% [markdown]
 # ## Task 1.2: the receptive field (2 points)
 #
-# One local feature "sees" a square of the input image. For the list of operations
-# `vgg16_ops(layer)` (tuples `(name, kernel, stride, padding)`, given), start from `size = 1`,
-# `jump = 1` and for each operation do `size += (kernel - 1) * jump`, then `jump *= stride`.
-# The paper quotes 212 x 212 pixels for pool5 (Sec. 3.2.1). Return an integer.
+# One local feature "sees" a square of the input image. Write `receptive_field_size(ops)` for a
+# list of operations `(name, kernel, stride, padding)`, such as `vgg16_ops(layer)` (given): start
+# from `size = 1`, `jump = 1` and for each operation do `size += (kernel - 1) * jump`, then
+# `jump *= stride`. The paper quotes 212 x 212 pixels for pool5 (Sec. 3.2.1). Return an integer.
+# Your function must work for any such list, not only VGG16's.
 
 # %% nbgrader={"grade": false, "grade_id": "receptive_field_size", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def receptive_field_size(layer="pool5"):
-    """Side in pixels of the receptive field of one feature of ``layer``."""
+def receptive_field_size(ops):
+    """Side in pixels of the receptive field of one output feature of the operations ``ops``."""
     ### BEGIN SOLUTION
     size, jump = 1, 1
-    for _, kernel, stride, _ in vgg16_ops(layer):
+    for _, kernel, stride, _ in ops:
         size += (kernel - 1) * jump
         jump *= stride
     return size
@@ -204,18 +207,25 @@ def receptive_field_size(layer="pool5"):
 from selconv_lite.features.receptive_field import receptive_field as _ref_rf
 
 
-def _check_rf(layer):
-    got = call_student(receptive_field_size, layer, off=OFF_RF, case=f"layer {layer}")
-    assert isinstance(got, (int, np.integer)), f"layer {layer}: return an integer number of pixels, got {got!r}"
-    want = _ref_rf(layer).size
-    assert got == want, (f"layer {layer}: you return {got}, expected {want} pixels (the jump multiplies by "
+def _check_rf(ops, want, case):
+    got = call_student(receptive_field_size, [tuple(op) for op in ops], off=OFF_RF, case=case)
+    assert isinstance(got, (int, np.integer)), f"{case}: return an integer number of pixels, got {got!r}"
+    assert got == want, (f"{case}: you return {got}, expected {want} pixels (the jump multiplies by "
                          "the stride AFTER the size grows by (kernel - 1) * jump)")
 
 
-_check_rf("pool5")
+_check_rf(vgg16_ops("pool5"), _ref_rf("pool5").size, "VGG16 up to pool5")
 ### BEGIN HIDDEN TESTS
-for layer in LAYERS:
-    _check_rf(layer)
+_alexnet = [("conv1", 11, 4, 2), ("pool1", 3, 2, 0), ("conv2", 5, 1, 2), ("pool2", 3, 2, 0),
+            ("conv3", 3, 1, 1), ("conv4", 3, 1, 1), ("conv5", 3, 1, 1), ("pool5", 3, 2, 0)]
+_check_rf(_alexnet, 195, "AlexNet up to pool5 (kernels 11, 5, 3; strides 4 and 2)")
+_check_rf(_alexnet[:3], 51, "AlexNet up to conv2")
+_check_rf([("conv1", 7, 2, 3), ("pool1", 3, 2, 1)], 11, "a 7x7/2 convolution and a 3x3/2 pool")
+_check_rf([("c1", 3, 2, 1), ("c2", 3, 2, 1), ("c3", 3, 2, 1), ("c4", 1, 1, 0)], 15,
+          "three 3x3/2 convolutions and a 1x1")
+_check_rf([("c1", 1, 1, 0), ("c2", 1, 3, 0)], 1, "1x1 convolutions only")
+_check_rf([("pool", 2, 2, 0), ("conv", 5, 3, 2), ("conv", 3, 1, 1)], 22, "strides 2 then 3")
+_check_rf([], 1, "no operation (one pixel)")
 ### END HIDDEN TESTS
 print("receptive_field_size: tests passed")
 
@@ -394,24 +404,30 @@ show_map("your SIFT mask", lambda: map_with_mask(lambda f: sift_mask(f.keypoints
 # %% [markdown]
 # ## Question (2 points, graded by hand)
 #
-# These maps were extracted at `max_dim = 224`, so a pool5 map has about 7 x 5 = 35 locations and
-# 512 channels. Using your receptive field and the sizes above: how many locations can the MAX
-# mask keep here, and why would it discard more of them at the paper's `max_dim = 1024`? Why can
-# keeping fewer local features *improve* retrieval (Sec. 3.2)?
+# These maps were extracted at the paper's `max_dim = 1024`: a database image (1024 x 768 pixels)
+# has a pool5 map of 32 x 24 = 768 locations and 512 channels; a query, cropped to its object,
+# fewer locations. Using your sizes and receptive field: at most how many locations can the MAX
+# mask keep, and why does it keep far fewer on these maps (count them)? What would it select at
+# `max_dim = 224`? Compare the mAPs printed above with and without a mask: why can keeping fewer
+# local features *improve* retrieval (Sec. 3.2)?
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "think_masks", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
 # ### BEGIN SOLUTION
-# *Model answer.* The MAX mask keeps at most one location per channel, so at most min(K, H W)
-# locations; with K = 512 and about 35 locations almost every location holds some channel's maximum
-# and little is discarded. At max_dim = 1024 the pool5 grid is about 32 x 24 = 768 locations, more
-# than there are distinct maxima, so many locations are dropped. A pool5 feature sees 212 x 212
-# pixels, so at 224 pixels each one covers nearly the whole image and the features are alike. Fewer
-# features help because the dropped ones mostly describe background or repeat the same structure
-# (burstiness); keeping the strongest responses keeps the object's discriminative parts, and the
-# embedding and aggregation are not swamped by many weak, similar features.
+# *Model answer.* The MAX mask keeps at most one location per channel, so at most
+# min(K, H W) = min(512, 768) = 512 locations of a database map; it keeps far fewer (about 120 to
+# 250, a median of 176 of 768 on the course's database images) because many channels have their
+# maximum at the same location: a few strong structures win many channels. At max_dim = 224 the
+# grid is 7 x 5 = 35 locations, fewer than the 512 channels: nearly every location holds some
+# channel's maximum and the mask selects nothing. A pool5 feature sees 212 x 212 pixels, a fifth
+# of a 1024-px image, so at 1024 px most locations describe the cluttered background (the scene)
+# and a few the object. Fewer features help because the dropped ones mostly describe background or
+# repeat the same structure (burstiness); keeping the strongest responses keeps the object's
+# discriminative parts, and the embedding and aggregation are not swamped by many weak, similar
+# features: the MAX mask's mAP above is clearly higher than with every location.
 #
-# **Rubric (2 points).** 1 point: at most one location per channel (min(K, HW)), hence nearly all
-# of the ~35 locations here and a real selection at 1024. 1 point: fewer, stronger features remove
-# background/bursty features that dominate the aggregated vector (a large receptive field or
-# noise argument is also accepted). 0 points for a restatement of the definitions.
+# **Rubric (2 points).** 1 point: at most one location per channel (min(K, HW) = 512), fewer in
+# practice because channels share maxima, and almost no selection at 224 px (35 locations < 512
+# channels). 1 point: fewer, stronger features remove background/bursty features that dominate the
+# aggregated vector (a large receptive field or noise argument is also accepted). 0 points for a
+# restatement of the definitions.
 # ### END SOLUTION
