@@ -22,13 +22,18 @@
 # Each step is first written out in numpy, run on the real (masked, held-out) local features,
 # and compared with the package's tested estimator (`np.testing.assert_allclose`); the codebooks
 # themselves (k-means, GMM) are learned with scikit-learn through the package. Everything is
-# learned on the dataset's **held-out** training split (§5.1), never on the test images.
+# learned on the dataset's **held-out** training split (§5.1), never on the test images. In the
+# embedded set that split shows other objects in other scenes than the test images, as Paris6k
+# does for Oxford5k in the paper ([docs/dataset_paper_regime.md](../docs/dataset_paper_regime.md));
+# the setup cell prints its size beside those of the database and the query set. This notebook
+# measures no mAP: the embeddings are compared by retrieval in notebook 04.
 #
 # **Prerequisites:** [02 — Selective masks](02_masks.ipynb); PCA, k-means and Gaussian mixtures.
 #
-# **Run time** on 2 CPU cores: about 6 min cold (378 s measured with the series run in order
-# from an empty feature cache: this notebook extracts the feature maps of the 111 held-out images
-# at 1024 px), about 40 s warm (41 s measured).
+# **Run time:** the costly step is the cell that reads the feature maps. From an empty feature
+# cache it pushes the held-out images through VGG16 at the default size (the database maps are
+# already cached when notebook 02 ran before); with a warm cache only the fits of PCA and the
+# four codebooks remain. The notebook prints no timing.
 #
 # **Series:** previous: [02 — Selective masks](02_masks.ipynb) · next:
 # [04 — Aggregation](04_aggregation.ipynb) · overview: [docs/notebooks.md](../docs/notebooks.md).
@@ -41,7 +46,7 @@ max_dim = None           # max(W_I, H_I); None: the dataset's default (1024 px, 
 mask = "max"             # the mask applied before embedding: "max", "sum", "sift" or "none"
 d = 32                   # PCA dimension of the local features for the demos below
 small_table2 = {"fv": [16, 32], "vlad": [32, 32], "temb": [32, 36], "ffaemb": [16, 10]}  # (d, |C|) learned here, D about 1024
-example_image = "building_2"   # image whose embedded features are shown (part of its file name)
+example_image = "clock_04"       # image whose embedded features are shown (part of its file name)
 seed = 0                 # seed of every random choice (k-means, GMM, samples)
 cache_dir = None         # feature cache; None: the shared default (env SELCONV_CACHE or <repo>/cache)
 output_dir = None        # JSON results and figures; None: env SELCONV_OUTPUT or <repo>/outputs
@@ -80,6 +85,13 @@ feats = nu.dataset_features(ds, layer=layer, max_dim=max_dim, cache_dir=cache_di
 #
 # for compact final vectors and to remove noise. `PCAL2(d)` learns $\boldsymbol{\mu}$ and
 # $M_{\text{PCA}}$ on the masked local features of the held-out images.
+#
+# How many local features is that? The MAX mask keeps the location of the maximum of each
+# channel, so at most $K$ locations per image ($K = 512$ for pool5), fewer when several channels
+# peak at the same cell. The cell below prints the number of held-out images and of the
+# MAX-masked features they give (well below $K$ times the number of images: channels share their
+# peaks), checks `my_pca_l2` against `PCAL2`, and prints the share of the variance that the top
+# $d$ of the $K$ directions keep: the rest is what the compression throws away.
 
 # %% tags=[]
 X_train = np.concatenate([apply_mask(f.fmap, compute_mask(mask, f)) for f in feats["train"]])
@@ -141,7 +153,9 @@ rec.headline(f"variance kept by PCA d={d} (%)", 100 * explained)
 # %% [markdown] tags=[]
 # ### Table 2 — the same final dimension for every embedding
 #
-# T-emb drops its first 128 components after the rotation, F-FAemb its first $d(d+1)$ (§5.2.1), so:
+# T-emb drops its first 128 components after the rotation (Table 2), F-FAemb its first $d(d+1)$
+# (§5.2.1). The table below computes $D$ from each embedding's formula with the paper's
+# $(d, |C|)$; all four rows give the same $D = 4224$, as in the paper.
 
 # %% tags=[]
 formula = {"fv": "2 d |C|", "vlad": "d |C|", "temb": "d |C| - 128", "ffaemb": "(|C| - 2) d (d+1) / 2"}
@@ -157,9 +171,22 @@ rec.headline("Table 2: D of every embedding", sorted(set(table2.values()))[0] if
 # %% [markdown] tags=[]
 # The whitening of T-emb and F-FAemb estimates a $D \times D$ covariance of the embedded
 # features ($D = 4352$ for T-emb at Table 2's size, before truncation): that needs many more
-# training local features than $D$. The held-out split of the embedded dataset is small (the
-# count is printed below), so we learn each embedding at a smaller size (`small_table2`,
-# $D \approx 1024$); on Oxford/Paris (`dataset="oxford5k"`) use `TABLE2` itself.
+# training local features than $D$. The paper learns it on a whole other dataset (Paris6k for
+# Oxford5k, §5.1); the held-out split of the embedded dataset is much smaller. The line below
+# divides its number of MAX-masked local features by the size of that covariance: at Table 2's
+# size there are only a few training features per dimension. So we learn each embedding at a
+# smaller size (`small_table2`, $D \approx 1024$), where the printed ratio is several times
+# larger, though still modest: with few samples per dimension the smallest eigenvalues of the
+# scatter are poorly estimated, and the eigenvalue clamp of §2 keeps the whitening from blowing
+# those directions up. On Oxford/Paris
+# (`dataset="oxford5k"`) use `TABLE2` itself.
+#
+# The table after it learns the four embeddings at those smaller sizes and embeds the example
+# image's kept local features. $\phi(\mathbf{x})$ is the dimension of one embedded feature, $D$
+# the final dimension: equal for FV and VLAD; smaller for T-emb and F-FAemb, whose first
+# components are dropped after aggregation ($d|C|$ against $d|C| - 128$ for T-emb (Table 2);
+# $|C|\,d(d+1)/2$ against $(|C| - 2)\,d(d+1)/2$ for F-FAemb). The last column is the share of
+# non-zero entries, discussed with the picture below.
 
 # %% tags=[]
 n_temb = embedding_dim("temb", *TABLE2["temb"])
@@ -235,7 +262,9 @@ print(f"my_fv == FisherVector.transform ({g.means_.shape[0]} Gaussians, d={g.mea
 # divided by $n$, as the authors' `triemb_learn.m`). The authors' `main.m` **clamps** the 33
 # smallest eigenvalues to the 33rd smallest (`eigval(end-32:end) = eigval(end-32)`), so that
 # near-zero directions are not blown up. Eigenvector signs are arbitrary, so the check compares
-# the dot products between the embedded features (sign-free).
+# the dot products between the embedded features (sign-free). The $D$ in the line printed by the
+# check is the whitened dimension $d|C|$, before the first 128 components are dropped (Table 2):
+# it equals the $\phi(\mathbf{x})$ column of the table above, not its $D$ column.
 
 # %% tags=[]
 def my_residuals(X, C):
@@ -272,8 +301,10 @@ print(f"my T-emb (residuals, mean removal, clamped whitening) == TriangulationEm
 # $\gamma = M^{-1}(B\mathbf{x} - \lambda\mathbf{1})$, so that $\sum_j \gamma_j = 1$. Block $j$ of
 # the embedding is $\gamma_j$ times the upper triangle of $\mathbf{r}\mathbf{r}^\top$, with
 # $\mathbf{r} = (\mathbf{x} - b_j)/\lVert\mathbf{x} - b_j\rVert$; the whitening is T-emb's, with the
-# scatter divided by $n - 1$ and the 129 smallest eigenvalues clamped. (The package vectorises
-# the coefficients through one eigen-decomposition; the loop below is the textbook form.)
+# scatter divided by $n - 1$ and the clamp at $n_{\text{clamp}} = 128$ (the
+# $n_{\text{clamp}} + 1 = 129$ smallest eigenvalues set to the largest of them). (The package
+# vectorises the coefficients through one eigen-decomposition; the loop below is the textbook
+# form.)
 
 # %% tags=[]
 def my_ffa_coefficients(X, B, mu_reg):
@@ -308,10 +339,23 @@ print(f"my F-FAemb (coefficients, raw embedding, whitening) == FFAEmbedding.tran
       f"gamma sums to 1; {len(Xf)} training features")
 
 # %% [markdown] tags=[]
-# Each row of the picture is one local feature of the example image (the first 40), embedded;
-# the colour is $|\phi(\mathbf{x})|$ per dimension (colour bars). VLAD is sparse
-# (one block, 3.1 % non-zeros in the table above), FV mostly zeros (26.8 %: posteriors are
-# peaked), T-emb and F-FAemb are dense: every centroid contributes a direction.
+# Each row of the picture is one local feature of the example image (the first 40 that the mask
+# kept), embedded; the colour is $|\phi(\mathbf{x})|$ per dimension (colour bars). The picture
+# and the non-zeros column of the table above say the same thing:
+#
+# * **VLAD** writes the residual into one block of $d$ entries out of $|C|$ blocks, so its share of
+#   non-zeros is $1/|C|$ (here $|C| = 32$): the value the table prints. Each row of the picture
+#   is a single short segment.
+# * **FV** is sparse too, but less: a posterior below $10^{-6}$ is set to 0, so a feature fills
+#   the $2d$ entries of each Gaussian it is close enough to. The printed share times $|C|$ is the
+#   average number of Gaussians a feature touches: a few of the $|C|$, because the posteriors
+#   are peaked.
+# * **T-emb** and **F-FAemb** are dense (the printed shares are all or nearly all entries): every
+#   centroid contributes a direction, and the whitening mixes the dimensions.
+#
+# In the FV and VLAD panels many rows light up the same few columns: several local features of
+# this image fall on the same Gaussian or centroid. Such repeated contributions are what the
+# democratic aggregation of notebook 04 evens out.
 
 # %% tags=[]
 fig = Figure(figsize=(12, 3.4), layout="constrained")
@@ -335,10 +379,11 @@ _ = rec.save()
 #    ratio of the largest to the smallest whitening eigenvalue with and without the clamp
 #    (`ev[0] / ev[-1]`). Which directions of the embedded space does the unclamped whitening
 #    amplify, and why is that bad for retrieval?
-# 2. **Dimensions.** Which $|C|$ gives $D = 512$ for T-emb with $d = 32$ (after dropping 128
-#    components)? For F-FAemb, $D = (|C| - 2)\, d(d+1)/2$: with $d = 8$ that is a multiple of 36,
-#    so $D = 512$ itself is **not** reachable — which $|C|$ gives the closest $D$? The self-check
-#    below tests your answers with the package's `embedding_dim` / `default_truncate`.
+# 2. **Dimensions.** Which $|C|$ gives $D = 512$ for T-emb with $d = 32$, after dropping the first
+#    128 components (Table 2)? For F-FAemb, $D = (|C| - 2)\, d(d+1)/2$: with $d = 8$ that is a
+#    multiple of 36, so $D = 512$ itself is **not** reachable — which $|C|$ gives the closest
+#    $D$? The self-check below tests your answers with the package's `embedding_dim` /
+#    `default_truncate`.
 #
 # Graded version: `course/source/a2_embedding_aggregation/` (nbgrader).
 
