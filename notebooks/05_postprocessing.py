@@ -16,7 +16,7 @@
 # 1. **rotation normalisation**: centre with the mean $\bar\psi$ of the held-out aggregated
 #    vectors and rotate with $P$, the PCA eigenvectors of those vectors completed to a full
 #    rotation by a QR decomposition: $\psi \mapsto P^\top(\psi - \bar\psi)$;
-# 2. **truncation**: drop the first 128 components (T-emb, §5.2.1);
+# 2. **truncation**: drop the first 128 components (Table 2, T-emb, §5.2.1);
 # 3. **power-law normalisation** $PN(x) = \operatorname{sign}(x)\,|x|^\alpha$ with $\alpha = 0.5$;
 # 4. **L2 normalisation**.
 #
@@ -31,10 +31,11 @@
 #
 # **Prerequisites.** Notebook 04 (the aggregated vector $\psi$); PCA and the QR decomposition.
 #
-# **Run time on 2 CPU cores.** About 2.5 minutes cold or warm (159 s measured with the series
-# run in order from an empty feature cache, 160 s with a warm one): by this notebook, 02–04 have
-# extracted every split at 1024 px, so the time goes to the fits, the SIFT detection of Fig. 3
-# and the sweeps. Run alone on an empty cache, it first extracts all 296 images.
+# **Run time on 2 CPU cores.** Run after notebooks 02–04, which fill the shared feature cache at
+# 1024 px, this notebook extracts no CNN features; the time goes to the fits, the SIFT detection
+# of Fig. 3 and the sweeps. Run alone on an empty cache, it first extracts every split. The
+# series' measured times are in [docs/notebooks.md](../docs/notebooks.md) ("Measured times");
+# they were measured on the earlier embedded set and have not been re-measured on this one.
 #
 # ← [04 — Aggregation](04_aggregation.ipynb) · [06 — Full evaluation](06_full_evaluation.ipynb) →
 
@@ -192,12 +193,15 @@ assert np.isclose(rn_maps[f"rotation, first {n_drop} dropped"],
                   mean_ap(ds, pipe.transform(feats["queries"]), pipe.transform(feats["db"])), atol=1e-3)
 
 # %% [markdown] tags=[]
-# How to read these lines on this small set: each comparison below is **paired** over the
-# queries — the mean of the per-query differences of AP, with its $95\%$ bootstrap confidence
-# interval and a paired permutation test (`selconv_lite.data.paired`, fixed seed). A difference
-# whose interval covers 0 is reported as "no detectable difference": this set cannot tell the
-# two ways apart, whichever mAP printed above is larger. Where the paper states a direction, the
-# line ends with "agrees" or "disagrees" when the difference is detectable.
+# **How to read the lines below.** Each comparison is **paired** over the queries — the mean of
+# the per-query differences of AP, with its $95\%$ bootstrap confidence interval and a paired
+# permutation test (`selconv_lite.data.paired`, fixed seed). A difference whose interval covers 0
+# is reported as "no detectable difference": this set cannot tell the two ways apart, whichever
+# mAP printed above is larger. Where the paper states a direction, the line ends with "agrees" or
+# "disagrees" when the difference is detectable. The bootstrap treats the queries as independent,
+# although the five queries of one object share their positives; if their APs move together, the
+# intervals are narrower than they should be, and a line whose bound lies close to 0 is the least
+# secure.
 
 # %% tags=[]
 paired = PairedLog()   # results.paired of the record (the landing page prints them)
@@ -219,20 +223,37 @@ print(f"the rotation is learned from {n_train} held-out vectors: only {m} of its
       f"are learned, the other {D_emb - m} come from the QR completion")
 
 # %% [markdown] tags=[]
-# The paper learns the rotation on thousands of held-out images (Paris6k for Oxford5k: 6392),
-# so every direction of the 4096-D or 8064-D vector is estimated from data and the first 128 are
-# a small part of a learned basis. Here the 111 held-out images give 110 learned directions, and
-# section 1 printed that they hold all of the held-out variance — they *are* the first 110
-# rotated components. Dropping the first 128 therefore throws away every learned direction: what
-# remains of a vector is its part outside the span of the held-out vectors, in the arbitrary
-# basis of the QR completion. That this still ranks well says how much of each image lies
-# outside that span. Whether keeping the leading components (the last line) beats dropping them
-# would say whether the shared, high-variance directions carry information or noise on this set;
-# the two lines differ by less than a point here, about what one query moves. The comparison at equal dimension (the last two lines, 512 dims each) is the fair one;
-# "no rotation" against "rotation + truncation" also changes 640 dims to 512. The rotation alone
-# is a small loss here (−0.005 mAP at 640 dims, where the paper reports a gain), again less than a
-# point. None of these lines tests the paper's claim, which needs the paper's held-out sets
-# (`dataset="oxford5k"`).
+# **What the paired lines show.** The paper learns the rotation on a whole other dataset, Paris6k
+# for Oxford5k with 6412 images (paper §5.1), so every direction of the 4096-D or 8064-D vector
+# is estimated from data and the dropped components are a small part of a learned basis. Here the
+# last line above prints how many of the rotation's directions are learned ($n - 1$ for $n$
+# held-out images) and how many come from the QR completion, and section 1 printed that the
+# directions truncation drops hold all of the held-out variance: the learned directions *are* the
+# first rotated components, and truncation drops every one of them, together with the first
+# directions of the completion (which the QR decomposition builds from the first coordinate axes,
+# $e_1, e_2, \dots$, made orthogonal to the learned ones). What remains of a centred vector lies
+# entirely outside the span of the held-out vectors, in the arbitrary basis of the completion.
+#
+# * **The rotation alone** (nothing dropped, the same number of dims): no detectable difference
+#   from no rotation (first line), where the paper reports a gain. Without truncation the
+#   rotation changes only the centring and the basis in which the power law acts; the inner
+#   products of the centred vectors are unchanged by the rotation itself.
+# * **Dropping the first rotated components helps.** Dropping them is detectably better than
+#   keeping all components (third line), and at equal dimension keeping the leading components
+#   instead is detectably worse (fourth line). So on this set the dropped block harms the ranking
+#   when it is kept. That is the direction of Jégou & Chum's argument (the first components are
+#   dominated by what all images share), but these lines cannot say which part of the block the
+#   gain comes from, the learned directions or the completion's first ones, nor what content
+#   they carry here: we have not established it.
+#   [docs/datasets.md](../docs/datasets.md) ("Difficulty") reports that the learned
+#   post-processing is very sensitive to the images it is learned on.
+# * **The pipeline's two ends**: rotation + truncation is detectably better than no rotation
+#   (second line), the paper's sign ("agrees"). This comparison also shortens the vector from
+#   $d|C|$ to $D$ dims; the equal-dimension line above is the fair one.
+#
+# With the paper's held-out sets the learned directions far outnumber the dropped ones, so
+# truncation keeps most of a learned basis; to see the rotation in that regime, run with
+# `dataset="oxford5k"`.
 #
 # ## 3. Fig. 3 — the power-law exponent
 #
@@ -336,24 +357,43 @@ if alpha in alphas and "CNN (no mask)" in fig3:   # the level at the series' alp
                                  a=f"Fig. 3: {n}, mAP at alpha={alpha}", b=f"Fig. 3: CNN (no mask), mAP at alpha={alpha}")))
 
 # %% [markdown] tags=[]
-# Both orderings of the paper hold here: SIFT is the most bursty (spread 0.063), and the masked
-# curve is flatter than the unmasked one (0.035 vs 0.041). The margin is small: both conv.
-# spreads come mostly from $\alpha = 0$ (signs only); between $\alpha = 0.3$ and $1$ the masked
-# curve stays within 0.745–0.749 and the unmasked one within 0.696–0.707 (table above). The mask
-# also lifts the whole curve: M_MAX is above no mask at every $\alpha$. At the default 1024 px the
-# pool5 maps have a median of 32 × 24 cells (notebook 01), more than the $K = 512$ channels, and
-# MAX (one location per channel) keeps 27.7 % of them (notebook 02), close to the paper's about
-# 30 %. At 512 px, the faster alternative, the maps are about 16 × 12 cells and MAX keeps 61.5 %
-# of them (notebook 06 §4b), leaving less burstiness for the mask to remove; rerun this section
-# with `max_dim=512` to compare the curves. The spreads say nothing about the level: on this
-# small set SIFT matches the masked conv. features at $\alpha = 1$ (0.748 vs 0.745) and is above
-# the unmasked ones at every $\alpha$. A benchmark run (`dataset="oxford5k"`) is needed to test
-# the claims on the paper's data.
+# **What the lines above show.** Neither of the paper's two orderings is detectable on this set.
+# The masked curve's spread minus the unmasked one's has an interval that covers 0 (first paired
+# line), and so has SIFT's spread minus the unmasked conv. one's (second line). The point
+# estimates even lean the other way (the masked spread above the unmasked one, SIFT's below it),
+# but an interval covering 0 gives no direction. Each curve is lowest at $\alpha = 0$ (signs
+# only), and most of each spread is the step from $\alpha = 0.2$ to $\alpha = 0$ (table above).
+# No interval is printed for the difference between two exponents, so the table does not say
+# which $\alpha$ is best (exercise 3). The spread is an absolute difference of mAP, and the
+# curves lie at very different levels, so it is not a relative measure of burstiness; this
+# notebook does not test one. Fig. 3 is drawn here at the $D = 512$ preset ($d = 32$,
+# $|C| = 20$); the paper draws it at $d = 128$, $|C| = 64$ (paper, Fig. 3).
+#
+# **The level** is a different matter: the MAX mask lifts the whole curve. At the series'
+# $\alpha$ the third line prints the paired difference with no mask: detectable, the paper's
+# sign, and far larger than the paper's difference printed beside it (the paper's difference is
+# in mAP points, hundredths of the mAPs printed here); the table shows the
+# masked curve above the unmasked one at every $\alpha$ (intervals only at the series' $\alpha$).
+# [docs/datasets.md](../docs/datasets.md) ("Difficulty") and notebook 04 give the reason, which
+# follows from how the set is built: the test objects are pasted into cluttered scenes that
+# several objects, distractors and scene-only images share, so without a mask most pool5 cells of
+# a database image describe a shared background, and democratic pooling gives each of them the
+# same weight as the object's cells. The table also puts the SIFT curve lowest at every $\alpha$;
+# no paired interval is printed for it, so read that as a reading of the table, not a verdict.
+# A few database images have no SIFT keypoint at all (the count is printed above).
+#
+# Every image of the set is 1024 × 768 with real pixels, so at the default size every pool5 map
+# is a 32 × 24 grid, more cells than the $K = 512$ channels, and the MAX mask (at most one
+# location per channel) keeps a smaller fraction of the cells than the paper reports (notebook 02
+# prints both). At 512 px, the faster alternative, the maps are 16 × 12 cells, fewer than the
+# channels, and the MAX mask keeps a much larger fraction of them (notebook 06 §4b); rerun this
+# section with `max_dim=512` to compare the curves. A benchmark run (`dataset="oxford5k"`) is
+# needed to test the burstiness claims on the paper's data.
 #
 # ## 4. Table 4 / Fig. 4 — the final dimensionality
 #
 # Unlike SPoC, MAC, R-MAC or CroW, whose length is bounded by $K = 512$ channels, the embedding
-# lets $D$ grow: $D = d\,|C| - 128$. Table 4 of the paper:
+# lets $D$ grow: $D = d\,|C| - 128$ (Table 2). Table 4 of the paper:
 
 # %% tags=[]
 print("D      " + "".join(f"{k:>7d}" for k in TABLE4))
@@ -364,7 +404,7 @@ print("|C|    " + "".join(f"{v[1]:>7d}" for v in TABLE4.values()))
 # Which $D$ can the held-out split support? The T-emb whitening of a $d|C|$-dimensional embedding
 # needs at least $d|C| - 31$ masked held-out local features (`eig_clamp` = 32; `has_enough_features`, the rule notebook
 # 06 uses to skip a Table 6 row); the rotation of the aggregated vectors learns at most
-# $n - 1 = 110$ directions whatever $D$ (section 2). Computed for each preset:
+# $n - 1$ directions for $n$ held-out images, whatever $D$ (section 2). Computed for each preset:
 
 # %% tags=[]
 support = {}
@@ -430,6 +470,18 @@ nu.show_figure(fig, dpi=110)
 _ = rec.save()
 
 # %% [markdown] tags=[]
+# **What Fig. 4 shows here.** The mask reading holds, far more strongly than in the paper: M_MAX
+# is detectably above no mask at both $D$ (the first two paired lines, "agrees"), by much more
+# than the paper's difference printed beside them, for the reason given in section 3. The other
+# reading does not: for neither curve is the larger $D$ detectably different from the smaller one
+# (the last two lines: "no detectable difference"; for M_MAX the point estimate even falls),
+# whereas the paper finds that a longer representation "can significantly boost the performance"
+# (paper §5.2.2) and publishes a higher mAP for M_MAX at 1024-D than at 512-D (Table 6, Oxford5k).
+# We have not established why. The sweep covers only the two smallest presets, and the held-out
+# split is small: the T-emb whitening has enough local features at every preset (the support
+# lines above), but the rotation learns at most $n - 1$ directions whatever $D$ (section 2); we
+# have not measured whether either matters. Notebook 06 adds $D = 4096$ in Table 6.
+#
 # ## Exercises
 #
 # 1. **Order matters.** Swap the steps of `post_process` to the order of the paper's text (power
@@ -438,8 +490,8 @@ _ = rec.save()
 #    power law in the authors' code (which vectors is $P$ learned from)?
 # 2. **Whitening vs rotation.** Scale the rotated components by $\lambda_i^{-1/2}$ (a true PCA
 #    whitening; clamp the small eigenvalues as T-emb does in notebook 03) and compare the mAP with
-#    the plain rotation. Which components get amplified, and why is that risky with 111 held-out
-#    images?
+#    the plain rotation. Which components get amplified, and why is that risky when the held-out
+#    split gives far fewer learned directions than $D_\text{emb}$ (section 1)?
 # 3. **Which $\alpha$?** Using the Fig. 3 table: which exponent is best for each curve? Why would
 #    picking it from this table be tuning on the test set (§5.1, held-out data)? To sweep more
 #    settings: `python -m selconv_lite.teaching.sweep 05 -p mask max sum sift none -p D 512 1024`.
