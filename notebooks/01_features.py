@@ -53,7 +53,7 @@ dataset = "default"      # "default": the embedded offline set; "oxford5k", "par
 weights = "caffe-onnx"   # VGG16 weights: "caffe-onnx" (original ImageNet weights, offline), "torchvision", or a state-dict path
 layer = "pool5"          # the layer studied below (one of selconv_lite.features.backbone.LAYERS)
 max_dim = None           # max(W_I, H_I) of the image fed to the network; None: the dataset's default (1024 px, the paper's size)
-image = "building_2"     # the database image to look at (part of its file name; no match: the first image)
+image = "clock_04"       # the database image to look at (part of its file name; no match: the first image)
 seed = 0                 # seed of every random choice
 cache_dir = None         # feature cache; None: the shared default (env SELCONV_CACHE or <repo>/cache)
 output_dir = None        # JSON results and figures; None: env SELCONV_OUTPUT or <repo>/outputs
@@ -93,7 +93,8 @@ print(ds.summary())
 # The setup cell above printed the dataset's summary (database images, queries, held-out training
 # images); this notebook only looks at database images. The example is the database image named
 # in the first line printed below: when the parameter `image` matches no file name, the setup cell
-# prints a note and takes the first database image instead, as it did in this run. The table gives,
+# prints a note and takes the first database image instead (in this run the parameter matched a
+# file name, so no note was printed). The table gives,
 # for each layer, the grid $H \times W$, the $K$ channels, the number $W \cdot H$ of local features
 # and the stride in pixels: the conv5_x rows share the pool5 grid, the conv4_x rows have twice as
 # many cells along each side.
@@ -247,13 +248,16 @@ rec.add("grid_by_layer", {n: list(feats[n].fmap.shape) for n in LAYERS})
 #
 # Each channel $\mathcal{F}^{(k)}$ responds to one visual pattern (Zeiler & Fergus). Below: the
 # image the network sees and the 7 channels of the chosen layer with the largest activation. Note
-# how few positions fire in each — this is what the MAX mask (notebook 02) exploits: *the
-# location of the maximum of each channel* is a prominent structure.
+# how few positions fire strongly in most of them — this is what the MAX mask (notebook 02)
+# exploits: *the location of the maximum of each channel* is a prominent structure.
 #
-# In the run shown here the example is a small object pasted into a landscape. Most of the seven
-# channels fire on a handful of cells on the object; a few also, or instead, respond to the scene
-# (the mountain ridge, the bottom rows of the image). Most cells of this image show the scene,
-# not the object; which cells to keep is the subject of notebook 02.
+# In the run shown here the example is a wall clock pasted onto a rocky stream bank: a large
+# object, its face covering much of the left half of the image. The seven channels fall into two
+# groups. Three of them, among them the channel with the largest maximum (the first map), fire on
+# the rocks and the leaf litter around the clock and stay silent on its plain grey face; the
+# other four fire on a handful of cells on the clock, around its hands and hub. So the strongest
+# responses of an image need not lie on the object, and a plain, textureless part of the object
+# activates almost nothing; which cells to keep is the subject of notebook 02.
 
 # %% tags=[]
 top = np.argsort(-f.fmap.max(axis=(0, 1)), kind="stable")[:7]
@@ -264,8 +268,10 @@ nu.show_figure(fig)
 # %% [markdown] tags=[]
 # The sum over channels, $\Sigma^{\mathcal{F}}_{(x,y)} = \sum_k \mathcal{F}^{(k)}_{(x,y)}$, is a
 # rough "how much is going on here" map. The SUM mask (Eq. 3, notebook 02) keeps the positions
-# where it is above its median. In the figure below the sum is largest on the pasted object, with
-# weaker responses spread over the scene.
+# where it is at or above its median. In the figure below the sum is largest along the clock's
+# hands and on one of its gold hour marks; the rocks give medium responses, and the clock's plain
+# face and the leaf litter at the top right give the weakest. A large sum does not single out
+# the object: parts of the background outscore the clock's plain face.
 
 # %% tags=[]
 fig = feature_map_grid(f.fmap.sum(axis=2, keepdims=True), [0], rgb=rgb, ncols=2)
@@ -288,9 +294,10 @@ nu.show_figure(fig)
 # burstiness to be milder for conv. features. The grid below has one cell per local feature; the
 # red cell's receptive field is the dashed box (near the image border it extends beyond the
 # image: zero padding). The table printed below gives the recursion's result for every layer and
-# compares pool5 with the paper's value: they agree. In the figure the centre cell's receptive
-# field covers the pasted object and some of the scene around it: one pool5 feature mixes the
-# object with its background.
+# compares pool5 with the paper's value: they agree. In the figure the centre cell lies on the
+# clock near its hub, and its receptive field stays inside the clock's face: this pool5 feature
+# sees only the object (the hands, the hub, part of the face). The clock is much larger than one
+# receptive field, so cells nearer its rim see the clock and the surrounding rocks together.
 
 # %% tags=[]
 def my_receptive_field(layer):
