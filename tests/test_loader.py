@@ -31,7 +31,7 @@ def photos():
 
 @pytest.fixture(scope="module")
 def reference(fx, photos):
-    crops = [None, (5, 5, 200, 150)] + [None] * (len(photos) - 2)
+    crops = [None, (5, 5, 1000, 700)] + [None] * (len(photos) - 2)
     return crops, [fx.extract(p, crop=c) for p, c in zip(photos, crops)]
 
 
