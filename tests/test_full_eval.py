@@ -209,6 +209,40 @@ def test_training_groups_from_manifest(tmp_path):
     assert ft.training_groups(RetrievalDataset("y", [], [], [], [])) is None
 
 
+def test_training_groups_from_paper_regime_manifest(tmp_path):
+    """Paper-regime manifest: same object = match, same bare scene = unknown, else no match."""
+    (tmp_path / "manifest.csv").write_text(
+        "file,role,kind,object,scene\n"
+        "tr_box_01.jpg,train,object,box,meadow\n"
+        "tr_box_02.jpg,train,object,box,wood\n"
+        "tr_leaf_01.jpg,train,object,leaf,meadow\n"
+        "tr_scene_meadow_01.jpg,train,scene,,meadow\n"
+        "tr_scene_meadow_02.jpg,train,scene,,meadow\n"
+        "tr_scene_wood_01.jpg,train,scene,,wood\n")
+    names = ("tr_box_01.jpg", "tr_box_02.jpg", "tr_leaf_01.jpg", "tr_scene_meadow_01.jpg",
+             "tr_scene_meadow_02.jpg", "tr_scene_wood_01.jpg")
+    ds = RetrievalDataset("x", [], [], [], [], train_images=[str(tmp_path / n) for n in names],
+                          info={"gnd_path": str(tmp_path / "gnd.pkl")})
+    R = ft.training_groups(ds)
+    assert R.tolist() == [[-1, 1, 0, 0, 0, 0],
+                          [1, -1, 0, 0, 0, 0],
+                          [0, 0, -1, 0, 0, 0],
+                          [0, 0, 0, -1, -1, 0],
+                          [0, 0, 0, -1, -1, 0],
+                          [0, 0, 0, 0, 0, -1]]
+    # a manifest without object / source labels gives no relation at all
+    (tmp_path / "manifest.csv").write_text("file,role\n" + "".join(f"{n},train\n" for n in names))
+    assert ft.training_groups(ds) is None
+
+
+def test_training_groups_of_the_default_set_have_positives():
+    from selconv_lite.data.datasets import load_dataset
+    ds = load_dataset("default")
+    R = ft.training_groups(ds)
+    assert R.shape == (len(ds.train_images),) * 2 and (R == R.T).all()
+    assert (R == 1).sum(axis=1).max() >= 1 and (R == 1).any(axis=1).sum() >= 30
+
+
 def test_conv5_layers_from_pool4_equal_the_trunk():
     import torch
     from PIL import Image

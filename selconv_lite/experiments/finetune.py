@@ -250,12 +250,22 @@ class FinetuneResult:
 def training_groups(ds, min_overlap: float = 0.5) -> np.ndarray | None:
     """Which held-out (training) images match, when the dataset records it, else None.
 
-    The embedded default set ships ``manifest.csv`` (next to its ground truth): its ``source``
-    column names the photo each training image was cut from and ``region`` the normalised box
-    ``[x0, y0, x1, y1]`` of that photo it shows. Two training images *match* when they come from
-    the same photo and their regions overlap by at least ``min_overlap`` of the smaller one;
-    regions of one photo that overlap less (but not zero) are *unknown* (used neither as
-    positives nor as negatives); everything else does not match.
+    The embedded default set ships ``manifest.csv`` (next to its ground truth). Two formats:
+
+    * the paper-regime set (``scripts/make_paper_regime_dataset.py``): an ``object`` column (the
+      pasted object, empty for a scene alone) and a ``scene`` column. Two training images
+      *match* when they show the same object; two images of the same scene without an object
+      are *unknown* (overlapping crops of one photo: used neither as positives nor as
+      negatives); everything else does not match (the same scene with another object is a
+      negative, as a distractor sharing the background is);
+    * the first embedded set: a ``source`` column (the photo each training image was cut from)
+      and ``region`` (the normalised box ``[x0, y0, x1, y1]`` it shows). Two training images
+      match when they come from the same photo and their regions overlap by at least
+      ``min_overlap`` of the smaller one; regions of one photo that overlap less (but not zero)
+      are unknown; everything else does not match.
+
+    A manifest with neither ``object`` nor ``source`` gives None (no labels), never a matrix
+    without positives.
 
     Returns
     -------
@@ -276,7 +286,20 @@ def training_groups(ds, min_overlap: float = 0.5) -> np.ndarray | None:
     with open(manifest, newline="") as f:
         rows = {row["file"]: row for row in csv.DictReader(f) if row.get("file")}
     names = [Path(p).name for p in ds.train_images]
-    if not all(n in rows for n in names):
+    if not names or not all(n in rows for n in names):
+        return None
+    first = rows[names[0]]
+    if "object" in first:
+        obj = [rows[n].get("object") or "" for n in names]
+        scene = [rows[n].get("scene") or "" for n in names]
+        o = np.array(obj, dtype=object)
+        sc = np.array(scene, dtype=object)
+        same_obj = (o[:, None] == o[None, :]) & (o[:, None] != "")
+        same_bare_scene = (sc[:, None] == sc[None, :]) & (o[:, None] == "") & (o[None, :] == "")
+        R = np.where(same_obj, 1, np.where(same_bare_scene, -1, 0)).astype(np.int8)
+        np.fill_diagonal(R, -1)
+        return R
+    if "source" not in first:
         return None
     src = [rows[n].get("source") or n for n in names]
     boxes = []
