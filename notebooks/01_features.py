@@ -394,3 +394,48 @@ for name in LAYERS:
     assert mine_c == receptive_field(name).offset, (name, mine_c, receptive_field(name).offset)
 else:
     print("exercise 1: correct for all layers")
+
+# %% [markdown] tags=[]
+# <details>
+# <summary>Solution to exercise 1</summary>
+#
+# ```python
+# def my_receptive_centre(layer):
+#     """Centre (pixels) of feature (0, 0) of `layer`: the recursion of my_receptive_field."""
+#     last = "conv5_3" if layer == "pool5" else layer
+#     centre, jump = 0.0, 1                              # the centre of pixel 0
+#     for b, n_convs in enumerate((2, 2, 3, 3, 3), start=1):
+#         for c in range(1, n_convs + 1):
+#             centre += ((3 - 1) / 2 - 1) * jump         # 3x3 conv, padding 1: adds 0
+#             if f"conv{b}_{c}" == last:                 # + the 2x2/2 max-pool after the layer
+#                 return centre + ((2 - 1) / 2 - 0) * jump
+#         centre, jump = centre + ((2 - 1) / 2 - 0) * jump, 2 * jump   # the 2x2/2 max-pool closing block b
+# ```
+#
+# Put it in place of the stub and the self-check passes for every layer: only the max-pools move the
+# centre (by half their input stride; a padded $3\times3$ convolution leaves it where it is), so the
+# conv5_x layers share pool5's offset and the conv4_x layers, one pool fewer, a smaller one; feature
+# $(y, x)$ is then centred at `offset + stride * (y, x)`, as `receptive_box` uses it.
+#
+# </details>
+
+# %% [markdown] tags=[]
+# <details>
+# <summary>Solution to exercise 2</summary>
+#
+# ```python
+# from selconv_lite.method.masks import compute_mask
+#
+# n = X.shape[0]                                   # the W*H local features of the example (§3)
+# k = int(compute_mask("max", f).sum())            # the cells the MAX mask of notebook 02 keeps
+# print(f"all {n} local features: {n * (n - 1) // 2} pairs (each i < j once, Fig. 2b-d)")
+# print(f"the {k} kept by the MAX mask: {k * (k - 1) // 2} pairs")
+# ```
+#
+# Fig. 2b–d compares all $n(n-1)/2$ pairs of one image's $n = W \cdot H$ local features, a number that
+# grows with the square of the grid; most of these features are near-duplicates of each other
+# (burstiness, §3.2), which cost time and memory and let a repeated pattern dominate the aggregated
+# vector, so the paper keeps a representative subset instead: the MAX mask alone leaves far fewer
+# pairs (the second line).
+#
+# </details>

@@ -520,3 +520,48 @@ else:
     for f, m in zip(with_kp, eq1):
         assert np.array_equal(my_sift_mask_eq1(f.keypoints, f.image_hw, f.fmap.shape[:2]), m), f.name
     print("exercise 1: correct on every image")
+
+# %% [markdown] tags=[]
+# <details>
+# <summary>Solution to exercise 1</summary>
+#
+# ```python
+# def my_sift_mask_eq1(keypoints_xy, image_hw, grid_hw):
+#     (H_I, W_I), (H, W) = image_hw, grid_hw
+#     kp = np.asarray(keypoints_xy, dtype=np.float64).reshape(-1, 2) + 1   # 1-based, as VLFeat
+#     x = np.clip(matlab_round(kp[:, 0] / (W_I / W)).astype(int), 1, W)    # clamped to 1..W
+#     y = np.clip(matlab_round(kp[:, 1] / (H_I / H)).astype(int), 1, H)    # clamped to 1..H
+#     mask = np.zeros((H, W), dtype=bool)
+#     mask[y - 1, x - 1] = True                                            # the cell only (Eq. 1)
+#     if not mask.any():
+#         mask[:] = True                                                   # §5.1 fallback
+#     return mask
+# ```
+#
+# With the clamping it equals `sift_mask(..., radius=0)` on every image with keypoints (the
+# self-check passes); the first line printed above shows that Eq. 1 taken literally keeps a much
+# smaller share of the cells than the authors' $3 \times 3$ neighbourhood.
+#
+# </details>
+
+# %% [markdown] tags=[]
+# <details>
+# <summary>Solution to exercise 2</summary>
+#
+# ```python
+# def my_sum_mask_gt(fmap):
+#     s = fmap.sum(axis=2, dtype=np.float64)
+#     return s > np.median(s)                            # ties at the median are dropped
+#
+#
+# flat = np.ones_like(f0.fmap)                           # every cell has the same channel sum
+# print(f"equal channel sums: '>=' keeps {my_sum_mask(flat).sum()} cells, '>' keeps {my_sum_mask_gt(flat).sum()}")
+# n_changed = sum(not np.array_equal(my_sum_mask(f.fmap), my_sum_mask_gt(f.fmap)) for f in db)
+# print(f"'>' instead of '>=' changes the SUM mask of {n_changed} of {len(db)} database images")
+# ```
+#
+# With `>` a map whose channel sums all equal their median keeps no cell at all, leaving nothing to
+# embed or aggregate, where `>=` (MATLAB's `mask >= prctile(mask, 50)`) keeps every cell; on the real
+# pool5 maps here no cell ties at the median, so the two rules agree on every database image.
+#
+# </details>
