@@ -1,10 +1,8 @@
 """Checks of the notebooks' text and outputs (selconv_lite.teaching.nbcheck): measured numbers
 typed in markdown, widget state, figure widths, exercises with a visible check and a collapsed
-solution -- on synthetic notebooks -- and, on the committed notebooks, no saved widget state.
-
-The committed notebooks are not yet held to the markdown, figure-width and exercise checks (they
-are rewritten under issue 23); ``python -m selconv_lite.teaching.nbcheck check-markdown
-notebooks/`` (and ``check-hygiene``, ``check-exercises``) report their current state."""
+solution -- on synthetic notebooks -- and, on the committed notebooks, no saved widget state, no
+measured number typed in markdown, no figure wider than the limit and an Exercises section with
+a visible check and a collapsed solution (issue 23)."""
 from __future__ import annotations
 
 import base64
@@ -182,6 +180,27 @@ def test_committed_notebooks_hold_no_widget_state(ipynb):
     found = nc.hygiene_findings(ipynb, figures=False)
     assert not found, (f"{found}: run `python -m selconv_lite.teaching.nbcheck strip-widgets "
                        f"notebooks/` before committing")
+
+
+@pytest.mark.parametrize("ipynb", COMMITTED, ids=lambda p: p.stem)
+def test_committed_notebooks_type_no_measured_number_in_markdown(ipynb):
+    """Issue 22/23: a measured number is printed by code, never typed in markdown (the text cannot
+    drift from the outputs when the data or the code change)."""
+    found = nc.notebook_markdown_findings(ipynb)
+    assert not found, "\n".join(str(f) for f in found)
+
+
+@pytest.mark.parametrize("ipynb", COMMITTED, ids=lambda p: p.stem)
+def test_committed_notebooks_figures_fit_the_page(ipynb):
+    found = nc.hygiene_findings(ipynb, widgets=False)
+    assert not found, "\n".join(str(f) for f in found)
+
+
+@pytest.mark.parametrize("ipynb", COMMITTED, ids=lambda p: p.stem)
+def test_committed_notebooks_have_checked_exercises_with_solutions(ipynb):
+    """Issue 23: every notebook's exercises come with a visible check and a collapsed solution."""
+    found = nc.exercise_findings(ipynb)
+    assert not found, "\n".join(str(f) for f in found)
 
 
 # --------------------------------------------------------------------------------------------

@@ -222,5 +222,5 @@ def curves(x: Sequence, ys: Mapping[str, Sequence[float]], xlabel: str, ylabel: 
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     return fig

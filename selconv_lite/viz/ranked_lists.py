@@ -56,7 +56,8 @@ def plot_ranked_list(query_path, result_paths, labels, query_box=None, scores=No
         Similarity of each result, shown under it.
     title : str, optional
     ncols : int, optional
-        Results per row (default: all on one row up to 10).
+        Results per row (default: all on one row up to 5, so that the figure stays under
+        about 1200 px wide at 100 dpi).
     thumb_size : int, default 256
     fig : matplotlib Figure, optional
 
@@ -70,10 +71,10 @@ def plot_ranked_list(query_path, result_paths, labels, query_box=None, scores=No
     if len(result_paths) != len(labels):
         raise ValueError(f"{len(result_paths)} results but {len(labels)} labels")
     k = len(result_paths)
-    ncols = ncols or min(max(k, 1), 10)
+    ncols = ncols or min(max(k, 1), 5)
     nrows = max(1, int(np.ceil(k / ncols)))
     if fig is None:
-        fig = plt.figure(figsize=(2.0 * (ncols + 1.3), 2.3 * nrows + 0.6))
+        fig = plt.figure(figsize=(1.8 * (ncols + 1.3), 2.1 * nrows + 0.6))
     gs = fig.add_gridspec(nrows, ncols + 1, width_ratios=[1.3] + [1] * ncols)
     axq = fig.add_subplot(gs[:, 0])
     qimg, s = _thumb(query_path, size=thumb_size)
@@ -96,7 +97,7 @@ def plot_ranked_list(query_path, result_paths, labels, query_box=None, scores=No
         txt = f"#{j + 1} {lab}"
         if scores is not None:
             txt += f"\n{scores[j]:.3f}"
-        ax.set_title(txt, color=c, fontsize=8)
+        ax.set_title(txt, color=c, fontsize=9)
     handles = [Patch(facecolor="none", edgecolor=COLORS[n], lw=3, label=n)
                for n in ("correct", "junk", "wrong")]
     fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False, fontsize=9)
