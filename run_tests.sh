@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up the environment, then run the whole test suite: unit tests, nbval on every notebook
 # against its committed outputs, the notebooks' measured numbers against their references within
-# stated tolerances, and last the browser test of the widget explorer (it runs notebook 02 in
-# JupyterLab, so it comes after nbval has filled the feature cache).
+# stated tolerances, and last the browser tests: the widget explorer (it runs notebook 02 in
+# JupyterLab, so it comes after nbval has filled the feature cache) and the course's formgrader
+# (manual grading with the rubric visible).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 bash scripts/setup_env.sh

@@ -8,8 +8,10 @@ nbgrader reads). Every cell of the script carries its nbgrader metadata in its `
   ``### END SOLUTION`` and is replaced by ``raise NotImplementedError()`` in the release;
 * test cells (``grade``, ``locked``, ``points``): the lines between ``### BEGIN HIDDEN TESTS``
   and ``### END HIDDEN TESTS`` are removed from the release and from the feedback;
-* manually graded markdown answers (``solution`` and ``grade``): model answer and rubric inside
-  the solution region, so students never see them;
+* manually graded markdown answers (``solution`` and ``grade``): the student writes in the
+  answer cell; the model answer and the rubric sit in the locked question cell just above it,
+  between ``<!-- ### BEGIN HIDDEN TESTS -->`` and ``<!-- ### END HIDDEN TESTS -->`` markers, so
+  the release and the feedback drop them and the formgrader shows them next to each answer;
 * provided code (``locked``): the ``prelude`` (what answers may use at grading), the setup cells
   (``setup_common`` is the same in every assignment, ``tests/test_course.py`` checks it), the
   retrieval demos (``demo_*``).

@@ -230,7 +230,15 @@ def test_every_task_is_graded_with_visible_and_hidden_tests():
             assert "### BEGIN HIDDEN TESTS" in src and "### END HIDDEN TESTS" in src, meta["grade_id"]
             assert "call_student(" in visible, f"{meta['grade_id']}: the visible part must test something"
         for cell in manual:
-            assert "Rubric" in cell.source and "### BEGIN SOLUTION" in cell.source
+            # the answer cell is the student's (a solution region only); the model answer and the
+            # rubric live in the locked question cell just above it, inside its hidden region
+            assert "### BEGIN SOLUTION" in cell.source, cell.metadata["nbgrader"]["grade_id"]
+            question = nb.cells[nb.cells.index(cell) - 1]
+            assert question.metadata.get("nbgrader", {}).get("locked"), "the question cell must be locked"
+            hidden = question.source.split("### BEGIN HIDDEN TESTS", 1)
+            assert len(hidden) == 2 and "### END HIDDEN TESTS" in hidden[1], cell.metadata["nbgrader"]
+            assert "Rubric" in hidden[1] and "Model answer" in hidden[1]
+            assert "Rubric" not in hidden[0] and "Model answer" not in hidden[0]
 
 
 def test_visible_tests_catch_the_typical_mistakes_their_cases_name():

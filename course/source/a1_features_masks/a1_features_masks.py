@@ -401,7 +401,7 @@ show_map("package SIFT mask", lambda: map_with_mask(
     lambda f: ref_masks.sift_mask(f.keypoints, f.image_hw, f.fmap.shape[:2])))
 show_map("your SIFT mask", lambda: map_with_mask(lambda f: sift_mask(f.keypoints, f.image_hw, f.fmap.shape[:2])))
 
-# %% [markdown]
+# %% [markdown] nbgrader={"grade": false, "grade_id": "question_masks", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Question (2 points, graded by hand)
 #
 # These maps were extracted at the paper's `max_dim = 1024`: a database image (1024 x 768 pixels)
@@ -410,9 +410,10 @@ show_map("your SIFT mask", lambda: map_with_mask(lambda f: sift_mask(f.keypoints
 # mask keep, and why does it keep far fewer on these maps (count them)? What would it select at
 # `max_dim = 224`? Compare the mAPs printed above with and without a mask: why can keeping fewer
 # local features *improve* retrieval (Sec. 3.2)?
-
-# %% [markdown] nbgrader={"grade": true, "grade_id": "think_masks", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
-# ### BEGIN SOLUTION
+#
+# <!-- ### BEGIN HIDDEN TESTS: for the grader only, not in the release nor in the feedback -->
+# **For the grader.**
+#
 # *Model answer.* The MAX mask keeps at most one location per channel, so at most
 # min(K, H W) = min(512, 768) = 512 locations of a database map; it keeps far fewer (about 120 to
 # 250, a median of 176 of 768 on the course's database images) because many channels have their
@@ -430,4 +431,10 @@ show_map("your SIFT mask", lambda: map_with_mask(lambda f: sift_mask(f.keypoints
 # channels). 1 point: fewer, stronger features remove background/bursty features that dominate the
 # aggregated vector (a large receptive field or noise argument is also accepted). 0 points for a
 # restatement of the definitions.
+# <!-- ### END HIDDEN TESTS -->
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "think_masks", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# *Model answer and Rubric*: in the question cell above, in its part for the grader (the
+# formgrader shows it next to each student's answer).
 # ### END SOLUTION

@@ -315,15 +315,16 @@ show_map("package PCA, T-emb and democratic", lambda: map_with(
 show_map("your PCA, T-emb and democratic", lambda: map_with(pca_fit, pca_l2, temb_residuals, democratic_weights))
 show_map("your PCA and T-emb, sum pooling", lambda: map_with(pca_fit, pca_l2, temb_residuals, sum_weights))
 
-# %% [markdown]
+# %% [markdown] nbgrader={"grade": false, "grade_id": "question_democratic", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Question (2 points, graded by hand)
 #
 # Compare the last two lines above. What does democratic aggregation equalise, and why does that
 # matter for features such as repeated windows or sky (burstiness)? What would go wrong with the
 # Sinkhorn iterations if the negative Gram entries were not clipped to 0?
-
-# %% [markdown] nbgrader={"grade": true, "grade_id": "think_democratic", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
-# ### BEGIN SOLUTION
+#
+# <!-- ### BEGIN HIDDEN TESTS: for the grader only, not in the release nor in the feedback -->
+# **For the grader.**
+#
 # *Model answer.* Democratic aggregation chooses weights so that every local feature contributes
 # the same amount to the similarity of the aggregated vector with itself
 # (lambda_i phi_i . sum_j lambda_j phi_j is constant). With sum pooling, a burst of near-identical
@@ -336,4 +337,10 @@ show_map("your PCA and T-emb, sum pooling", lambda: map_with(pca_fit, pca_l2, te
 # **Rubric (2 points).** 1 point: equal contribution of each feature / down-weights bursts, tied to
 # the numbers above. 1 point: Sinkhorn needs non-negative entries (zero or negative sums, NaN,
 # no convergence). 0 points for restating the algorithm.
+# <!-- ### END HIDDEN TESTS -->
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "think_democratic", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# *Model answer and Rubric*: in the question cell above, in its part for the grader (the
+# formgrader shows it next to each student's answer).
 # ### END SOLUTION

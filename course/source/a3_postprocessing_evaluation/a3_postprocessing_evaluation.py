@@ -409,14 +409,15 @@ show_map("projection before training", lambda: map_after_training(ref_finetune.c
 show_map("trained with the package's loss", lambda: map_after_training(ref_finetune.contrastive_loss))
 show_map("trained with your loss", lambda: map_after_training(contrastive_loss))
 
-# %% [markdown]
+# %% [markdown] nbgrader={"grade": false, "grade_id": "question_postprocess", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Question (2 points, graded by hand)
 #
 # Why is the rotation learned on a held-out set of images rather than on the database that is
 # searched, and why does dropping the first components (truncation) help (Sec. 4.4 and 5.2.1)?
-
-# %% [markdown] nbgrader={"grade": true, "grade_id": "think_postprocess", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
-# ### BEGIN SOLUTION
+#
+# <!-- ### BEGIN HIDDEN TESTS: for the grader only, not in the release nor in the feedback -->
+# **For the grader.**
+#
 # *Model answer.* Everything learned (PCA, codebook, whitening, rotation) must come from images
 # other than the test set, otherwise the evaluation is optimistic (it tunes on the test data) and
 # does not describe a system that must index images it has never seen; the paper uses Paris6k for
@@ -428,4 +429,10 @@ show_map("trained with your loss", lambda: map_after_training(contrastive_loss))
 # **Rubric (2 points).** 1 point: held-out learning avoids fitting to the test set / reflects
 # unseen data. 1 point: the first components are dominated by variance common to all images
 # (co-occurrence/background) and hurt discrimination. 0 points for a restatement of the steps.
+# <!-- ### END HIDDEN TESTS -->
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "think_postprocess", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# *Model answer and Rubric*: in the question cell above, in its part for the grader (the
+# formgrader shows it next to each student's answer).
 # ### END SOLUTION
