@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job: set up the environment, then run the notebook series 01-08 headless on the
+# The main job: set up the environment, then run the notebook series 01-09 headless on the
 # embedded default dataset. Executed notebooks, JSON results and summary.md go to outputs/
 # (or the folder given as the first argument). Features are cached in cache/ and reused.
 # Every image is fed at the paper's size (max_dim 1024; about 30 min from an empty cache on 2

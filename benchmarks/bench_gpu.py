@@ -14,7 +14,8 @@ One command measures, on the machine it runs on, and writes a JSON record
    ``StreamEncoder(backend="torch")``: DataLoader workers decoding and resizing into equal-size
    batches, the trunk in the fastest mode whose |mAP change| <= 0.005, the torch encoder on the
    device, vector shards written. The images are the embedded set's photos cycled (``--e2e-source
-   cycled``, distinct ids; their real size mix: 128 shapes among 296 photos) or derived
+   cycled``, distinct ids; their real size mix: a few shapes, as the
+   photos are 1024 x 768 or 768 x 1024) or derived
    distractors (``derived``: random crops of the photos, so nearly every image has its own
    shape -- the worst case for equal-size batches);
 

@@ -30,6 +30,16 @@
 # tested function of `selconv_lite` (`np.testing.assert_allclose` or `==`): a wrong edit in a cell
 # fails loudly. Image loading and the VGG16 weights come from the package.
 #
+# **Saved functions.** A step that later notebooks need again is written in a code cell tagged
+# `save` (in Jupyter: View → Cell toolbar → Tags), as d2l's `#@save`. One command,
+# `python -m selconv_lite.teaching.saved_export`, copies every saved cell of the series, in
+# order, into the module `selconv_lite.teaching.saved`, and the later notebooks import the
+# reader's functions from it (`from selconv_lite.teaching.saved import my_max_mask`) instead of
+# calling the package for the same step; notebook 09 assembles the whole method from them. A
+# saved cell holds only definitions; its check is the next cell. Edit a saved cell, run the
+# command, and the later notebooks use your version (the test suite fails while the module is
+# out of date).
+#
 # **Prerequisites:** numpy; what a convolution, a ReLU and a max-pool do. No earlier notebook.
 #
 # **Run time:** the notebook extracts a single image (no feature cache needed); the timing cell
@@ -117,30 +127,42 @@ for name in LAYERS:
 # expect it), then 13 times "$3\times3$ convolution with padding 1, ReLU", with a $2\times2$/2
 # max-pool after the last convolution of each of the 5 blocks. The weights $W_l, b_l$ are the
 # package's (loaded offline); the loop is ours. For §5.2.4 a lower layer such as conv4_3 is its
-# ReLU output followed by one extra $2\times2$/2 max-pool. Both must equal what the package's
-# extractor returned above.
+# ReLU output followed by one extra $2\times2$/2 max-pool. The loop is the saved function
+# `my_vgg16_forward` (first cell below); the next cell checks that both maps equal what the
+# package's extractor returned above.
 
-# %% tags=[]
+# %% tags=["save"]
+import numpy as np
 import torch
 import torch.nn.functional as F
 from selconv_lite.features.backbone import CAFFE_MEAN_RGB, CONV_NAMES
 
+BLOCK_ENDS = ("conv1_2", "conv2_2", "conv3_3", "conv4_3", "conv5_3")   # a 2x2/2 max-pool follows
+
+
+def my_vgg16_forward(convs, rgb):
+    """The VGG16 trunk as a loop over its 13 convolutions ``convs`` (torch ``Conv2d``).
+
+    ``rgb``: (H_I, W_I, 3) uint8 RGB, already resized. Returns the maps (h, w, K) of pool5
+    and of conv4_3 followed by one extra 2x2/2 max-pool (paper §5.2.4)."""
+    h = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float()   # (1, 3, H_I, W_I)
+    h = h - torch.tensor(CAFFE_MEAN_RGB).view(1, 3, 1, 1)       # Caffe input: mean pixel removed
+    out = {}
+    with torch.no_grad():
+        for name, conv in zip(CONV_NAMES, convs):
+            h = F.relu(F.conv2d(h, conv.weight, conv.bias, padding=1))   # 3x3, "same" size
+            if name == "conv4_3":
+                out[name] = F.max_pool2d(h, 2, 2)               # §5.2.4: layer + 2x2/2 max-pool
+            if name in BLOCK_ENDS:
+                h = F.max_pool2d(h, 2, 2)                       # floors odd sizes
+    out["pool5"] = h
+    return {name: t[0].permute(1, 2, 0).numpy() for name, t in out.items()}   # (K, h, w) -> (h, w, K)
+
+
+# %% tags=[]
 rgb = fx.prepare(path)                                         # (H_I, W_I, 3) uint8 RGB, resized
 convs = [m for m in fx.trunk.features if isinstance(m, torch.nn.Conv2d)]   # the 13 (W_l, b_l)
-block_ends = ("conv1_2", "conv2_2", "conv3_3", "conv4_3", "conv5_3")        # a max-pool follows
-h = torch.from_numpy(rgb).permute(2, 0, 1)[None].float()      # (1, 3, H_I, W_I), values 0-255
-h = h - torch.tensor(CAFFE_MEAN_RGB).view(1, 3, 1, 1)          # Caffe input: mean pixel removed
-mine = {}
-with torch.no_grad():
-    for name, conv in zip(CONV_NAMES, convs):
-        h = F.relu(F.conv2d(h, conv.weight, conv.bias, padding=1))   # 3x3, "same" size
-        if name == "conv4_3":
-            mine[name] = F.max_pool2d(h, 2, 2)                  # §5.2.4: layer + 2x2/2 max-pool
-        if name in block_ends:
-            h = F.max_pool2d(h, 2, 2)                           # floors odd sizes
-mine["pool5"] = h
-for name, t in mine.items():
-    ours = t[0].permute(1, 2, 0).numpy()                        # (K, h, w) -> (h, w, K)
+for name, ours in my_vgg16_forward(convs, rgb).items():
     np.testing.assert_allclose(ours, feats[name].fmap, rtol=1e-4, atol=1e-3)
     print(f"{name}: loop {ours.shape} == package extraction {feats[name].fmap.shape}")
 
@@ -168,9 +190,8 @@ for name, t in mine.items():
 # max-pool halves it and *floors* odd sizes. pool5 comes after 5 pools (stride 32); conv5_x + its
 # extra pool also after 5; conv4_x + its extra pool after 4 (stride 16).
 
-# %% tags=[]
+# %% tags=["save"]
 import math
-from selconv_lite.features.extraction import load_image, resized_hw
 
 
 def my_resized_hw(hw, max_dim):
@@ -187,6 +208,9 @@ def my_feature_map_hw(hw, layer):
         H, W = H // 2, W // 2
     return H, W
 
+
+# %% tags=[]
+from selconv_lite.features.extraction import load_image, resized_hw
 
 sizes = {nu.display_path(p): load_image(p).size[::-1] for p in ds.images}   # name -> (H_0, W_0)
 for hw0 in sizes.values():                         # every image, 4 sizes, every layer: exact
@@ -299,7 +323,7 @@ nu.show_figure(fig)
 # sees only the object (the hands, the hub, part of the face). The clock is much larger than one
 # receptive field, so cells nearer its rim see the clock and the surrounding rocks together.
 
-# %% tags=[]
+# %% tags=["save"]
 def my_receptive_field(layer):
     """(size, jump) of `layer`: the recursion above over VGG16's blocks of 2, 2, 3, 3, 3 convs."""
     last = "conv5_3" if layer == "pool5" else layer
@@ -312,6 +336,7 @@ def my_receptive_field(layer):
         size, jump = size + (2 - 1) * jump, 2 * jump   # the 2x2/2 max-pool closing block b
 
 
+# %% tags=[]
 print(f"{'layer':8s} {'receptive field':>15s} {'stride':>6s}")
 for name in LAYERS:
     rf = receptive_field(name)

@@ -122,7 +122,108 @@ print(f"{len(db)} database images, {layer} grids from {min(f.fmap.shape[0] * f.f
 # %% [markdown] tags=[]
 # ### MAX mask (Eq. 2)
 #
-# `argmax` over the locations of every channel. One detail matters for an exact match with the
+# **Intuition.** Each feature map $\mathcal{F}^{(k)}$ responds to one kind of visual structure
+# (§3.2.2). Its strongest response marks the place where that structure is shown best, so
+# keeping, for every channel, the location of its maximum keeps "the most prominent structures in
+# the input image", one representative location per structure.
+#
+# **Why this gives a representative subset.** Read Eq. 2 as a vote: channel $k$ casts one vote,
+# for $\left(x^{(k)}_{\text{MAX}}, y^{(k)}_{\text{MAX}}\right) = \arg\max_{(x,y)} \mathcal{F}^{(k)}_{(x,y)}$,
+# and a location is kept if and only if some channel peaks there,
+#
+# $$
+# (x, y) \in \mathcal{M}_{\text{MAX}} \iff \exists\, k:\ \mathcal{F}^{(k)}_{(x,y)} = \max_{(x',y')} \mathcal{F}^{(k)}_{(x',y')} .
+# $$
+#
+# * **Size.** There are $K$ votes and $W H$ cells, so $|\mathcal{M}_{\text{MAX}}| \le \min(K, W H)$,
+#   whatever the image; it is smaller when several channels vote for the same cell.
+# * **Strong, distinctive structures.** A cell where many channels peak is one that many different
+#   patterns find the best example of anywhere in the image: a rich object part (a clock face, a
+#   window corner). Those votes coincide, which is why the mask keeps fewer cells than channels.
+# * **Bursts.** A repeated structure (the windows of a facade, floor tiles) excites the *same*
+#   channels at every copy with nearly equal strength. Each of those channels still votes once, so
+#   the copies share the channels' votes and typically only one copy per channel survives: the
+#   redundant, correlated features of a burst are dropped (§3.3, Fig. 2b–e).
+# * **Background.** A flat region with weak responses (sky, a plain wall) is nowhere a channel's
+#   maximum as long as every channel fires more strongly somewhere else, so it wins no vote. The
+#   exception, channels that never fire, is the tie rule discussed below.
+#
+# **SUM (Eq. 3), for contrast,** judges every cell on its own: $\Sigma^{\mathcal{F}}_{(x,y)}$ is
+# compared with the median $\alpha$ of all cells, so by construction at least half of the grid
+# is kept. It removes weak background, but the copies of a burst all have similar, large sums and
+# are all kept.
+#
+# **A toy example.** The cell below builds a tiny feature map by hand (a few channels on a small
+# grid, `np.random.default_rng(seed)`): weak uniform noise everywhere as the background, a small
+# square "object" that excites four of the channels (two of them peak at the same corner cell),
+# and a row of three identical "windows" that excite the remaining channel. It computes both masks
+# in a few numpy lines, checks them against the package's `max_mask` and `sum_mask`, checks the
+# three claims above (the object is kept, one window survives, no background cell wins a vote),
+# and draws every channel with its maximum marked, next to the two masks.
+
+# %% tags=[]
+from matplotlib.figure import Figure
+from selconv_lite.method.masks import max_mask, sum_mask
+
+H_toy, W_toy, K_toy = 6, 8, 5                                 # toy grid (rows, columns) and channels
+rng = np.random.default_rng(seed)
+toy = 0.1 * rng.random((H_toy, W_toy, K_toy))                # background: weak, flat responses
+toy[1:3, 1:3, [0, 1, 2, 4]] += 0.4                            # a 2 x 2 object excites channels 0, 1, 2, 4
+toy[1, 2, [0, 1]] += 0.5                                      # channels 0 and 1 both peak at its corner
+toy[2, 1, 2] += 0.5                                           # channel 2 peaks at another of its cells
+toy[2, 2, 4] += 0.5                                           # and channel 4 at a third
+windows = (4, slice(4, 7))                                    # three repeated "windows" on row 4
+toy[windows + (3,)] += 0.8                                    # excite channel 3 almost equally
+toy = toy.astype(np.float32)                                  # the package's layout: (H, W, K) float32
+
+# by hand: Eq. 2 (one argmax per channel) and Eq. 3 (channel sum >= median)
+peaks = [np.unravel_index(toy[:, :, k].argmax(), (H_toy, W_toy)) for k in range(K_toy)]   # (y, x)
+hand_max = np.zeros((H_toy, W_toy), dtype=bool)
+for y, x in peaks:
+    hand_max[y, x] = True
+sigma = toy.sum(axis=2, dtype=np.float64)
+hand_sum = sigma >= np.median(sigma)
+
+assert all((toy[:, :, k] == toy[:, :, k].max()).sum() == 1 for k in range(K_toy))  # no ties here
+assert np.array_equal(hand_max, max_mask(toy)) and np.array_equal(hand_sum, sum_mask(toy))
+obj = np.zeros((H_toy, W_toy), dtype=bool); obj[1:3, 1:3] = True
+win = np.zeros((H_toy, W_toy), dtype=bool); win[windows] = True
+assert hand_max[win].sum() == 1 and not (hand_max & ~obj & ~win).any()   # one window, no background
+assert hand_sum[win].all()                                                # SUM keeps every window
+print(f"toy map {toy.shape}: hand-written masks == max_mask / sum_mask, and MAX keeps one window "
+      f"and no background cell; MAX keeps {hand_max.sum()} of {hand_max.size} cells for {K_toy} "
+      f"channels ({hand_max[win].sum()} of {win.sum()} windows), SUM keeps {hand_sum.sum()} "
+      f"({hand_sum[win].sum()} of {win.sum()} windows)")
+
+fig = Figure(figsize=(11.5, 2.4), layout="constrained")
+axes = fig.subplots(1, K_toy + 2)
+for k, (ax, (y, x)) in enumerate(zip(axes, peaks)):
+    ax.imshow(toy[:, :, k], cmap="viridis", vmin=0, vmax=float(toy.max()), interpolation="nearest")
+    ax.plot(x, y, "x", color="red", ms=10, mew=2)
+    ax.set_title(f"channel {k}: max at ({x}, {y})", fontsize=9)
+votes = {}
+for k, (y, x) in enumerate(peaks):
+    votes.setdefault((y, x), []).append(str(k))
+for ax, m, title in ((axes[-2], hand_max, "MAX"), (axes[-1], hand_sum, "SUM")):
+    ax.imshow(m, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_title(f"{title}: {m.sum()} of {m.size} kept", fontsize=9)
+for (y, x), ks in votes.items():
+    axes[-2].text(x, y, ",".join(ks), ha="center", va="center", color="red", fontsize=9)
+for ax in axes:
+    ax.set_xticks([]); ax.set_yticks([])
+axes[0].set_xlabel("x (column)", fontsize=9); axes[0].set_ylabel("y (row)", fontsize=9)
+axes[-2].set_xlabel("red: channels voting", fontsize=9); axes[-1].set_xlabel("white: kept", fontsize=9)
+fig.suptitle("Toy feature map: object at top left, three repeated windows on row 4; "
+             "red x: the channel's maximum, (x, y) 0-based (one colour scale)", fontsize=10)
+nu.show_figure(fig)
+
+# %% [markdown] tags=[]
+# **What the toy shows.** The printed line gives the counts: the object keeps its peaked cells, the
+# two channels that peak at its corner share one cell, the windows keep a single cell between them,
+# and the background keeps none; the SUM mask keeps every window and a scatter of background cells
+# whose noise happens to lie above the median.
+#
+# **Implementation.** `argmax` over the locations of every channel. One detail matters for an exact match with the
 # authors' MATLAB code: when a channel reaches its maximum at several places (e.g. an all-zero
 # channel), MATLAB's `max` returns the first one in **column-major** order (down the columns
 # first). So the locations are listed column-major before `argmax`, which also returns the first
@@ -134,9 +235,8 @@ print(f"{len(db)} database images, {layer} grids from {min(f.fmap.shape[0] * f.f
 # them all to the first cell, the top-left corner, which they add to the mask together (one cell
 # at most, however many channels are silent).
 
-# %% tags=[]
-import warnings
-from selconv_lite.method.masks import SiftMaskFallbackWarning
+# %% tags=["save"]
+import numpy as np
 
 
 def my_max_mask(fmap):
@@ -147,6 +247,10 @@ def my_max_mask(fmap):
     keep[first] = True                                 # at most K locations
     return keep.reshape(W, H).T                        # back to (H, W)
 
+
+# %% tags=[]
+import warnings
+from selconv_lite.method.masks import SiftMaskFallbackWarning
 
 for f in db:
     assert np.array_equal(my_max_mask(f.fmap), compute_mask("max", f)), f.name
@@ -162,12 +266,13 @@ print(f"my_max_mask == compute_mask('max') on all {len(db)} images; {n_tied} of 
 # Sum over the channels, keep the locations at or above the median (`>=`: ties at the median are
 # kept, as MATLAB's `mask >= prctile(mask, 50)`).
 
-# %% tags=[]
+# %% tags=["save"]
 def my_sum_mask(fmap):
     s = fmap.sum(axis=2, dtype=np.float64)             # Sigma^F_(x,y), summed in float64
     return s >= np.median(s)                           # alpha = median
 
 
+# %% tags=[]
 for f in db:
     assert np.array_equal(my_sum_mask(f.fmap), compute_mask("sum", f)), f.name
 print(f"my_sum_mask == compute_mask('sum') on all {len(db)} images")
@@ -189,7 +294,7 @@ print(f"my_sum_mask == compute_mask('sum') on all {len(db)} images")
 # blurred, stormy sky over fields, in which the detector finds no keypoint at these settings, so
 # their SIFT mask keeps every cell.
 
-# %% tags=[]
+# %% tags=["save"]
 def matlab_round(v):
     return np.sign(v) * np.floor(np.abs(v) + 0.5)
 
@@ -210,6 +315,7 @@ def my_sift_mask(keypoints_xy, image_hw, grid_hw, radius=1):
     return mask
 
 
+# %% tags=[]
 fallback = []
 for f in db:
     with warnings.catch_warnings(record=True) as caught:     # the package warns on the fallback
@@ -231,6 +337,49 @@ print(f"my_sift_mask == compute_mask('sift') on all {len(db)} images; np.round i
 print(f"SIFT fallback (no keypoint in the grid -> all locations kept, §5.1) on {len(fallback)} "
       f"of {len(db)} images: {', '.join(n.split('/')[-1] for n in fallback)}")
 rec.add("sift_fallback_images", len(fallback))
+
+# %% [markdown] tags=[]
+# ### From a mask to the set of local features
+#
+# A mask turns the map into the set $\mathcal{X} = \{\mathbf{x}(x, y) \mid (x, y) \in \mathcal{M}\}$
+# that the later notebooks embed and aggregate. Two small functions make that step reusable:
+# `my_mask` picks one of the three masks above (or "none", every location) by name, and
+# `my_apply_mask` lists the kept local features as rows, in the column-major location order of the
+# authors' `apply_mask.m`. The order does not change a sum or a covariance, but it decides which
+# rows a seeded sample picks, so it is kept. Both are saved: notebooks 03, 04 and 09 select their
+# features with them.
+
+# %% tags=["save"]
+MASK_NAMES = ("max", "sum", "sift", "none")
+
+
+def my_mask(name, f):
+    """The mask ``name`` of one image ``f`` (``f.fmap`` (H, W, K), ``f.keypoints``, ``f.image_hw``)."""
+    if name == "max":
+        return my_max_mask(f.fmap)
+    if name == "sum":
+        return my_sum_mask(f.fmap)
+    if name == "sift":
+        return my_sift_mask(f.keypoints, f.image_hw, f.fmap.shape[:2])
+    if name == "none":
+        return np.ones(f.fmap.shape[:2], dtype=bool)
+    raise ValueError(f"unknown mask {name!r}; expected one of {MASK_NAMES}")
+
+
+def my_apply_mask(fmap, mask):
+    """The kept local features of ``fmap`` as rows (n, K), column-major location order."""
+    H, W, K = fmap.shape
+    return fmap.transpose(1, 0, 2).reshape(W * H, K)[mask.T.reshape(-1)]
+
+
+# %% tags=[]
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", SiftMaskFallbackWarning)   # the fallback images are counted above
+    for f in db:
+        for m in MASK_NAMES:
+            assert np.array_equal(my_apply_mask(f.fmap, my_mask(m, f)), apply_mask(f.fmap, compute_mask(m, f))), (f.name, m)
+print(f"my_apply_mask(fmap, my_mask(m, f)) == apply_mask(fmap, compute_mask(m, f)) for all {len(db)} "
+      f"images and the masks {', '.join(MASK_NAMES)}")
 
 # %% [markdown] tags=[]
 # ## 2. Fig. 1 — the masks over real images

@@ -84,10 +84,130 @@ feats = nu.dataset_features(ds, layer=layer, max_dim=max_dim, cache_dir=cache_di
 # \lambda_i\, \phi(\mathbf{x}_i)^\top \sum_{j} \lambda_j \phi(\mathbf{x}_j) = C \quad \forall i .
 # $$
 #
-# With the Gram matrix $G_{ij} = \max(0, \phi(\mathbf{x}_i)^\top \phi(\mathbf{x}_j))$ this is solved by
-# a Sinkhorn-like scaling (as in the authors' code: 10 iterations, damped by a square root):
-# $\delta = (G \mathbf{1})^{-1/2}$, $G \leftarrow \operatorname{diag}(\delta)\, G \operatorname{diag}(\delta)$,
-# $\lambda \leftarrow \lambda \odot \delta$.
+# **Derivation: a matrix-balancing problem.** Collect the dot products in the Gram matrix
+# $G_{ij} = \phi(\mathbf{x}_i)^\top \phi(\mathbf{x}_j)$. The left-hand side above is
+# $\lambda_i \sum_j G_{ij} \lambda_j = \lambda_i (G \lambda)_i$, so the $n$ conditions read, all at once,
+#
+# $$
+# \operatorname{diag}(\lambda)\, G\, \lambda = C\, \mathbf{1}
+# \quad\Longleftrightarrow\quad
+# \big(\operatorname{diag}(\lambda)\, G \operatorname{diag}(\lambda)\big)\, \mathbf{1} = C\, \mathbf{1} :
+# $$
+#
+# the weights are the diagonal scaling that gives the matrix
+# $\operatorname{diag}(\lambda)\, G \operatorname{diag}(\lambda)$ constant row sums (and, as it is
+# symmetric, constant column sums). This is a **symmetric Sinkhorn (matrix-balancing) problem**,
+# the one Sinkhorn–Knopp solves when it scales a non-negative matrix to a doubly stochastic one.
+# The authors' code solves it by iteration, from $\lambda = \mathbf{1}$ (powers element-wise):
+#
+# $$
+# \delta = (G \mathbf{1})^{-1/2}, \qquad
+# G \leftarrow \operatorname{diag}(\delta)\, G \operatorname{diag}(\delta), \qquad
+# \lambda \leftarrow \lambda \odot \delta .
+# $$
+#
+# After every step $G$ holds $\operatorname{diag}(\lambda)\, G_0 \operatorname{diag}(\lambda)$ for the
+# original Gram matrix $G_0$, so its row sums are the current contributions $\lambda_i (G_0 \lambda)_i$.
+#
+# * **The solution is a fixed point.** If all row sums are equal, $G \mathbf{1} = C \mathbf{1}$, then
+#   $\delta = C^{-1/2} \mathbf{1}$ is constant: the step multiplies every $\lambda_i$ by the same
+#   number, which changes neither the direction of $\psi_d$ nor the equality of the contributions,
+#   and it leaves every row sum equal to one, after which $\delta = \mathbf{1}$ and nothing moves.
+#   Conversely, $\lambda$ stops changing direction only when $\delta$ is constant, i.e. at a solution.
+# * **Why the square root.** The scaling is symmetric: $\delta_i$ multiplies row $i$ *and* column
+#   $i$, so the new row sum $\delta_i \sum_j G_{ij} \delta_j$ feels the correction twice, through
+#   its own factor and through its neighbours' (similar features get similar factors). Dividing by
+#   the full row sum would overcorrect: a uniform error would flip the row sums between $C$ and
+#   $1/C$ forever, and a burst's weights would swing from too large to too small. The exponent
+#   $-\tfrac12$ puts half of the correction on each side. Near the solution, in $\log \lambda$, one
+#   step multiplies the remaining error by $\tfrac12 (I - P)$, where $P$ is the row-normalised
+#   scaled Gram matrix; for an unclipped (positive semi-definite) $G$ the eigenvalues of $P$ lie in
+#   $[0, 1]$, so every step at least halves the error and removes a uniform rescaling at once (the
+#   undamped step would multiply it by $-P$, which does neither).
+# * **What the code adds.** As in the authors' `sinkhornm.m`, the Gram matrix is first clipped,
+#   $G_{ij} = \max(0, \phi(\mathbf{x}_i)^\top \phi(\mathbf{x}_j))$, so that it is non-negative as
+#   matrix balancing requires (a negative entry could make a row sum zero or negative), and the
+#   loop stops after a fixed 10 iterations rather than at a tolerance. What becomes equal is
+#   therefore the contribution computed with the *clipped* $G$; the spread printed further below
+#   shows what that means on a real image.
+#
+# **A toy example in the plane.** Before the real features: a handful of unit vectors in 2-D, most
+# of them a burst (near-duplicates pointing in one direction), the others isolated. All of them lie
+# within a quarter turn, so no dot product is negative and the clipping changes nothing (the cell
+# asserts it). The cell pools them with the sum and with the loop above written out by hand,
+# checks the weights against the package's `democratic_weights`, and prints how unequal the
+# contributions $\lambda_i\, \phi(\mathbf{x}_i)^\top \psi$ are under each pooling (largest /
+# smallest). Left panel: the vectors and the directions of $\psi_s$ and $\psi_d$. Right panel:
+# each vector's contribution, divided by the mean contribution, before and after.
+
+# %% tags=[]
+from matplotlib.figure import Figure
+from selconv_lite.method.aggregation import democratic_weights
+
+rng = np.random.default_rng(0)          # a fixed toy: it does not follow `seed`
+n_burst = 8
+angles = np.deg2rad(np.concatenate([5 + rng.normal(0, 2, n_burst),                  # the burst
+                                    np.array([45.0, 70.0, 90.0]) + rng.normal(0, 1.5, 3)]))  # isolated
+Phi_toy = np.column_stack([np.cos(angles), np.sin(angles)])     # unit vectors phi(x_i) as rows
+assert (Phi_toy @ Phi_toy.T).min() >= 0                         # max(0, .) clips nothing here
+
+G_toy = np.maximum(Phi_toy @ Phi_toy.T, 0)                      # the loop, by hand
+lam_toy = np.ones(len(Phi_toy))
+for _ in range(10):
+    delta = 1.0 / np.sqrt(G_toy.sum(axis=1))                    # (G 1)^(-1/2)
+    G_toy = G_toy * delta[:, None] * delta[None, :]             # diag(delta) G diag(delta)
+    lam_toy = lam_toy * delta
+np.testing.assert_allclose(lam_toy, democratic_weights(Phi_toy), rtol=1e-12)
+
+psi_s_toy, psi_d_toy = Phi_toy.sum(axis=0), lam_toy @ Phi_toy
+c_before = Phi_toy @ psi_s_toy                                  # lambda = 1
+c_after = lam_toy * (Phi_toy @ psi_d_toy)
+print("weights by hand == democratic_weights")
+print(f"contributions, largest / smallest: sum pooling {c_before.max() / c_before.min():.3f}, "
+      f"democratic {c_after.max() / c_after.min():.4f}")
+print(f"the burst's share of <psi, psi>: sum pooling {c_before[:n_burst].sum() / c_before.sum():.2f}, "
+      f"democratic {c_after[:n_burst].sum() / c_after.sum():.2f} "
+      f"({n_burst} of the {len(Phi_toy)} vectors)")
+print("direction of psi (degrees): sum pooling "
+      f"{np.degrees(np.arctan2(psi_s_toy[1], psi_s_toy[0])):.1f}, "
+      f"democratic {np.degrees(np.arctan2(psi_d_toy[1], psi_d_toy[0])):.1f}")
+
+fig = Figure(figsize=(10, 3.8), layout="constrained")
+ax_v, ax_c = fig.subplots(1, 2, width_ratios=[1, 1.7])
+colors = ["tab:orange"] * n_burst + ["tab:blue"] * (len(Phi_toy) - n_burst)
+zeros = np.zeros(len(Phi_toy))
+ax_v.quiver(zeros, zeros, Phi_toy[:, 0], Phi_toy[:, 1], color=colors, angles="xy",
+            scale_units="xy", scale=1, width=0.008)
+for psi, color, name in ((psi_s_toy, "tab:red", "sum pooling"), (psi_d_toy, "tab:green", "democratic")):
+    u = 1.3 * psi / np.linalg.norm(psi)                         # directions only, drawn longer
+    ax_v.quiver(0, 0, u[0], u[1], color=color, angles="xy", scale_units="xy", scale=1,
+                width=0.014, label=f"{name} (direction)")
+ax_v.set_xlim(-0.1, 1.4)
+ax_v.set_ylim(-0.1, 1.4)
+ax_v.set_aspect("equal")
+ax_v.legend(fontsize=9, loc="upper right")
+ax_v.set_title("unit vectors: burst (orange), isolated (blue)", fontsize=10)
+x = np.arange(len(Phi_toy))
+ax_c.bar(x - 0.2, c_before / c_before.mean(), width=0.4, color="tab:red", label="sum pooling")
+ax_c.bar(x + 0.2, c_after / c_after.mean(), width=0.4, color="tab:green", label="democratic")
+ax_c.axhline(1, color="0.3", lw=0.8, ls="--")
+ax_c.set_xticks(x, [f"B{k + 1}" for k in range(n_burst)] + [f"I{k + 1}" for k in range(len(Phi_toy) - n_burst)],
+                fontsize=9)
+ax_c.set_ylabel("contribution / mean", fontsize=9)
+ax_c.set_title("contribution of each vector to <psi, psi> (B: burst, I: isolated)", fontsize=10)
+ax_c.set_ylim(0, 1.35)
+ax_c.legend(fontsize=9, loc="upper center", ncol=2)
+nu.show_figure(fig)
+
+# %% [markdown] tags=[]
+# **Reading the toy.** With sum pooling every vector has weight one, so each burst vector's
+# contribution is large (it is similar to all of its near-duplicates) and the most isolated
+# vectors' are small (red bars). The democratic weights shrink the burst vectors until every
+# contribution is the same (the green bars sit on the dashed line): each vector then owns the same
+# share of $\langle \psi_d, \psi_d \rangle$, so the burst's share falls to its head count, and
+# $\psi_d$ turns away from the burst towards the isolated vectors. The turn is small here because
+# in a quarter of the plane every vector still has a positive dot product with the burst; the
+# printed lines give the size of each effect.
 #
 # Below: a T-emb pipeline learned on the held-out split gives the embedded features `Phi`
 # (one row per selected local feature) of one image. On them: the poolings, written out and
@@ -112,13 +232,36 @@ print(f"{Phi.shape[0]} embedded local features of dimension {Phi.shape[1]}: "
       "sum, average and max pooling == the package's")
 
 # %% [markdown] tags=[]
+# **The same features from the saved functions.** `Phi` above came from the pipeline. The
+# functions saved in notebooks 02 and 03 rebuild it from the pipeline's learned parameters
+# (PCA mean and directions, k-means centroids, T-emb mean and whitening $P_\text{emb}$): the
+# mask, the selection of the kept local features, PCA + L2, the normalised residuals to every
+# centroid, mean removal and whitening — and then the L2 norm of each row, which the authors'
+# code applies to every embedded feature before the democratic step. The pipeline computes
+# online in float32, so the check allows float32 rounding.
+
+# %% tags=[]
+from selconv_lite.teaching.saved import my_apply_mask, my_mask, my_pca_l2, my_residuals   # 02, 03
+
+if embedding == "temb":
+    emb = pipe.embedding_
+    X_mine = my_pca_l2(my_apply_mask(ex.fmap, my_mask(mask, ex)), pipe.pca_.mean_, pipe.pca_.components_)
+    E_mine = (my_residuals(X_mine, emb.centroids_) - emb.mean_) @ emb.projection_.T
+    E_mine /= np.linalg.norm(E_mine, axis=1, keepdims=True)
+    np.testing.assert_allclose(E_mine, Phi, rtol=0, atol=1e-5)
+    print(f"mask, selection, PCA + L2 and T-emb from the saved functions == the pipeline's Phi "
+          f"({E_mine.shape[0]} x {E_mine.shape[1]}, largest difference {np.abs(E_mine - Phi).max():.1e})")
+else:
+    print(f"embedding = {embedding!r}: the rebuild above is written for T-emb only")
+
+# %% [markdown] tags=[]
 # **The Sinkhorn loop.** Exactly the authors' `sinkhornm.m`: clip the Gram matrix at 0, start
 # from $\lambda = \mathbf{1}$, and 10 times divide every row and column of $G$ by the square root
 # (exponent 0.5) of its column sum, accumulating the factors in $\lambda$. The table printed
 # below follows the spread of the contributions $\lambda_i\, \phi(\mathbf{x}_i)^\top \psi_d$
 # (standard deviation / mean; 0 would be perfectly democratic) over the iterations.
 
-# %% tags=[]
+# %% tags=["save"]
 def my_democratic_weights(Phi, n_iter=10, reg=0.5, trace=None):
     G = np.maximum(Phi @ Phi.T, 0)                      # Gram matrix clipped at 0
     lam = np.ones(len(Phi))
@@ -131,6 +274,7 @@ def my_democratic_weights(Phi, n_iter=10, reg=0.5, trace=None):
     return lam
 
 
+# %% tags=[]
 def spread(c):
     return float(np.std(c) / np.mean(c))
 
@@ -326,8 +470,10 @@ _ = rec.save()
 #    copies of `Phi[0]`) and compare the sum- and democratic-pooled vectors before/after (cosine
 #    similarity). Which one moves? The self-check below does it for sum pooling; add the
 #    democratic case.
-# 2. **Full Table 3.** Run `python -m selconv_lite.teaching.sweep 04 -p table3_masks "['max','sum','sift','none']"`
-#    — or change the parameter — and check the paper's ordering MAX ≥ SUM ≈ SIFT > none.
+# 2. **Full Table 3.** Run the notebook with all four masks, from `notebooks/`:
+#    `papermill 04_aggregation.ipynb /tmp/04_all_masks.ipynb -y "table3_masks: [max, sum, sift, none]"`
+#    (or change the parameter cell), and check the paper's ordering MAX ≥ SUM ≈ SIFT > none. This
+#    one is a project: it re-runs Table 3, so it has no automatic check here.
 #
 # Graded version: `course/source/a2_embedding_aggregation/` (nbgrader).
 
@@ -337,8 +483,17 @@ def cosine(a, b):
 
 
 burst = np.vstack([Phi] + [Phi[:1]] * 20)               # feature 0 repeated 20 more times
-print(f"sum pooling, cosine before/after the burst: {cosine(Phi.sum(axis=0), burst.sum(axis=0)):.3f}")
-# your code here: the same for democratic pooling (weights from my_democratic_weights)
+c_sum = cosine(Phi.sum(axis=0), burst.sum(axis=0))
+print(f"sum pooling, cosine before/after the burst: {c_sum:.3f}")
+psi_d = psi_d_burst = None   # your code here: the democratic vectors before and after the burst
+
+if psi_d is None or psi_d_burst is None:
+    print("exercise 1: not answered yet")
+else:
+    ref = my_democratic_weights(Phi) @ Phi                   # the check's own democratic vector
+    assert cosine(psi_d, ref) > 1 - 1e-9, "psi_d is not the democratic vector of Phi"
+    assert cosine(psi_d, psi_d_burst) > c_sum, "the burst should move the democratic vector less"
+    print("exercise 1: correct")
 
 # %% [markdown] tags=[]
 # <details>
@@ -347,9 +502,7 @@ print(f"sum pooling, cosine before/after the burst: {cosine(Phi.sum(axis=0), bur
 # ```python
 # psi_d = my_democratic_weights(Phi) @ Phi                    # democratic vector, before the burst
 # psi_d_burst = my_democratic_weights(burst) @ burst          # and after it
-# c_sum, c_demo = cosine(Phi.sum(axis=0), burst.sum(axis=0)), cosine(psi_d, psi_d_burst)
-# print(f"democratic pooling, cosine before/after the burst: {c_demo:.3f}")
-# assert c_demo > c_sum                                       # the burst moves the democratic vector less
+# print(f"democratic pooling, cosine before/after the burst: {cosine(psi_d, psi_d_burst):.3f}")
 # ```
 #
 # Sum pooling moves more: the burst adds its copies to the sum with full weight, while the Sinkhorn

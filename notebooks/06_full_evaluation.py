@@ -68,7 +68,7 @@ max_dim = None           # max(W_I, H_I); None: the dataset's default (1024 px, 
 mask = "max"             # mask of the framework shown in the retrieval examples: "max", "sum", "sift", "none"
 D = 1024                 # dimension of that framework (a Table 4 preset: 512, 1024, 2048, 4096, 8064)
 alpha = 0.5              # power-law exponent (the paper fixes 0.5)
-table3_D = 1024          # Table 3 dimension: 4224 as in the paper (its Table 2), 1024 scaled down (run time; 111 held-out images)
+table3_D = 1024          # Table 3 dimension: 4224 as in the paper (its Table 2), 1024 scaled down (run time; the held-out set is small)
 table3_masks = ["max", "sum", "sift", "none"]   # Table 3 columns
 table6_ours = [[512, "sift"], [512, "sum"], [512, "max"], [1024, "sift"], [1024, "sum"], [1024, "max"], [4096, "max"]]  # (D, mask) rows of ours in Table 6
 table6_baselines = ["SPoC", "MAC", "R-MAC", "CroW", "GeM"]  # baselines on the same feature maps
@@ -84,6 +84,7 @@ fig5_D = 512
 fig6_dims = [512, 1024]  # Fig. 6: online time per image for these D ...
 fig6_masks = ["none", "sift", "sum", "max"]   # ... and masks, vs R-MAC
 fig6_images = 60         # database images timed
+fig6_repeats = 3         # each configuration timed this many times; the best run is kept
 n_examples = 2           # retrieval examples: the best and the worst queries
 max_train_images = None  # use at most this many held-out images (memory on the real benchmarks); None: all
 seed = 0                 # seed of every random choice
@@ -137,6 +138,19 @@ feats = F[layer]
 # expansion. Each result is compared with the package (`ds.evaluate`, `evaluation.compute_map`,
 # `evaluation.average_query_expansion`).
 
+# %% tags=["save"]
+import numpy as np
+
+
+def average_precision(ranked, ok, junk):                                  # (4), saved for notebook 09
+    ranked = ranked[~np.isin(ranked, junk)]                  # junk images leave the ranking
+    pos = np.flatnonzero(np.isin(ranked, ok)) + 1            # 1-based ranks of the positives found
+    k = np.arange(1, len(pos) + 1)
+    before = np.where(pos == 1, 1.0, (k - 1) / np.maximum(pos - 1, 1))   # precision just before (p0 = 1)
+    at = k / pos                                                          # precision at the positive
+    return float(np.sum((before + at) / 2) / len(ok))
+
+
 # %% tags=[]
 pipe = SelectiveConvPipeline.from_preset(D=D, mask=mask, random_state=seed, alpha=alpha).fit(feats["train"])  # (1)
 Q, X = pipe.transform(feats["queries"]), pipe.transform(feats["db"])                                  # (2)
@@ -144,15 +158,6 @@ n_crop = sum(b is not None for b in ds.query_boxes)
 print(f"(1) learned on {len(feats['train'])} held-out images; (2) {Q.shape[0]} queries ({n_crop} cropped "
       f"to their box) and {X.shape[0]} database images, {Q.shape[1]}-D")
 ranks = np.argsort(-(Q.astype(np.float64) @ X.T.astype(np.float64)), axis=1, kind="stable")          # (3)
-
-
-def average_precision(ranked, ok, junk):                                                              # (4)
-    ranked = ranked[~np.isin(ranked, junk)]                  # junk images leave the ranking
-    pos = np.flatnonzero(np.isin(ranked, ok)) + 1            # 1-based ranks of the positives found
-    k = np.arange(1, len(pos) + 1)
-    before = np.where(pos == 1, 1.0, (k - 1) / np.maximum(pos - 1, 1))   # precision just before (p0 = 1)
-    at = k / pos                                                          # precision at the positive
-    return float(np.sum((before + at) / 2) / len(ok))
 
 
 aps = np.array([average_precision(ranks[i], g["ok"], g.get("junk", [])) for i, g in enumerate(ds.gnd)])
@@ -818,12 +823,18 @@ for Dm in fig6_dims:
         if pipe is None:
             from selconv_lite.method.pipeline import SelectiveConvPipeline
             pipe = SelectiveConvPipeline.from_preset(D=Dm, mask=m, random_state=seed, alpha=alpha).fit(feats["train"])
-        times[f"{m} {Dm}-D"] = scoring.online_time_per_image(pipe, timed_imgs)
+        times[f"{m} {Dm}-D"] = scoring.online_time_per_image(pipe, timed_imgs, repeats=fig6_repeats)
 rmac = next((r["model"] for r in t6 if r["method"].startswith("R-MAC")), None)
 if rmac is not None:
-    times["R-MAC 512-D"] = scoring.online_time_per_image(rmac, timed_imgs)
+    times["R-MAC 512-D"] = scoring.online_time_per_image(rmac, timed_imgs, repeats=fig6_repeats)
 for k, v in times.items():
     print(f"{k:14s} {1000 * v:7.2f} ms / image")
+for Dm in fig6_dims:
+    base = times[f"none {Dm}-D"]
+    faster = [m.upper() for m in fig6_masks if m != "none" and times[f"{m} {Dm}-D"] < base]
+    slower = [m.upper() for m in fig6_masks if m != "none" and times[f"{m} {Dm}-D"] >= base]
+    print(f"{Dm}-D, against no mask in this run: faster {', '.join(faster) or 'none'}; "
+          f"not faster {', '.join(slower) or 'none'}")
 rec.add("fig6_ms_per_image", {k: 1000 * v for k, v in times.items()})
 fig, ax = plt.subplots(figsize=(6, 2.8))
 ax.bar(list(times), [1000 * v for v in times.values()], color=["#999999" if k.startswith("R-MAC") else "#2c7bb6" for k in times])
@@ -838,12 +849,13 @@ nu.show_figure(fig, dpi=110)
 plt.close(fig)
 
 # %% [markdown] tags=[]
-# **What the timings show in the run above.** The kept shares printed first are the expected
-# ones: MAX keeps the fewest cells, SUM half, SIFT more. The timings follow them only in part: of
-# ours, MAX is the fastest at each $D$, but SIFT at both $D$ and SUM at 1024-D took longer than
-# no mask although they keep fewer cells. We have not established why; a single timing on a 2-core
-# machine is a weak basis (re-run the cell to see how much the numbers move), and the timings are
-# not compared between runs.
+# **Reading the timings.** The kept shares printed first are the expected ones: MAX keeps the
+# fewest cells, SUM half, SIFT more. Each time is the best of `fig6_repeats` runs over the timed
+# images; the last two lines of the timing cell say, for each $D$, which masks were faster than no
+# mask in this run. The paper's Fig. 6 has every mask faster than no mask, because fewer features
+# go through the embedding and the $O(n^2)$ democratic pooling. Timings on a shared 2-core machine
+# move from run to run (re-run the cell to see by how much), so the timing cell's output is not
+# compared between runs and no statement here depends on its values.
 #
 # ## 7. Retrieval examples
 #
@@ -884,12 +896,136 @@ _ = rec.save()
 # ## Exercises
 #
 # 1. **Average precision by hand.** For a query with 3 positives ranked 1st, 4th and (after one
-#    junk image at rank 2) 6th, compute the AP with the formula at the top, then check it with
-#    `average_precision` of §1. What changes if the junk image is counted as a negative?
-# 2. **Query expansion.** Re-run §1 with `qe_k = 1, 2, 10`: when does expansion hurt on this
-#    dataset, and why (look at the number of positives per query)?
-# 3. **The bold entries.** Run the notebook with `table3_D=4224` on a held-out set large enough
-#    (e.g. `dataset="oxford5k"`) and compare the `*` marks with the paper's Table 3.
+#    junk image at rank 2) 6th, compute the AP with the formula at the top and set `my_ap`; then
+#    set `my_ap_junk_negative` to the AP when the junk image is counted as a negative. The
+#    self-check computes both with `average_precision` of §1.
+# 2. **Query expansion.** §1 expanded each query with its top `qe_k` results. Fill `my_qe_map`
+#    with the mAP of §1's vectors (`Q`, `X`) with average query expansion at $k = 1, 2, 10$, and
+#    `my_wrong_share` with the mean over the queries of the share of the first $k$ results of §1's
+#    ranking (`ranks`) that are neither positives nor junk, at the same $k$. When does expansion
+#    hurt on this dataset, and why (look at those shares and at the number of positives per
+#    query)? The self-check computes both with `ds.evaluate` and `ds.gnd`.
+# 3. **The bold entries.** Which framework has the best entry (`*`) of each column of the
+#    Table 3 of §2, and which has the paper's best entry (Table 3, Oxford5k:
+#    `published.table3_value`)? Fill `my_best_rows` and `my_paper_best_rows` (column → framework,
+#    as `t3.rows` names them; a tie at the printed digits counts). Where do they differ? The
+#    project behind it (no automatic check): run the notebook with `table3_D=4224` on a held-out
+#    set large enough (e.g. `dataset="oxford5k"`) and compare the `*` marks with the paper's.
 #
 # A graded version of the AP (with junk) is in the course folder
 # (`course/source/a3_postprocessing_evaluation`).
+
+# %% tags=[]
+my_ap = None                  # your answer: the AP with the junk image removed
+my_ap_junk_negative = None    # your answer: the AP with the junk image counted as a negative
+
+if my_ap is None or my_ap_junk_negative is None:
+    print("exercise 1: not answered yet")
+else:
+    ranked = np.arange(6)                                   # ranks 1..6: positives 1, 4, 6, junk 2
+    np.testing.assert_allclose(my_ap, average_precision(ranked, [0, 3, 5], [1]), atol=5e-4)
+    np.testing.assert_allclose(my_ap_junk_negative, average_precision(ranked, [0, 3, 5], []), atol=5e-4)
+    print("exercise 1: correct")
+
+# %% tags=[]
+my_qe_map = None        # your answer: {k: mAP with average query expansion over the top k}, k = 1, 2, 10
+my_wrong_share = None   # your answer: {k: mean share of the first k results that are neither positive nor junk}
+
+if my_qe_map is None or my_wrong_share is None:
+    print("exercise 2: not answered yet")
+else:
+    for k in (1, 2, 10):
+        np.testing.assert_allclose(my_qe_map[k], ds.evaluate(Q, X, qe_k=k)["mAP"], atol=1e-6)
+        wrong = [np.mean(~np.isin(ranks[i, :k], np.concatenate([g["ok"], g.get("junk", [])])))
+                 for i, g in enumerate(ds.gnd)]
+        np.testing.assert_allclose(my_wrong_share[k], np.mean(wrong), atol=1e-6)
+    print("exercise 2: correct")
+
+# %% tags=[]
+my_best_rows = None         # your answer: {column of t3: the framework with its * here}
+my_paper_best_rows = None   # your answer: {column of t3: the framework best in the paper's Table 3, Oxford5k}
+
+if my_best_rows is None or my_paper_best_rows is None:
+    print("exercise 3: not answered yet")
+else:
+    star = t3.best()                                        # the * of each column (ties all marked)
+    for j, c in enumerate(t3.cols):
+        assert star[t3.rows.index(my_best_rows[c]), j], (c, my_best_rows[c])
+        paper_col = [paper_t3(r, c) for r in t3.rows]
+        assert paper_t3(my_paper_best_rows[c], c) == max(paper_col), (c, my_paper_best_rows[c])
+    print("exercise 3: correct")
+
+# %% [markdown] tags=[]
+# <details>
+# <summary>Solution to exercise 1</summary>
+#
+# ```python
+# # junk removed: positives at ranks 1, 3, 5 of the junk-free list
+# my_ap = ((1 + 1) / 2 + (1 / 2 + 2 / 3) / 2 + (2 / 4 + 3 / 5) / 2) / 3
+# # junk counted as a negative: positives at ranks 1, 4, 6
+# my_ap_junk_negative = ((1 + 1) / 2 + (1 / 3 + 2 / 4) / 2 + (2 / 5 + 3 / 6) / 2) / 3
+# print(f"AP {my_ap:.4f} with the junk image removed, {my_ap_junk_negative:.4f} with it as a negative")
+# ```
+#
+# Each positive adds $\frac{1}{n_+}$ times the mean of the precision just before it and at it.
+# Removing the junk image moves the second and third positives up one rank each, so both
+# precisions of their steps rise: the AP is higher ($32/45$ against $28/45$). Counting a junk
+# image as a negative penalises the method for ranking high an image the ground truth declares
+# ambiguous (in Oxford5k a query's own image, or one with the object barely visible), which is
+# why `compute_map.m` removes it.
+#
+# </details>
+
+# %% [markdown] tags=[]
+# <details>
+# <summary>Solution to exercise 2</summary>
+#
+# ```python
+# ks = (1, 2, 10)
+# my_qe_map = {k: ds.evaluate(Q, X, qe_k=k)["mAP"] for k in ks}
+# my_wrong_share = {k: np.mean([np.mean(~np.isin(ranks[i, :k], np.concatenate([g["ok"], g["junk"]])))
+#                               for i, g in enumerate(ds.gnd)]) for k in ks}
+# n_pos = [len(g["ok"]) + len(g["junk"]) for g in ds.gnd]
+# first_junk = np.mean([ranks[i, 0] in g["junk"] for i, g in enumerate(ds.gnd)])
+# print(f"no expansion: mAP {mAP:.3f}; positives and junk per query: {min(n_pos)} to {max(n_pos)}; "
+#       f"the first result is junk for {first_junk:.0%} of the queries")
+# for k in ks:
+#     print(f"k = {k:2d}: mAP {my_qe_map[k]:.3f}, wrong images among the first {k}: {my_wrong_share[k]:.0%}")
+# print(report.paired_claim(ds.evaluate(Q, X, qe_k=1)["aps"], ds.evaluate(Q, X)["aps"], "+QE k=1", "without QE"))
+# ```
+#
+# Average query expansion adds the first $k$ database vectors to the query, right or wrong; it
+# assumes they are views of the query's object. Wrong images among them pull the expanded query
+# towards other objects, and their share grows with $k$: at $k = 10$ a query with fewer than 10
+# positives and junk images together (their range is printed) must be expanded with wrong images,
+# even by a perfect ranking. But the printed mAPs show expansion below the plain ranking at every
+# $k$ here, $k = 1$ included, where no wrong image is added: the first result is almost always
+# junk (the printed share), the query's own database image. It is not cropped to the box, so its
+# vector describes the whole scene, whose cluttered background other objects' images share on
+# this set ([docs/datasets.md](../docs/datasets.md), "Difficulty"), and adding it moves the
+# cropped query from the object towards that scene. The paired line for $k = 1$ says the loss is
+# detectable. On Oxford5k the paper's expansion gains (Table 6), where the top results are mostly
+# other views of the landmark.
+#
+# </details>
+
+# %% [markdown] tags=[]
+# <details>
+# <summary>Solution to exercise 3</summary>
+#
+# ```python
+# star = t3.best()
+# my_best_rows = {c: t3.rows[int(np.flatnonzero(star[:, j])[0])] for j, c in enumerate(t3.cols)}
+# my_paper_best_rows = {c: max(t3.rows, key=lambda r: paper_t3(r, c)) for c in t3.cols}
+# for c in t3.cols:
+#     print(f"{c:8s} here: {my_best_rows[c]:16s} paper: {my_paper_best_rows[c]}")
+# ```
+#
+# In the paper (Table 3, Oxford5k) T-emb + democratic has the bold entry of every masked column
+# and F-FAemb + democratic that of the no-mask column; compare with the `*` of this run (§2's text
+# reads them too), and read §2's paired lines to see whether the best row here is detectably
+# ahead of the runner-up (where it is not, the `*` could have gone to the other row on another
+# held-out split). At
+# `table3_D=4224` on Oxford5k (the project) the same cells compare the marks at the paper's size.
+#
+# </details>

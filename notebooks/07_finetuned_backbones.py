@@ -457,13 +457,157 @@ _ = rec.save()
 # %% [markdown] tags=[]
 # ## Exercises
 #
-# 1. **GeM.** What do `p = 1` and a large `p` give in `gem` of §1? Check your answer numerically
-#    against `fmaps.mean(dim=(-2, -1))` and `fmaps.amax(dim=(-2, -1))` on `x`.
-# 2. **The margin.** In the loop of §1, which pairs contribute to the loss with `ft_margin = 0.7`?
-#    Print the non-matching distances: how large must the margin be for them to start contributing?
-# 3. **Which layers to train?** Re-run with `ft_layers=["conv5_3"]` (and then `ft_epochs=8`): how do the
-#    loss, the mAP and the mask overlap change? Is training only conv5_3 faster (the training time
-#    is printed in §2), and why would it be?
+# 1. **GeM.** What do `p = 1` and a large `p` give in `gem` of §1: the mean or the max of each
+#    channel? Set `my_gem_p1` and `my_gem_large_p` to `"mean"` or `"max"`, and check your answer
+#    numerically against `fmaps.mean(dim=(-2, -1))` and `fmaps.amax(dim=(-2, -1))` on `x` (mind
+#    the overflow of $x^p$ in float32 for a large `p`). The self-check does the same comparison.
+# 2. **The margin.** In the loop of §1, which pairs contribute to the loss with `ft_margin = 0.7`:
+#    `"matching"`, `"non-matching"` or `"both"` (`my_contributing`)? Print the non-matching
+#    distances of the last step (`dist`): how large must the margin be for one of them to start
+#    contributing (`my_margin_needed`)? The self-check reads the same distances.
+# 3. **Which layers to train?** With `ft_layers=["conv5_3"]`, what share of the conv5 block's
+#    weights does a step update (`my_trained_share`), and through how many conv layers does its
+#    backward pass go (`my_backward_convs`)? Is such a step faster, and which part of it does
+#    training fewer layers not shorten? The self-check builds one such step's graph on the batch
+#    of §1 and counts. The project behind it (no automatic check): re-run the notebook with
+#    `ft_layers=["conv5_3"]` (and then `ft_epochs=8`) and compare the loss, the mAP, the mask
+#    overlap and the training time printed in §2.
 #
 # Graded versions (GeM, contrastive loss) are in the course folder
 # (`course/source/a3_postprocessing_evaluation`).
+
+# %% tags=[]
+my_gem_p1 = None        # your answer: "mean" or "max"
+my_gem_large_p = None   # your answer: "mean" or "max"
+
+if my_gem_p1 is None or my_gem_large_p is None:
+    print("exercise 1: not answered yet")
+else:
+    with torch.no_grad():
+        mean_, max_ = x.mean(dim=(-2, -1)), x.amax(dim=(-2, -1))
+        s_ = max_.clamp(min=1e-6)[..., None, None].double()           # gem(c x) = c gem(x): no overflow
+        g1, g500 = gem(x, p=1.0), gem(x.double() / s_, p=500.0) * s_[..., 0, 0]
+    closest = lambda g: min((("mean", mean_), ("max", max_)), key=lambda t: (g - t[1]).abs().max())[0]
+    assert (my_gem_p1, my_gem_large_p) == (closest(g1), closest(g500)), (my_gem_p1, my_gem_large_p)
+    print("exercise 1: correct")
+
+# %% tags=[]
+my_contributing = None    # your answer: "matching", "non-matching" or "both"
+my_margin_needed = None   # your answer: the margin above which a non-matching pair of the last step contributes
+
+if my_contributing is None or my_margin_needed is None:
+    print("exercise 2: not answered yet")
+else:
+    d_pos, d_neg = dist[y == 1], dist[y == 0]                         # the last step of §1
+    on = {"matching": bool((d_pos > 0).any()), "non-matching": bool((d_neg < ft_margin).any())}
+    assert my_contributing == ("both" if all(on.values()) else next(k for k, v in on.items() if v))
+    np.testing.assert_allclose(my_margin_needed, d_neg.min().item(), atol=1e-3)
+    print("exercise 2: correct")
+
+# %% tags=[]
+my_trained_share = None    # your answer: share of the conv5 block's weights trained with ft_layers=["conv5_3"]
+my_backward_convs = None   # your answer: conv layers the backward pass goes through
+
+if my_trained_share is None or my_backward_convs is None:
+    print("exercise 3: not answered yet")
+else:
+    import copy
+
+    b3 = copy.deepcopy(block).requires_grad_(False)
+    convs = [mod for mod in b3 if isinstance(mod, torch.nn.Conv2d)]   # conv5_1, conv5_2, conv5_3
+    convs[-1].requires_grad_(True)                                    # ft_layers=["conv5_3"]
+    n_all = sum(p.numel() for p in b3.parameters())
+    d3 = tnf.normalize(gem(b3(x)), dim=1)
+    seen, todo = set(), [contrastive(d3[ia], d3[ib], y, ft_margin).grad_fn]
+    while todo:                                                       # the nodes backward() will run
+        fn = todo.pop()
+        if fn is not None and fn not in seen:
+            seen.add(fn)
+            todo += [f for f, _ in fn.next_functions]
+    np.testing.assert_allclose(my_trained_share, sum(p.numel() for p in convs[-1].parameters()) / n_all, atol=1e-3)
+    assert my_backward_convs == sum("Convolution" in type(fn).__name__ for fn in seen), my_backward_convs
+    print("exercise 3: correct")
+
+# %% [markdown] tags=[]
+# <details>
+# <summary>Solution to exercise 1</summary>
+#
+# ```python
+# my_gem_p1, my_gem_large_p = "mean", "max"
+# mean_, max_ = x.mean(dim=(-2, -1)), x.amax(dim=(-2, -1))
+# with torch.no_grad():
+#     print(f"p = 1: largest |gem - mean| {(gem(x, p=1.0) - mean_).abs().max().item():.1e}")
+#     print(f"p = 100 in float32: {int(torch.isinf(gem(x, p=100.0)).sum())} of {max_.numel()} values overflow")
+#     s = max_.clamp(min=1e-6)[..., None, None].double()   # gem(c x) = c gem(x): divide by the max first
+#     live = max_ > 0                                        # channels not zero over the whole window
+#     for p in (3.0, 10.0, 100.0, 1000.0):
+#         g = gem(x.double() / s, p=p) * s[..., 0, 0]
+#         print(f"p = {p:6.0f}: gem / max between {(g / max_)[live].min().item():.3f} and 1")
+# ```
+#
+# `p = 1` is the plain mean of each channel over the window (average pooling: SPoC without its
+# centre prior, up to a factor; and up to the `eps` clamp). As `p` grows, the largest value dominates the mean of $x^p$: for $n$ cells
+# $\max x \ge \mathrm{GeM}_p \ge n^{-1/p} \max x$, so GeM tends to the max (MAC); the printed
+# ratios approach 1. Computed directly, $x^p$ overflows float32 for the large activations of the
+# Caffe-weight VGG16 (the inf count); GeM is homogeneous, so dividing each channel by its max
+# first, in float64, avoids it. The fine-tuning of §1–2 uses $p = 3$, between the two.
+#
+# </details>
+
+# %% [markdown] tags=[]
+# <details>
+# <summary>Solution to exercise 2</summary>
+#
+# ```python
+# d_neg = dist[y == 0]
+# print("non-matching distances of the last step:", [round(v, 3) for v in d_neg.tolist()])
+# my_contributing = "both" if (d_neg < ft_margin).any() else "matching"
+# my_margin_needed = d_neg.min().item()
+# print(f"margin {ft_margin}: {my_contributing} pairs contribute; a margin above "
+#       f"{my_margin_needed:.3f} makes the closest non-matching pair contribute")
+# ```
+#
+# A non-matching pair adds $\frac12\max\{0, \tau - d\}^2$, which is non-zero only when its
+# distance $d$ is below the margin $\tau$. Every non-matching distance printed is above
+# `ft_margin`, so only the matching pairs contribute (each with $\frac12 d^2$, non-zero unless
+# the two descriptors coincide), and the margin must exceed the smallest non-matching distance
+# for a negative to start contributing. Raising $\tau$ that far would push apart pairs that are
+# already well separated; the package's loop mines the hardest negatives instead, so that some
+# fall inside the margin at $\tau = 0.7$.
+#
+# </details>
+
+# %% [markdown] tags=[]
+# <details>
+# <summary>Solution to exercise 3</summary>
+#
+# ```python
+# import copy
+# import time
+#
+# my_trained_share, my_backward_convs = 1 / 3, 1     # three convs of the same shape; backward stops at conv5_3
+# for layers in (ft.CONV5_LAYERS, ("conv5_3",), ()):  # (): nothing trained, the forward pass alone
+#     b = copy.deepcopy(block).requires_grad_(False)
+#     for name, conv in zip(ft.CONV5_LAYERS, [mod for mod in b if isinstance(mod, torch.nn.Conv2d)]):
+#         conv.requires_grad_(name in layers)
+#     for i in range(6):                                # the first pass warms up, the next five are timed
+#         if i == 1:
+#             t = time.perf_counter()
+#         d_ = tnf.normalize(gem(b(x)), dim=1)
+#         if layers:
+#             contrastive(d_[ia], d_[ib], y, ft_margin).backward()
+#     print(f"training {', '.join(layers) or 'nothing (forward only)'}: "
+#           f"{(time.perf_counter() - t) / 5 * 1000:.0f} ms per forward + backward")
+# ```
+#
+# conv5_1, conv5_2 and conv5_3 each have $K \times K \times 3 \times 3$ weights and $K$ biases
+# ($K = 512$), so training conv5_3 alone updates a third of the block. The backward pass needs
+# gradients only for conv5_3's weights: nothing below it requires a gradient, so autograd runs
+# one convolution backward instead of three, and not even the gradient with respect to conv5_3's
+# input. So a step is faster (compare the first two timings), and the saving is all in the
+# backward pass: the forward pass still runs all three layers (the last timing), a cost paid
+# whatever is trained. How much faster depends on what the backward kernels cost on this machine
+# relative to the forward ones, not on the share of weights alone. Whether fewer trained weights
+# also change the loss, the mAP and the masks is the project part.
+#
+# </details>

@@ -195,3 +195,42 @@ def test_candidates_say_why_a_cell_cannot_be_saved(tmp_path):
     rows = se.candidates(se.notebook_files(tmp_path))
     assert [(w, d) for w, d, _ in rows] == [("01_a.py cell 0", ["f"]), ("01_a.py cell 1", ["g"])]
     assert "Assert" in rows[0][2] and rows[1][2] == ""
+
+
+def _saved_imports(path: Path) -> set[str]:
+    """Names a notebook imports from selconv_lite.teaching.saved (any code cell)."""
+    import ast
+    names = set()
+    for c in jupytext.read(path).cells:
+        if c.cell_type != "code":
+            continue
+        try:
+            tree = ast.parse(c.source)
+        except SyntaxError:                 # IPython magics: not an import of saved
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "selconv_lite.teaching.saved":
+                names.update(a.name for a in node.names)
+    return names
+
+
+def test_later_notebooks_use_the_saved_functions_of_earlier_ones():
+    """Issue 23: the saved module is imported by at least four notebooks, and each notebook
+    imports only names saved by an EARLIER notebook (never its own or a later one's)."""
+    paths = se.notebook_files(ROOT / "notebooks")
+    saved_by = {}
+    for cell in se.collect_saved_cells(paths):
+        for name in cell.defined:
+            saved_by.setdefault(name, cell.notebook)
+    users = {}
+    for order, path in enumerate(paths):
+        names = _saved_imports(path)
+        if not names:
+            continue
+        users[path.name] = names
+        for name in names:
+            assert name in saved_by, f"{path.name} imports {name!r}, which no notebook saves"
+            origin = [p.name for p in paths].index(saved_by[name])
+            assert origin < order, (f"{path.name} imports {name!r}, saved by {saved_by[name]}, "
+                                    "which is not an earlier notebook")
+    assert len(users) >= 4, f"only {sorted(users)} import the saved functions"

@@ -1,7 +1,7 @@
 """The notebook series' settings: which layers its feature caches compute together and at
 which image size it runs.
 
-The series (notebooks 01-08, run by :mod:`selconv_lite.teaching.series`) reads pool5
+The series (notebooks 01-09, run by :mod:`selconv_lite.teaching.series`) reads pool5
 everywhere, three more layers in notebooks 06 and 07; one forward pass of VGG16 yields all of
 them, so the series opens its caches with ``extra_layers=series_extra_layers(...)``
 (:class:`selconv_lite.features.cache.FeatureCache` takes the layers as an argument and knows
