@@ -14,6 +14,7 @@ Skipped when chromium / chromedriver / selenium are missing, unless ``SELCONV_RE
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -93,6 +94,18 @@ def lab_server(tmp_path):
     env.update({
         "SELCONV_CACHE": str(Path(default_cache_dir()).resolve()),  # the shared feature cache
         "SELCONV_OUTPUT": str(tmp_path / "outputs"),
+    })
+    with jupyterlab(root, tmp_path, TOKEN, env, ["--LabApp.expose_app_in_browser=True"]) as (url, log):
+        yield url, root, log
+
+
+@contextlib.contextmanager
+def jupyterlab(root: Path, tmp_path: Path, token: str, env: dict, extra_args=()):
+    """A JupyterLab server on localhost serving ``root`` (also its working folder), its config,
+    runtime, settings and workspace folders under ``tmp_path``; yields its URL and log file and
+    stops it on exit. ``env`` is the server's environment (copied)."""
+    env = dict(env)
+    env.update({
         "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"),
         "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
         "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
@@ -102,18 +115,17 @@ def lab_server(tmp_path):
     port = _free_port()
     log = tmp_path / "jupyterlab.log"
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-           f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={TOKEN}",
-           "--LabApp.expose_app_in_browser=True",
+           f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={token}",
            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
            "--LabApp.news_url=None", "--LabApp.extension_manager=readonly",
-           "--ServerApp.open_browser=False"]
+           "--ServerApp.open_browser=False", *extra_args]
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # CI containers run as root
         cmd.append("--allow-root")
     with open(log, "w") as logf:
         proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=logf, stderr=subprocess.STDOUT)
     try:
-        _wait_http(f"http://127.0.0.1:{port}/api/status?token={TOKEN}", proc, log)
-        yield f"http://127.0.0.1:{port}", root, log
+        _wait_http(f"http://127.0.0.1:{port}/api/status?token={token}", proc, log)
+        yield f"http://127.0.0.1:{port}", log
     finally:
         proc.terminate()
         try:

@@ -33,13 +33,12 @@ import importlib.util
 import os
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from .test_explorer_browser import REQUIRED, _free_port, _need_browser, _wait_http, browser  # noqa: F401
+from .test_explorer_browser import REQUIRED, _need_browser, browser, jupyterlab  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
 COURSE = REPO / "course"
@@ -107,39 +106,13 @@ def formgrader_lab(graded_course, tmp_path):
     """JupyterLab serving the course folder, with nbgrader's formgrader."""
     root, tc = graded_course
     env = dict(os.environ)
-    env.update({
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",  # alembic, by name
-        "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"),
-        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-        "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
-        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-    })
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # alembic, by name
     (tmp_path / "cfg").mkdir()  # no nbgrader exchange outside the temporary folder
     (tmp_path / "cfg" / "nbgrader_config.py").write_text(f"c.Exchange.root = {str(tmp_path / 'exchange')!r}\n")
     (tmp_path / "exchange").mkdir()
-    port = _free_port()
-    log = tmp_path / "jupyterlab.log"
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-           f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={TOKEN}",
-           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-           "--LabApp.news_url=None", "--LabApp.extension_manager=readonly",
-           "--ServerApp.open_browser=False"]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:  # CI containers run as root
-        cmd.append("--allow-root")
-    with open(log, "w") as logf:
-        # the formgrader reads nbgrader_config.py from the server's working folder
-        proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=logf, stderr=subprocess.STDOUT)
-    try:
-        _wait_http(f"http://127.0.0.1:{port}/api/status?token={TOKEN}", proc, log)
-        yield f"http://127.0.0.1:{port}", root, tc, log
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+    # the formgrader reads nbgrader_config.py from the server's working folder (root)
+    with jupyterlab(root, tmp_path, TOKEN, env) as (url, log):
+        yield url, root, tc, log
 
 
 def _wait(driver, cond, timeout, what, log=None):
